@@ -1,0 +1,352 @@
+// pybind11 module fastann._core: NumPy <-> Tensor conversion and thin wrappers over the C++ API. No logic here:
+// arguments are converted, the GIL is released around every call that can take long, and C++ exceptions become
+// the matching Python exceptions.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.hpp"
+#include "fastann/fastann.hpp"
+#include "ops/ops.hpp"
+
+namespace py = pybind11;
+using fastann::Tensor;
+
+namespace {
+
+// Float32 C-contiguous array; pybind11 converts other dtypes/layouts (one copy) and leaves such arrays alone.
+using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// A view of the array's memory (no copy); the array must outlive the view.
+Tensor as_tensor(const FArray& a) {
+  fastann::Shape shape(a.shape(), a.shape() + a.ndim());
+  return Tensor::view(const_cast<float*>(a.data()), shape);
+}
+
+// Hands the Tensor's buffer to NumPy without a copy.
+py::array to_numpy(Tensor t) {
+  auto* holder = new Tensor(std::move(t));
+  py::capsule owner(holder, [](void* p) { delete static_cast<Tensor*>(p); });
+  const fastann::Shape s = holder->shape();
+  std::vector<py::ssize_t> shape(s.begin(), s.end());
+  return py::array_t<float>(shape, holder->data(), owner);
+}
+
+py::list to_numpy_list(std::vector<Tensor> ts) {
+  py::list out;
+  for (Tensor& t : ts) out.append(to_numpy(std::move(t)));
+  return out;
+}
+
+std::vector<Tensor> to_tensors(const std::vector<FArray>& arrays) {
+  std::vector<Tensor> out;
+  for (const FArray& a : arrays) out.push_back(as_tensor(a));
+  return out;
+}
+
+template <typename T>
+void set_opt(const py::dict& d, const char* key, std::optional<T>& field) {
+  if (d.contains(key) && !d[key].is_none()) field = d[key].cast<T>();
+}
+
+fastann::InitializerSpec to_initializer(const py::dict& d) {
+  fastann::InitializerSpec s(d["name"].cast<std::string>());
+  set_opt(d, "minval", s.minval);
+  set_opt(d, "maxval", s.maxval);
+  set_opt(d, "mean", s.mean);
+  set_opt(d, "stddev", s.stddev);
+  set_opt(d, "value", s.value);
+  set_opt(d, "seed", s.seed);
+  return s;
+}
+
+fastann::OptimizerConfig to_optimizer(const std::string& name, const py::dict& kw) {
+  fastann::OptimizerConfig c = fastann::OptimizerConfig::defaults(name);
+  for (auto item : kw) {
+    const auto key = item.first.cast<std::string>();
+    const py::handle v = item.second;
+    if (key == "learning_rate") c.learning_rate = v.cast<double>();
+    else if (key == "momentum") c.momentum = v.cast<double>();
+    else if (key == "nesterov") c.nesterov = v.cast<bool>();
+    else if (key == "beta_1") c.beta_1 = v.cast<double>();
+    else if (key == "beta_2") c.beta_2 = v.cast<double>();
+    else if (key == "epsilon") c.epsilon = v.cast<double>();
+    else if (key == "rho") c.rho = v.cast<double>();
+    else if (key == "centered") c.centered = v.cast<bool>();
+    else if (key == "initial_accumulator_value") c.initial_accumulator_value = v.cast<double>();
+    else if (key == "weight_decay") c.weight_decay = v.cast<double>();
+    else throw fastann::TypeError("optimizer '" + name + "' got an unexpected argument '" + key + "'");
+  }
+  return c;
+}
+
+py::dict layer_info_dict(const fastann::LayerInfo& li) {
+  py::dict d;
+  d["name"] = li.name;
+  d["type"] = li.type;
+  d["activation"] = li.activation;
+  d["input_dim"] = li.input_dim;
+  d["output_dim"] = li.output_dim;
+  d["param_count"] = li.param_count;
+  d["use_bias"] = li.use_bias;
+  d["weight_shapes"] = li.weight_shapes;
+  return d;
+}
+
+py::dict logs_dict(const fastann::Logs& logs) {
+  py::dict d;
+  for (const auto& kv : logs) d[py::str(kv.first)] = kv.second;
+  return d;
+}
+
+// fit with Python callbacks at epoch boundaries and a Ctrl-C check between batches. An exception raised by a
+// callback or by a signal handler stops training after the current batch and is re-raised here.
+py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs,
+             int initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
+             std::optional<FArray> val_x, std::optional<FArray> val_y, py::object on_epoch_begin,
+             py::object on_epoch_end) {
+  fastann::FitOptions o;
+  o.batch_size = batch_size;
+  o.epochs = epochs;
+  o.initial_epoch = initial_epoch;
+  o.shuffle = shuffle;
+  o.seed = seed;
+  o.validation_split = validation_split;
+  if (val_x && val_y) {
+    o.validation_x = as_tensor(*val_x);
+    o.validation_y = as_tensor(*val_y);
+  }
+  std::exception_ptr error;
+  fastann::FitCallbacks cb;
+  if (!on_epoch_begin.is_none()) {
+    cb.on_epoch_begin = [&](int epoch) {
+      py::gil_scoped_acquire gil;
+      if (error) return;
+      try {
+        on_epoch_begin(epoch);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    };
+  }
+  cb.on_epoch_end = [&](int epoch, const fastann::Logs& logs) {
+    py::gil_scoped_acquire gil;
+    if (error) return true;
+    try {
+      if (!on_epoch_end.is_none()) return py::bool_(on_epoch_end(epoch, logs_dict(logs))).cast<bool>();
+      return false;
+    } catch (...) {
+      error = std::current_exception();
+      return true;
+    }
+  };
+  cb.should_stop = [&]() {
+    py::gil_scoped_acquire gil;
+    if (error) return true;
+    if (PyErr_CheckSignals() != 0) {
+      error = std::make_exception_ptr(py::error_already_set());
+      return true;
+    }
+    return false;
+  };
+  fastann::History h;
+  {
+    py::gil_scoped_release release;
+    h = m.fit(as_tensor(x), as_tensor(y), o, cb);
+  }
+  if (error) std::rethrow_exception(error);
+  py::dict hist;
+  for (const auto& kv : h.history) hist[py::str(kv.first)] = kv.second;
+  py::dict out;
+  out["history"] = hist;
+  out["epoch"] = h.epoch;
+  return out;
+}
+
+fastann::ops::ActParams act_params(const std::string& name, std::optional<double> alpha) {
+  return fastann::ops::parse_activation(name, alpha ? *alpha : std::numeric_limits<double>::quiet_NaN());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, mod) {
+  mod.doc() = "fastann C++ core (private: use the fastann package)";
+  mod.attr("__version__") = fastann::version();
+
+  py::register_exception<fastann::StateError>(mod, "StateError", PyExc_RuntimeError);
+  py::register_exception<fastann::UnavailableError>(mod, "UnavailableError", PyExc_RuntimeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fastann::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const fastann::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const fastann::IOError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    }
+  });
+
+  mod.def("set_num_threads", &fastann::set_num_threads, py::arg("n"), "Threads used by the CPU kernels.");
+  mod.def("get_num_threads", &fastann::get_num_threads);
+  mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),
+          "Seeds the global generator for weight initialisation and shuffling.");
+  mod.def("cpu_isa", [] { return fastann::cpu::isa_name(fastann::cpu::active_isa()); },
+          "The instruction set the CPU kernels use: generic, avx2 or avx512.");
+  mod.def("set_cpu_isa", [](const std::string& name) { fastann::cpu::set_isa(fastann::cpu::isa_from_name(name)); },
+          py::arg("name"), "Forces the CPU kernel path (ValueError when this CPU lacks it).");
+  mod.def("cpu_isa_supported", [](const std::string& name) {
+    return fastann::cpu::isa_supported(fastann::cpu::isa_from_name(name));
+  });
+
+  // --- ops ---------------------------------------------------------------------------------------------------
+  mod.def("matmul", [](const FArray& a, const FArray& b) {
+    const Tensor ta = as_tensor(a), tb = as_tensor(b);
+    Tensor c;
+    {
+      py::gil_scoped_release release;
+      c = fastann::ops::matmul(ta, tb);
+    }
+    return to_numpy(std::move(c));
+  }, py::arg("a"), py::arg("b"));
+
+  mod.def("gemm", [](const FArray& a, const FArray& b, bool trans_a, bool trans_b, float alpha, float beta,
+                     std::optional<FArray> c, std::optional<FArray> bias, const std::string& activation,
+                     std::optional<double> act_alpha) {
+    if (a.ndim() != 2 || b.ndim() != 2) throw fastann::ValueError("gemm: a and b must be 2-D");
+    const int64_t m = trans_a ? a.shape(1) : a.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
+    Tensor out = Tensor::empty({m, n});
+    if (c) {
+      if (c->ndim() != 2 || c->shape(0) != m || c->shape(1) != n) {
+        throw fastann::ValueError("gemm: c must have shape (" + std::to_string(m) + ", " + std::to_string(n) + ")");
+      }
+      out.copy_from(as_tensor(*c));
+    } else if (beta != 0.0f) {
+      throw fastann::ValueError("gemm: beta != 0 needs c");
+    }
+    const Tensor ta = as_tensor(a), tb = as_tensor(b);
+    const Tensor tbias = bias ? as_tensor(*bias) : Tensor();
+    const fastann::ops::ActParams act = act_params(activation, act_alpha);
+    {
+      py::gil_scoped_release release;
+      fastann::ops::gemm(trans_a, trans_b, alpha, ta, tb, beta, out, bias ? &tbias : nullptr, &act);
+    }
+    return to_numpy(std::move(out));
+  }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0f,
+     py::arg("beta") = 0.0f, py::arg("c") = py::none(), py::arg("bias") = py::none(),
+     py::arg("activation") = "linear", py::arg("activation_alpha") = py::none());
+
+  mod.def("activation", [](const std::string& name, const FArray& x, std::optional<double> alpha) {
+    const auto p = act_params(name, alpha);
+    const Tensor tx = as_tensor(x);
+    Tensor y = Tensor::empty(tx.shape());
+    fastann::ops::activation_forward(p, tx, y);
+    return to_numpy(std::move(y));
+  }, py::arg("name"), py::arg("x"), py::arg("alpha") = py::none());
+
+  mod.def("activation_grad", [](const std::string& name, const FArray& x, const FArray& dy,
+                                std::optional<double> alpha) {
+    const auto p = act_params(name, alpha);
+    const Tensor tx = as_tensor(x), tdy = as_tensor(dy);
+    if (tx.shape() != tdy.shape()) throw fastann::ValueError("activation_grad: x and dy must have the same shape");
+    Tensor y = Tensor::empty(tx.shape()), dx = Tensor::empty(tx.shape());
+    fastann::ops::activation_forward(p, tx, y);
+    fastann::ops::activation_backward(p, tx, y, tdy, dx);
+    return to_numpy(std::move(dx));
+  }, py::arg("name"), py::arg("x"), py::arg("dy"), py::arg("alpha") = py::none());
+
+  mod.def("loss", [](const std::string& name, const FArray& y_true, const FArray& y_pred, bool from_logits,
+                     double delta) {
+    fastann::ops::LossParams p;
+    p.kind = fastann::ops::parse_loss(name);
+    p.from_logits = from_logits;
+    p.delta = static_cast<float>(delta);
+    const Tensor yt = as_tensor(y_true), yp = as_tensor(y_pred);
+    if (yp.ndim() < 1 || yp.numel() == 0) throw fastann::ValueError(name + ": y_pred is empty");
+    const int64_t rows = yp.numel() / yp.dim(-1);
+    Tensor grad = Tensor::empty(yp.shape());
+    const double sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows));
+    return py::make_tuple(sum / static_cast<double>(rows), to_numpy(std::move(grad)));
+  }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits") = false,
+     py::arg("delta") = 1.0);
+
+  // --- Sequential --------------------------------------------------------------------------------------------
+  py::class_<fastann::Sequential>(mod, "Sequential")
+      .def(py::init<>())
+      .def("add_dense", [](fastann::Sequential& m, int64_t units, const std::string& activation,
+                           std::optional<double> alpha, bool use_bias, const py::dict& kernel_init,
+                           const py::dict& bias_init, int64_t input_dim, const std::string& name) {
+        fastann::Dense d(units, activation);
+        d.activation.alpha = alpha ? *alpha : std::numeric_limits<double>::quiet_NaN();
+        d.use_bias = use_bias;
+        d.kernel_initializer = to_initializer(kernel_init);
+        d.bias_initializer = to_initializer(bias_init);
+        d.input_dim = input_dim;
+        d.name = name;
+        m.add(d);
+      })
+      .def("add_activation", [](fastann::Sequential& m, const std::string& activation, std::optional<double> alpha,
+                                int64_t input_dim, const std::string& name) {
+        fastann::Activation a(activation);
+        a.activation.alpha = alpha ? *alpha : std::numeric_limits<double>::quiet_NaN();
+        a.input_dim = input_dim;
+        a.name = name;
+        m.add(a);
+      })
+      .def("build", &fastann::Sequential::build, py::arg("input_dim"), py::arg("seed") = py::none())
+      .def_property_readonly("built", &fastann::Sequential::built)
+      .def_property_readonly("input_dim", &fastann::Sequential::input_dim)
+      .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
+      .def("compile", [](fastann::Sequential& m, const std::string& opt, const py::dict& opt_kwargs,
+                         const std::string& loss, bool from_logits, double delta,
+                         const std::vector<std::string>& metrics) {
+        fastann::LossConfig lc(loss);
+        lc.from_logits = from_logits;
+        lc.delta = delta;
+        m.compile(to_optimizer(opt, opt_kwargs), lc, metrics);
+      })
+      .def_property_readonly("compiled", &fastann::Sequential::compiled)
+      .def_property_readonly("metrics_names", &fastann::Sequential::metrics_names)
+      .def("fit", &fit)
+      .def("evaluate", [](fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size) {
+        const Tensor tx = as_tensor(x), ty = as_tensor(y);
+        py::gil_scoped_release release;
+        return m.evaluate(tx, ty, batch_size);
+      })
+      .def("predict", [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
+        const Tensor tx = as_tensor(x);
+        Tensor out;
+        {
+          py::gil_scoped_release release;
+          out = m.predict(tx, batch_size);
+        }
+        return to_numpy(std::move(out));
+      })
+      .def("train_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y) {
+        const Tensor tx = as_tensor(x), ty = as_tensor(y);
+        py::gil_scoped_release release;
+        return m.train_on_batch(tx, ty);
+      })
+      .def("test_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y) {
+        const Tensor tx = as_tensor(x), ty = as_tensor(y);
+        py::gil_scoped_release release;
+        return m.test_on_batch(tx, ty);
+      })
+      .def_property_readonly("num_layers", &fastann::Sequential::num_layers)
+      .def("layer_info", [](const fastann::Sequential& m, size_t i) { return layer_info_dict(m.layer_info(i)); })
+      .def("count_params", &fastann::Sequential::count_params)
+      .def("get_weights", [](const fastann::Sequential& m) { return to_numpy_list(m.get_weights()); })
+      .def("set_weights", [](fastann::Sequential& m, const std::vector<FArray>& w) { m.set_weights(to_tensors(w)); })
+      .def("get_layer_weights", [](const fastann::Sequential& m, size_t i) {
+        return to_numpy_list(m.get_layer_weights(i));
+      })
+      .def("set_layer_weights", [](fastann::Sequential& m, size_t i, const std::vector<FArray>& w) {
+        m.set_layer_weights(i, to_tensors(w));
+      })
+      .def_property("learning_rate", &fastann::Sequential::learning_rate, &fastann::Sequential::set_learning_rate)
+      .def_property_readonly("iterations", &fastann::Sequential::optimizer_iterations);
+}

@@ -1,0 +1,302 @@
+// GEMM driver: argument checks, the unpacked small-product path, the BLIS-style packed path (jc -> pc -> ic ->
+// jr -> ir around the micro-kernel) and the split of C over threads.
+//
+// Threading: C is cut into a tm x tn grid of rectangles, one per thread, each computed as an independent product
+// with the thread's own packing buffers (no synchronisation inside a product). The grid is chosen to minimise
+// per-thread compute plus the packing each thread repeats, so with 2 threads the larger of m and n is split.
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+
+#include "../threadpool.hpp"
+#include "gemm_driver.hpp"
+
+namespace fastann::cpu {
+namespace gemm {
+namespace {
+
+// Below this many flops per thread a product stays on one thread (a pool handoff costs a few microseconds).
+constexpr double kMinFlopsPerThread = 1.5e6;
+
+int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+int64_t round_up(int64_t x, int64_t y) { return ceil_div(x, y) * y; }
+
+// Element (i, p) of op(A) and (p, j) of op(B).
+const float* a_at(bool ta, const float* a, int64_t lda, int64_t i, int64_t p) {
+  return ta ? a + p * lda + i : a + i * lda + p;
+}
+const float* b_at(bool tb, const float* b, int64_t ldb, int64_t p, int64_t j) {
+  return tb ? b + j * ldb + p : b + p * ldb + j;
+}
+
+// A 64-byte aligned scratch buffer that only grows; one pair per thread, so steady-state calls never allocate.
+class ScratchBuffer {
+ public:
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { std::free(data_); }
+
+  float* get(int64_t floats) {
+    const size_t want = static_cast<size_t>(floats);
+    if (want > cap_) {
+      const size_t cap = std::max(want, cap_ + cap_ / 2);
+      const size_t bytes = (cap * sizeof(float) + 63) / 64 * 64;
+      void* p = std::aligned_alloc(64, bytes);
+      if (!p) throw std::bad_alloc();
+      std::free(data_);
+      data_ = static_cast<float*>(p);
+      cap_ = bytes / sizeof(float);
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t cap_ = 0;
+};
+
+struct ThreadScratch {
+  ScratchBuffer a, b;
+};
+thread_local ThreadScratch t_scratch;
+
+// One (sub-)product on already-offset operands: C[0:m, 0:n] = alpha op(A) op(B) + beta C (+ bias, block_fn).
+struct Product {
+  bool ta, tb;
+  int64_t m, n, k;
+  float alpha;
+  const float* a;
+  int64_t lda;
+  const float* b;
+  int64_t ldb;
+  float beta;
+  float* c;
+  int64_t ldc;
+  const float* bias;                // offset to column 0 of this product, or nullptr
+  const GemmEpilogue* ep;           // for block_fn/ctx, or nullptr
+};
+
+void finish_block(const Product& P, float* c, int64_t rows, int64_t cols) {
+  if (P.ep && P.ep->block_fn) P.ep->block_fn(c, P.ldc, rows, cols, P.ep->ctx);
+}
+
+// k == 0 or alpha == 0: C = beta C (+ bias), then the block function.
+void scale_only(const Product& P) {
+  for (int64_t i = 0; i < P.m; ++i) {
+    float* cr = P.c + i * P.ldc;
+    if (P.beta == 0.0f) {
+      std::fill(cr, cr + P.n, 0.0f);
+    } else if (P.beta != 1.0f) {
+      for (int64_t j = 0; j < P.n; ++j) cr[j] *= P.beta;
+    }
+    if (P.bias) {
+      for (int64_t j = 0; j < P.n; ++j) cr[j] += P.bias[j];
+    }
+  }
+  finish_block(P, P.c, P.m, P.n);
+}
+
+// Small products: A is read in place when stored transposed (its k-steps are contiguous rows) and otherwise packed
+// one row tile at a time; B is read in place unless stored transposed (then packed once, k x n). No k blocking.
+void run_small(const KernelSet& ks, const Product& P) {
+  const float* bp = P.b;
+  int64_t rsb = P.ldb;
+  if (P.tb) {
+    rsb = round_up(P.n, 16);
+    float* buf = t_scratch.b.get(P.k * rsb);
+    ks.pack_b(true, P.b, P.ldb, P.k, P.n, rsb, buf);
+    bp = buf;
+  }
+  const bool narrow = P.n <= ks.nr_narrow;
+  const int64_t mr_max = narrow ? ks.mr_narrow : ks.mr;
+  const int64_t nr = narrow ? ks.nr_narrow : ks.nr;
+  const int64_t tiles = ceil_div(P.m, mr_max), base = P.m / tiles, extra = P.m % tiles;
+  float* abuf = P.ta ? nullptr : t_scratch.a.get(P.k * mr_max);
+  int64_t i0 = 0;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t rows = base + (t < extra ? 1 : 0);
+    const float* ap;
+    int64_t csa;
+    if (P.ta) {
+      ap = P.a + i0;
+      csa = P.lda;
+    } else {
+      ks.pack_a(false, P.a + i0 * P.lda, P.lda, rows, P.k, rows, abuf);
+      ap = abuf;
+      csa = rows;
+    }
+    float* crow = P.c + i0 * P.ldc;
+    for (int64_t j0 = 0; j0 < P.n; j0 += nr) {
+      const int64_t cols = std::min(nr, P.n - j0);
+      const TileFn fn = cols <= ks.nr_narrow ? ks.narrow[rows - 1] : ks.wide[rows - 1];
+      fn(P.k, ap, csa, bp + j0, rsb, crow + j0, P.ldc, cols, P.alpha, P.beta, P.bias ? P.bias + j0 : nullptr);
+    }
+    finish_block(P, crow, rows, P.n);
+    i0 += rows;
+  }
+}
+
+// Block sizes near the kernel set's, evened out so the last block is not a sliver.
+int64_t even_block(int64_t total, int64_t target, int64_t multiple) {
+  if (total <= target) return round_up(total, multiple);
+  return round_up(ceil_div(total, ceil_div(total, target)), multiple);
+}
+
+// The packed path: B blocks (kc x nc) and A blocks (mc x kc) are packed into contiguous panels.
+void run_packed(const KernelSet& ks, const Product& P) {
+  const int64_t MR = ks.mr, NR = ks.nr;
+  const int64_t kc_blk = even_block(P.k, ks.kc, 1);
+  const int64_t mc_blk = even_block(P.m, ks.mc, MR);
+  const int64_t nc_blk = even_block(P.n, ks.nc, NR);
+  float* bbuf = t_scratch.b.get(kc_blk * nc_blk);
+  float* abuf = t_scratch.a.get(kc_blk * mc_blk);
+  for (int64_t jc = 0; jc < P.n; jc += nc_blk) {
+    const int64_t nc = std::min(nc_blk, P.n - jc);
+    for (int64_t pc = 0; pc < P.k; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, P.k - pc);
+      const bool last = pc + kc == P.k;
+      const float beta = pc == 0 ? P.beta : 1.0f;
+      ks.pack_b(P.tb, b_at(P.tb, P.b, P.ldb, pc, jc), P.ldb, kc, nc, NR, bbuf);
+      for (int64_t ic = 0; ic < P.m; ic += mc_blk) {
+        const int64_t mc = std::min(mc_blk, P.m - ic);
+        ks.pack_a(P.ta, a_at(P.ta, P.a, P.lda, ic, pc), P.lda, mc, kc, MR, abuf);
+        float* cblk = P.c + ic * P.ldc + jc;
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t cols = std::min(NR, nc - jr);
+          const TileFn* table = cols <= ks.nr_narrow ? ks.narrow : ks.wide;
+          const float* bias = last && P.bias ? P.bias + jc + jr : nullptr;
+          const float* bpanel = bbuf + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t rows = std::min(MR, mc - ir);
+            table[rows - 1](kc, abuf + ir * kc, MR, bpanel, NR, cblk + ir * P.ldc + jr, P.ldc, cols, P.alpha, beta,
+                            bias);
+          }
+        }
+        if (last) finish_block(P, cblk, mc, nc);
+      }
+    }
+  }
+}
+
+bool use_small_path(const KernelSet& ks, const Product& P) {
+  // Unpacked B must stay cache-resident while every row tile streams it; small k makes packing pure overhead.
+  if (P.k <= 16) return true;
+  const double bytes_b = 4.0 * static_cast<double>(P.k) * static_cast<double>(P.n);
+  return P.k <= ks.kc && bytes_b <= 64.0 * 1024 && P.m <= 4 * ks.mc;
+}
+
+void run_product(const KernelSet& ks, const Product& P) {
+  if (P.m <= 0 || P.n <= 0) return;
+  if (P.k <= 0 || P.alpha == 0.0f) {
+    scale_only(P);
+  } else if (use_small_path(ks, P)) {
+    run_small(ks, P);
+  } else {
+    run_packed(ks, P);
+  }
+}
+
+// The thread grid for a product: tm row bands x tn column bands.
+struct Grid {
+  int tm = 1, tn = 1;
+  int64_t m_part = 0, n_part = 0;
+};
+
+Grid choose_grid(int threads, int64_t m, int64_t n) {
+  Grid best;  // no valid split: one band, run inline
+  best.m_part = m;
+  best.n_part = n;
+  double best_cost = -1.0;
+  for (int tm = 1; tm <= threads; ++tm) {
+    if (threads % tm) continue;
+    const int tn = threads / tm;
+    const int64_t m_part = ceil_div(m, tm), n_part = round_up(ceil_div(n, tn), 16);
+    if (tm > 1 && m_part < 4) continue;
+    if (tn > 1 && (n_part - 16) * (tn - 1) >= n) continue;  // some column band would be empty or a sliver
+    // Per-thread FMAs / 32 (fmas per cycle) + repeated packing (about one cycle per two packed elements), per k.
+    const double cost = static_cast<double>(m_part) * static_cast<double>(n_part) / 32.0 +
+                        0.5 * static_cast<double>(m_part + n_part);
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best.tm = tm;
+      best.tn = tn;
+      best.m_part = m_part;
+      best.n_part = n_part;
+    }
+  }
+  return best;
+}
+
+struct ParallelJob {
+  const KernelSet* ks;
+  Product whole;
+  Grid grid;
+};
+
+void run_band(const ParallelJob& job, int64_t t) {
+  const Product& W = job.whole;
+  const int64_t ti = t / job.grid.tn, tj = t % job.grid.tn;
+  const int64_t i0 = ti * job.grid.m_part, j0 = tj * job.grid.n_part;
+  if (i0 >= W.m || j0 >= W.n) return;
+  Product P = W;
+  P.m = std::min(job.grid.m_part, W.m - i0);
+  P.n = std::min(job.grid.n_part, W.n - j0);
+  P.a = a_at(W.ta, W.a, W.lda, i0, 0);
+  P.b = b_at(W.tb, W.b, W.ldb, 0, j0);
+  P.c = W.c + i0 * W.ldc + j0;
+  P.bias = W.bias ? W.bias + j0 : nullptr;
+  run_product(*job.ks, P);
+}
+
+}  // namespace
+
+void check_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+  if (m < 0 || n < 0 || k < 0) throw std::invalid_argument("fastann: sgemm with a negative dimension");
+  const int64_t a_cols = ta ? m : k, b_cols = tb ? k : n;
+  if (lda < std::max<int64_t>(1, a_cols) || ldb < std::max<int64_t>(1, b_cols) || ldc < std::max<int64_t>(1, n)) {
+    throw std::invalid_argument("fastann: sgemm leading dimension smaller than the row length");
+  }
+}
+
+int sgemm_threads(const KernelSet& ks, int64_t m, int64_t n, int64_t k) {
+  (void)ks;
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int avail = get_num_threads();
+  if (avail <= 1 || flops < 2 * kMinFlopsPerThread) return 1;
+  const double by_size = flops / kMinFlopsPerThread;
+  return by_size < avail ? static_cast<int>(by_size) : avail;
+}
+
+void sgemm_serial(const KernelSet& ks, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                  const GemmEpilogue* epilogue) {
+  const Product P{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                  epilogue ? epilogue->bias : nullptr, epilogue};
+  run_product(ks, P);
+}
+
+}  // namespace gemm
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue* epilogue) {
+  gemm::check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  if (m == 0 || n == 0) return;
+  const gemm::KernelSet& ks = gemm::kernels_for(active_isa());
+  const gemm::Product whole{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                            epilogue ? epilogue->bias : nullptr, epilogue};
+  const int threads = (k == 0 || alpha == 0.0f) ? 1 : gemm::sgemm_threads(ks, m, n, k);
+  if (threads <= 1) {
+    gemm::run_product(ks, whole);
+    return;
+  }
+  const gemm::ParallelJob job{&ks, whole, gemm::choose_grid(threads, m, n)};
+  const int64_t bands = static_cast<int64_t>(job.grid.tm) * job.grid.tn;
+  const gemm::ParallelJob* jp = &job;
+  parallel_for(bands, 1, [jp](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) gemm::run_band(*jp, t);
+  });
+}
+
+}  // namespace fastann::cpu

@@ -1,0 +1,60 @@
+// Private interface between the GEMM driver (gemm_driver.cpp, batched.cpp) and the per-ISA micro-kernel
+// translation units (microkernel_*.cpp). Not installed; not for use outside csrc/cpu/gemm and csrc/cpu/dispatch.cpp.
+//
+// Conventions used by every kernel (all row-major, float32):
+//   A operand of a tile: element (i, p) of the mr x k tile is a[p * csa + i]   (rows of one k-step contiguous)
+//   B operand of a tile: element (p, j) of the k x nr tile is b[p * rsb + j]   (columns contiguous)
+//   Packed A (pack_a): panels of `mr` rows, panel r at dst + r * kc, layout [p][i], csa = mr.
+//   Packed B (pack_b): panels of `nr` columns, panel q at dst + q * nr * kc, layout [p][j], rsb = nr.
+// Kernels never read A rows past m_eff nor B/C columns past n_eff, so operands may be used in place.
+//
+// This header is included by translation units compiled with different -m flags: it must only declare types and
+// functions, never define inline code (an inline definition compiled with AVX-512 flags could be picked by the linker
+// for the portable code too).
+#pragma once
+
+#include <cstdint>
+
+#include "../dispatch.hpp"
+
+// Full unrolling of the small constant-trip loops in the micro-kernels (register-resident accumulators).
+#if defined(__clang__)
+#define FASTANN_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define FASTANN_UNROLL _Pragma("GCC unroll 64")
+#else
+#define FASTANN_UNROLL
+#endif
+
+namespace fastann::cpu::gemm {
+
+// C[0:m_eff, 0:n] = alpha * A_tile * B_tile + beta * C (+ bias[0:n]); m_eff is fixed by the table slot.
+// beta == 0: C is not read. bias may be nullptr.
+using TileFn = void (*)(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, float* c, int64_t ldc,
+                        int64_t n, float alpha, float beta, const float* bias);
+
+// Packs op(A)[0:mc, 0:kc] (a points at op(A)(0, 0); ta: A is stored transposed) into panels of mr rows.
+using PackAFn = void (*)(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float* dst);
+// Packs op(B)[0:kc, 0:nc] (b points at op(B)(0, 0); tb: B is stored transposed) into panels of nr columns.
+using PackBFn = void (*)(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst);
+
+struct KernelSet {
+  const char* name;
+  int mr, nr;                // wide tile: up to mr rows x nr columns
+  int mr_narrow, nr_narrow;  // narrow tile, used when a tile has at most nr_narrow columns
+  int mc, kc, nc;            // cache blocking of the packed path (mc multiple of mr, nc multiple of nr)
+  const TileFn* wide;        // wide[m_eff - 1], m_eff in [1, mr]
+  const TileFn* narrow;      // narrow[m_eff - 1], m_eff in [1, mr_narrow]
+  PackAFn pack_a;
+  PackBFn pack_b;
+};
+
+// nullptr when the translation unit was compiled without the ISA's flags (non-x86, or a compiler without them).
+const KernelSet* kernels_generic();
+const KernelSet* kernels_avx2();
+const KernelSet* kernels_avx512();
+
+// The kernel set for `isa` (must be supported), and for active_isa().
+const KernelSet& kernels_for(Isa isa);
+
+}  // namespace fastann::cpu::gemm

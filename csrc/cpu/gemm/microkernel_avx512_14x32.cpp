@@ -1,0 +1,198 @@
+// AVX-512 micro-kernels: wide tile 14 x 32 (28 zmm accumulators, two B vectors, A broadcast per row) and narrow
+// tile 28 x 16 for n <= 16, plus AVX-512 transposing pack routines. Compiled with -mavx512f -mavx512vl -mavx512bw
+// -mavx512dq -mfma -mavx2; only called when cpuid and xgetbv report AVX-512 (see dispatch.cpp).
+#include "gemm_kernels.hpp"
+
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
+    defined(__FMA__)
+
+// GCC 12 reports its own _mm512_undefined_ps() as uninitialised (GCC bug 105593) once the transposes inline.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
+
+#include <utility>
+
+#include "pack_impl.hpp"
+
+namespace fastann::cpu::gemm {
+namespace {
+
+constexpr int kMr = 14, kNr = 32, kMrNarrow = 28, kNrNarrow = 16;
+
+inline __mmask16 tail_mask(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// C tile (MR x 16*NV, columns past n masked) = alpha * sum_p A(:, p) B(p, :) + beta * C + bias.
+template <int MR, int NV>
+void tile(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, float* c, int64_t ldc, int64_t n,
+          float alpha, float beta, const float* bias) {
+  __mmask16 mk[NV];
+  FASTANN_UNROLL
+  for (int v = 0; v < NV; ++v) mk[v] = tail_mask(n - 16 * v);
+  __m512 acc[MR][NV];
+  FASTANN_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    FASTANN_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  FASTANN_UNROLL
+  for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < k; ++p) {
+    __m512 bv[NV];
+    FASTANN_UNROLL
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+    FASTANN_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      FASTANN_UNROLL
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += csa;
+    b += rsb;
+  }
+
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const bool scale = alpha != 1.0f;
+  __m512 vbias[NV];
+  FASTANN_UNROLL
+  for (int v = 0; v < NV; ++v) vbias[v] = bias ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v) : _mm512_setzero_ps();
+  FASTANN_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    float* cr = c + i * ldc;
+    FASTANN_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      __m512 r = scale ? _mm512_mul_ps(acc[i][v], va) : acc[i][v];
+      if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk[v], cr + 16 * v), r);
+      r = _mm512_add_ps(r, vbias[v]);
+      _mm512_mask_storeu_ps(cr + 16 * v, mk[v], r);
+    }
+  }
+}
+
+template <int NV, std::size_t... I>
+struct TileTable {
+  static constexpr TileFn fns[sizeof...(I)] = {&tile<static_cast<int>(I) + 1, NV>...};
+};
+
+template <int NV, std::size_t... I>
+constexpr const TileFn* tile_table(std::index_sequence<I...>) {
+  return TileTable<NV, I...>::fns;
+}
+
+// In-register transpose of a 16 x 16 block: r[i] lane j  ->  r[j] lane i.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  FASTANN_UNROLL
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  FASTANN_UNROLL
+  for (int g = 0; g < 4; ++g) {
+    r[4 * g + 0] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0x44);
+    r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0xEE);
+    r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  FASTANN_UNROLL
+  for (int h = 0; h < 2; ++h) {
+    FASTANN_UNROLL
+    for (int q = 0; q < 4; ++q) {
+      t[8 * h + q] = _mm512_shuffle_f32x4(r[8 * h + q], r[8 * h + 4 + q], 0x88);
+      t[8 * h + 4 + q] = _mm512_shuffle_f32x4(r[8 * h + q], r[8 * h + 4 + q], 0xDD);
+    }
+  }
+  FASTANN_UNROLL
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xDD);
+  }
+}
+
+// Transposes src (rows x cols block, row stride lds, rows/cols <= 16) into dst (cols rows of `rows` lanes, row
+// stride ldd): dst[q * ldd + i] = src[i * lds + q].
+inline void transpose_block(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  __m512 r[16];
+  const __mmask16 mc = tail_mask(cols), mr = tail_mask(rows);
+  FASTANN_UNROLL
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(mc, src + i * lds) : _mm512_setzero_ps();
+  transpose16(r);
+  if (rows == 16 && cols == 16) {
+    FASTANN_UNROLL
+    for (int q = 0; q < 16; ++q) _mm512_storeu_ps(dst + q * ldd, r[q]);
+  } else {
+    for (int q = 0; q < cols; ++q) _mm512_mask_storeu_ps(dst + q * ldd, mr, r[q]);
+  }
+}
+
+void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float* dst) {
+  if (ta) {
+    pack_a_portable(ta, a, lda, mc, kc, mr, dst);
+    return;
+  }
+  // op(A)(i, p) = a[i * lda + p]: transpose 16 x 16 blocks of each mr-row panel.
+  for (int64_t r = 0; r < mc; r += mr) {
+    const int64_t rows = pack_min(mr, mc - r);
+    float* d = dst + r * kc;
+    for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+      const int64_t ib = pack_min(16, rows - i0);
+      for (int64_t p0 = 0; p0 < kc; p0 += 16)
+        transpose_block(a + (r + i0) * lda + p0, lda, ib, pack_min(16, kc - p0), d + p0 * mr + i0, mr);
+    }
+  }
+}
+
+void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst) {
+  if (!tb) {
+    pack_b_portable(tb, b, ldb, kc, nc, nr, dst);
+    return;
+  }
+  // op(B)(p, j) = b[j * ldb + p]: transpose 16 x 16 blocks of each nr-column panel.
+  for (int64_t q = 0; q < nc; q += nr) {
+    const int64_t cols = pack_min(nr, nc - q);
+    float* d = dst + q * kc;
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t jb = pack_min(16, cols - j0);
+      for (int64_t p0 = 0; p0 < kc; p0 += 16)
+        transpose_block(b + (q + j0) * ldb + p0, ldb, jb, pack_min(16, kc - p0), d + p0 * nr + j0, nr);
+    }
+  }
+}
+
+const KernelSet kSet = {
+    "avx512",
+    kMr,
+    kNr,
+    kMrNarrow,
+    kNrNarrow,
+    /*mc=*/kMr * 12,
+    /*kc=*/256,
+    /*nc=*/kNr * 64,
+    tile_table<2>(std::make_index_sequence<kMr>{}),
+    tile_table<1>(std::make_index_sequence<kMrNarrow>{}),
+    &pack_a,
+    &pack_b,
+};
+
+}  // namespace
+
+const KernelSet* kernels_avx512() { return &kSet; }
+
+}  // namespace fastann::cpu::gemm
+
+#else
+
+namespace fastann::cpu::gemm {
+const KernelSet* kernels_avx512() { return nullptr; }
+}  // namespace fastann::cpu::gemm
+
+#endif

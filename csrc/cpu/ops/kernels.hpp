@@ -1,0 +1,41 @@
+// CPU element-wise, reduction, loss, metric and optimizer kernels on raw row-major float32 buffers.
+// Shapes: "rows x cols" buffers are contiguous with row stride cols unless a stride is given.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/types.hpp"
+
+namespace fastann::cpu {
+
+// y = act(x), x and y (rows, cols); y may alias x. Softmax is taken over each row.
+void activation_forward(const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols);
+// dx = dy * act'(.), all (rows, cols). Uses y (the output) when ops::act_grad_from_output(p), else x (the
+// input); the other may be null. dx may alias dy.
+void activation_backward(const ops::ActParams& p, const float* x, const float* y, const float* dy, float* dx,
+                         int64_t rows, int64_t cols);
+// GEMM epilogue form: in-place element-wise activation of a (rows, cols) block with row stride ldc.
+// ctx points at an ops::ActParams whose kind is element-wise.
+void activation_block(float* c, int64_t ldc, int64_t rows, int64_t cols, const void* ctx);
+
+// db[j] = sum_i dz[i, j], dz (rows, cols).
+void column_sum(const float* dz, float* db, int64_t rows, int64_t cols);
+// dst[i, :] = src[idx[i], :] for i < n, rows of `cols` floats.
+void gather_rows(const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
+
+// Loss of predictions pred (rows, cols) against targets y ((rows, cols), or (rows,) class indices for scce).
+// Returns the sum over rows of the per-sample loss (Keras: mean over the last axis for mse/mae/huber/bce, sum
+// over classes for cce/scce), accumulated in double. When grad is given, writes grad_scale * d(sum)/d(pred)
+// (pred is the logits when p.from_logits). When probs is given (from_logits only), writes sigmoid/softmax(pred).
+// Throws ValueError for a class index that is not an integer in [0, cols).
+double loss(const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
+            float* grad, float* probs, float grad_scale);
+
+// Sum over rows of the per-sample metric value (accuracy in {0, 1} per sample; mse/mae per-sample means).
+double metric_sum(ops::Metric m, const float* pred, const float* y, int64_t rows, int64_t cols);
+
+// One optimizer update of n parameters w with gradients g. State slots s1, s2, s3 are the optimizer's
+// (sgd: momentum; adam: m, v; rmsprop: velocity, momentum, average gradient; adagrad: accumulator).
+void optimizer_step(const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3, int64_t n);
+
+}  // namespace fastann::cpu

@@ -1,0 +1,46 @@
+// Exceptions thrown by fastann. Every failure the caller can cause is reported as one of these, with a message
+// naming the argument, what was expected and what was received. The Python bindings map them onto the built-in
+// exception of the same meaning.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace fastann {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A bad value or shape (Python: ValueError).
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An argument of the wrong kind, e.g. an unknown name where an enumeration is expected (Python: TypeError).
+class TypeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The object is not in a state that allows the call, e.g. fit before compile (Python: RuntimeError).
+class StateError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file could not be read or written, or is not a valid fastann file (Python: OSError).
+class IOError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The requested device or feature is not available in this build or on this machine (Python: RuntimeError).
+class UnavailableError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace fastann

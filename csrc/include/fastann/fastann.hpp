@@ -1,0 +1,7 @@
+// fastann: the public C++ API (umbrella header). Include this and link fastann::fastann.
+#pragma once
+
+#include "fastann/error.hpp"
+#include "fastann/model.hpp"
+#include "fastann/tensor.hpp"
+#include "fastann/version.hpp"

@@ -1,0 +1,205 @@
+// The Keras-style model API: build a Sequential of layers, compile it with a loss, an optimizer and metrics, then
+// fit / evaluate / predict. Everything runs in C++; the Python package is a thin layer over this same class.
+//
+//   fastann::Sequential model;
+//   model.add(fastann::Dense(32, "relu").with_input_dim(10));
+//   model.add(fastann::Dense(1, "sigmoid"));
+//   model.compile(fastann::OptimizerConfig::defaults("adam"), {"binary_crossentropy"}, {"accuracy"});
+//   fastann::FitOptions opts;
+//   opts.epochs = 10;
+//   model.fit(x, y, opts);
+//   fastann::Tensor p = model.predict(x);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fastann/tensor.hpp"
+
+namespace fastann {
+
+// Activation names (Keras): linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish
+// (alias silu). `alpha` is leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0); NaN = default.
+struct ActivationSpec {
+  std::string name = "linear";
+  double alpha = std::numeric_limits<double>::quiet_NaN();
+};
+
+// Initializer names (Keras): glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal,
+// random_uniform (minval, maxval), random_normal (mean, stddev), truncated_normal (mean, stddev), zeros, ones,
+// constant (value). Unset parameters take Keras's defaults.
+struct InitializerSpec {
+  std::string name;
+  std::optional<double> minval, maxval, mean, stddev, value;
+  std::optional<uint64_t> seed;
+  InitializerSpec(const char* n = "zeros") : name(n) {}  // NOLINT: implicit from a name, like Keras strings
+  InitializerSpec(std::string n) : name(std::move(n)) {}  // NOLINT
+};
+
+// A fully connected layer: y = activation(x @ kernel + bias), kernel (input_dim, units), bias (units).
+struct Dense {
+  int64_t units = 0;
+  ActivationSpec activation;
+  bool use_bias = true;
+  InitializerSpec kernel_initializer{"glorot_uniform"};
+  InitializerSpec bias_initializer{"zeros"};
+  int64_t input_dim = 0;  // 0: taken from the previous layer or the data
+  std::string name;       // empty: "dense", "dense_1", ...
+
+  explicit Dense(int64_t units_, std::string activation_ = "linear") : units(units_) {
+    activation.name = std::move(activation_);
+  }
+  Dense& with_input_dim(int64_t d) { input_dim = d; return *this; }
+  Dense& with_name(std::string n) { name = std::move(n); return *this; }
+};
+
+// An activation applied on its own: y = activation(x).
+struct Activation {
+  ActivationSpec activation;
+  int64_t input_dim = 0;
+  std::string name;
+  explicit Activation(std::string activation_) { activation.name = std::move(activation_); }
+};
+
+// Optimizer hyperparameters; defaults(name) gives Keras's defaults for sgd, adam, adamw, rmsprop, adagrad.
+// The update rules are Keras's (see optimizers in the README).
+struct OptimizerConfig {
+  std::string name = "rmsprop";
+  double learning_rate = 0.001;
+  double momentum = 0.0;       // sgd, rmsprop
+  bool nesterov = false;       // sgd
+  double beta_1 = 0.9;         // adam, adamw
+  double beta_2 = 0.999;       // adam, adamw
+  double epsilon = 1e-7;       // adam, adamw, rmsprop, adagrad
+  double rho = 0.9;            // rmsprop
+  bool centered = false;       // rmsprop
+  double initial_accumulator_value = 0.1;  // adagrad
+  double weight_decay = 0.0;   // decoupled decay, w -= lr * wd * w (adamw default 0.004)
+  static OptimizerConfig defaults(const std::string& name);  // throws ValueError on an unknown name
+};
+
+// Loss names (Keras): mean_squared_error (mse), mean_absolute_error (mae), huber (delta), binary_crossentropy,
+// categorical_crossentropy, sparse_categorical_crossentropy. from_logits: y_pred are logits.
+struct LossConfig {
+  std::string name;
+  bool from_logits = false;
+  double delta = 1.0;
+  LossConfig(const char* n = "mean_squared_error") : name(n) {}  // NOLINT
+  LossConfig(std::string n) : name(std::move(n)) {}  // NOLINT
+};
+
+// Ordered name -> value pairs, as Keras's `logs` dict: loss, metrics, then val_loss, val_metrics.
+using Logs = std::vector<std::pair<std::string, double>>;
+
+struct History {
+  std::vector<int> epoch;
+  std::vector<std::pair<std::string, std::vector<double>>> history;
+  const std::vector<double>& operator[](const std::string& key) const;  // throws ValueError when absent
+};
+
+struct FitOptions {
+  int64_t batch_size = 32;
+  int epochs = 1;
+  int initial_epoch = 0;
+  bool shuffle = true;
+  std::optional<uint64_t> seed;  // shuffling seed; unset: drawn from the global generator
+  double validation_split = 0.0;  // the last fraction of x/y (before shuffling) is held out, as Keras does
+  Tensor validation_x, validation_y;  // explicit validation data (overrides validation_split)
+};
+
+// Called by fit; every hook may be empty. Returning true from on_epoch_end or should_stop ends training after the
+// current epoch / batch (the weights are those of the last finished step).
+struct FitCallbacks {
+  std::function<void(int epoch)> on_epoch_begin;
+  std::function<bool(int epoch, const Logs& logs)> on_epoch_end;
+  // Polled between batches, at most every `poll_interval_ms` (e.g. to check for Ctrl-C).
+  std::function<bool()> should_stop;
+  int poll_interval_ms = 50;
+};
+
+struct LayerInfo {
+  std::string name;
+  std::string type;        // "Dense", "Activation"
+  std::string activation;  // Keras name
+  int64_t input_dim = 0;
+  int64_t output_dim = 0;
+  int64_t param_count = 0;
+  bool use_bias = false;
+  std::vector<Shape> weight_shapes;  // Keras order: kernel (in, out), bias (out,)
+};
+
+class Sequential {
+ public:
+  Sequential();
+  ~Sequential();
+  Sequential(Sequential&&) noexcept;
+  Sequential& operator=(Sequential&&) noexcept;
+  Sequential(const Sequential&) = delete;
+  Sequential& operator=(const Sequential&) = delete;
+
+  void add(const Dense& layer);
+  void add(const Activation& layer);
+
+  // Creates the weights for inputs of `input_dim` features (done automatically on first use when the first layer
+  // has an input_dim, or when fit/predict first see data). Weights are initialised from `seed` when given, else
+  // from the global generator (fastann::set_random_seed).
+  void build(int64_t input_dim, std::optional<uint64_t> seed = std::nullopt);
+  bool built() const;
+  int64_t input_dim() const;   // 0 when not yet known
+  int64_t output_dim() const;  // 0 when there are no layers
+
+  // metrics: "accuracy"/"acc" (resolved from the loss: binary, categorical or sparse), "binary_accuracy",
+  // "categorical_accuracy", "sparse_categorical_accuracy", "mse", "mae".
+  void compile(const OptimizerConfig& optimizer, const LossConfig& loss,
+               const std::vector<std::string>& metrics = {});
+  bool compiled() const;
+  // "loss" followed by the resolved metric names (e.g. "accuracy").
+  std::vector<std::string> metrics_names() const;
+
+  // x is (n, input_dim); y is (n, output_dim), or (n,) class indices for sparse_categorical_crossentropy.
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {},
+              const FitCallbacks& callbacks = {});
+  // Returns [loss, metrics...] over all of x, as Keras's evaluate.
+  std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32);
+  // Returns (n, output_dim). batch_size only bounds working memory; results do not depend on it.
+  Tensor predict(const Tensor& x, int64_t batch_size = 0) const;
+  // Writes predictions into `out` (n, output_dim), e.g. caller-owned memory: no allocation for the result.
+  void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 0) const;
+  // One optimizer step on exactly this batch; returns [loss, metrics...] for it (computed before the update).
+  std::vector<double> train_on_batch(const Tensor& x, const Tensor& y);
+  std::vector<double> test_on_batch(const Tensor& x, const Tensor& y);
+
+  size_t num_layers() const;
+  LayerInfo layer_info(size_t index) const;
+  int64_t count_params() const;
+  // Weights in Keras order (per layer: kernel, bias), as copies.
+  std::vector<Tensor> get_weights() const;
+  void set_weights(const std::vector<Tensor>& weights);
+  std::vector<Tensor> get_layer_weights(size_t index) const;
+  void set_layer_weights(size_t index, const std::vector<Tensor>& weights);
+
+  const OptimizerConfig& optimizer_config() const;  // throws StateError before compile
+  const LossConfig& loss_config() const;
+  double learning_rate() const;
+  void set_learning_rate(double lr);
+  int64_t optimizer_iterations() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Seeds the global generator that weight initialisation and shuffling draw from when no seed is given.
+void set_random_seed(uint64_t seed);
+
+// Threads used by the CPU kernels (default: available cores, or FASTANN_NUM_THREADS).
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace fastann

@@ -1,0 +1,96 @@
+// Internal layer interface used by Sequential. Layers call ops only (device-agnostic). Shapes: x is (batch, in),
+// y is (batch, out); parameters are views into the model's flat parameter and gradient buffers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "fastann/model.hpp"
+#include "fastann/tensor.hpp"
+#include "ops/types.hpp"
+
+namespace fastann::nn {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  virtual const char* type() const = 0;
+  const std::string& name() const { return name_; }
+  int64_t input_dim() const { return input_dim_; }
+  int64_t output_dim() const { return output_dim_; }
+  // The activation applied last by this layer (what a cross-entropy loss may fuse with).
+  const ops::ActParams& activation() const { return act_; }
+  const std::string& activation_name() const { return act_name_; }
+  // The input size this layer was declared with (0: from the previous layer).
+  int64_t declared_input_dim() const { return declared_input_dim_; }
+
+  // Fixes the input size and with it the parameter shapes.
+  virtual void build(int64_t input_dim) = 0;
+  // Parameter shapes in Keras order (empty for parameter-free layers).
+  virtual std::vector<Shape> param_shapes() const { return {}; }
+  // Points the layer at its parameters and their gradients (views into flat buffers, shapes as param_shapes).
+  void bind(std::vector<Tensor> params, std::vector<Tensor> grads) {
+    params_ = std::move(params);
+    grads_ = std::move(grads);
+  }
+  const std::vector<Tensor>& params() const { return params_; }
+  virtual void init_params(uint64_t seed) { (void)seed; }
+  // Allocates per-batch workspace for training batches of up to max_batch rows.
+  virtual void prepare(int64_t max_batch) { (void)max_batch; }
+
+  // y = layer(x). training: keep what backward needs (in this layer's workspace: one training step at a time).
+  // logits: skip the final activation because the loss is computed from its input (fused cross-entropy).
+  // Inference (training == false) writes only y, so concurrent predicts on one model are safe.
+  virtual void forward(const Tensor& x, Tensor& y, bool training, bool logits) = 0;
+  // Given dy = dL/dy (overwritten as scratch), accumulates nothing: writes the parameter gradients and, when dx is
+  // given, dL/dx. x and y are the forward pass's input and output.
+  virtual void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) = 0;
+
+  LayerInfo info() const;
+
+ protected:
+  Layer(std::string name, const ActivationSpec& act, int64_t declared_input_dim);
+
+  std::string name_;
+  std::string act_name_;
+  ops::ActParams act_;
+  int64_t declared_input_dim_ = 0;
+  int64_t input_dim_ = 0;
+  int64_t output_dim_ = 0;
+  std::vector<Tensor> params_, grads_;
+};
+
+class DenseLayer final : public Layer {
+ public:
+  DenseLayer(const Dense& cfg, std::string name);
+  const char* type() const override { return "Dense"; }
+  void build(int64_t input_dim) override;
+  std::vector<Shape> param_shapes() const override;
+  void init_params(uint64_t seed) override;
+  void prepare(int64_t max_batch) override;
+  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
+  bool use_bias() const { return cfg_.use_bias; }
+
+ private:
+  Dense cfg_;
+  Tensor z_;  // (max_batch, units): pre-activation, kept in training when the derivative needs it
+};
+
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(const Activation& cfg, std::string name);
+  const char* type() const override { return "Activation"; }
+  void build(int64_t input_dim) override;
+  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
+};
+
+// Fills w (fan_in, fan_out for 2-D kernels) per a Keras initializer spec. Throws ValueError for an unknown name.
+void initialize(const InitializerSpec& spec, Tensor& w, int64_t fan_in, int64_t fan_out, uint64_t seed);
+
+}  // namespace fastann::nn

@@ -1,0 +1,32 @@
+// Optimizer: Keras hyperparameters and per-step scalars; the element-wise update itself is one fused op over the
+// model's flat parameter buffer.
+#pragma once
+
+#include <cstdint>
+
+#include "fastann/model.hpp"
+#include "fastann/tensor.hpp"
+#include "ops/types.hpp"
+
+namespace fastann::nn {
+
+class Optimizer {
+ public:
+  explicit Optimizer(const OptimizerConfig& cfg);  // validates the config
+  const OptimizerConfig& config() const { return cfg_; }
+  void set_learning_rate(double lr);
+  int64_t iterations() const { return iterations_; }
+
+  // Allocates (zeroed) state for n parameters.
+  void reset(int64_t n);
+  // w -= update(g); advances the iteration count.
+  void step(Tensor& w, const Tensor& g);
+
+ private:
+  OptimizerConfig cfg_;
+  ops::Opt kind_;
+  int64_t iterations_ = 0;
+  Tensor s1_, s2_, s3_;
+};
+
+}  // namespace fastann::nn

@@ -1,0 +1,198 @@
+// Op routing and argument checks (see ops.hpp).
+#include "ops/ops.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/check.hpp"
+#include "cpu/gemm/sgemm.hpp"
+#include "cpu/ops/kernels.hpp"
+
+namespace fastann::ops {
+
+namespace {
+
+// Every op runs where its tensors live; until the CUDA backend joins, that must be the CPU.
+void require_cpu(const Tensor& t, const char* op) {
+  if (t.defined() && !t.is_cpu()) {
+    FASTANN_THROW(UnavailableError, op << ": tensors on " << t.device().str()
+                                       << " are not supported by this build (CPU only)");
+  }
+}
+
+int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
+          const Tensor* bias, const ActParams* act) {
+  require_cpu(a, "gemm");
+  require_cpu(b, "gemm");
+  require_cpu(c, "gemm");
+  FASTANN_CHECK_ARG(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2,
+                    "gemm: operands must be 2-D, got " << shape_str(a.shape()) << ", " << shape_str(b.shape())
+                                                       << " -> " << shape_str(c.shape()));
+  const int64_t m = trans_a ? a.dim(1) : a.dim(0);
+  const int64_t k = trans_a ? a.dim(0) : a.dim(1);
+  const int64_t kb = trans_b ? b.dim(1) : b.dim(0);
+  const int64_t n = trans_b ? b.dim(0) : b.dim(1);
+  FASTANN_CHECK_ARG(k == kb && c.dim(0) == m && c.dim(1) == n,
+                    "gemm: shapes do not match: op(a) is (" << m << ", " << k << "), op(b) is (" << kb << ", "
+                                                            << n << "), c is " << shape_str(c.shape()));
+  if (bias) {
+    require_cpu(*bias, "gemm");
+    FASTANN_CHECK_ARG(bias->numel() == n, "gemm: bias has " << bias->numel() << " elements, expected " << n);
+  }
+  cpu::GemmEpilogue ep;
+  ep.bias = bias ? bias->data() : nullptr;
+  const bool fuse_act = act && act->kind != Act::linear && act_is_elementwise(act->kind);
+  if (fuse_act) {
+    ep.block_fn = &cpu::activation_block;
+    ep.ctx = act;
+  }
+  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), a.dim(1), b.data(), b.dim(1), beta, c.data(), n,
+             (ep.bias || ep.block_fn) ? &ep : nullptr);
+  if (act && act->kind == Act::softmax) cpu::activation_forward(*act, c.data(), c.data(), m, n);
+}
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  require_cpu(a_in, "matmul");
+  require_cpu(b_in, "matmul");
+  FASTANN_CHECK_ARG(a_in.ndim() >= 1 && b_in.ndim() >= 1,
+                    "matmul: operands must have at least 1 dimension, got " << shape_str(a_in.shape()) << " and "
+                                                                            << shape_str(b_in.shape()));
+  // Promote 1-D operands as NumPy does: a (k,) -> (1, k), b (k,) -> (k, 1); the axis is dropped afterwards.
+  Shape as = a_in.shape(), bs = b_in.shape();
+  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+  if (a_vec) as.insert(as.begin(), 1);
+  if (b_vec) bs.push_back(1);
+  const int64_t m = as[as.size() - 2], k = as.back(), kb = bs[bs.size() - 2], n = bs.back();
+  FASTANN_CHECK_ARG(k == kb, "matmul: shapes " << shape_str(a_in.shape()) << " and " << shape_str(b_in.shape())
+                                               << " are not aligned: " << k << " (dim " << as.size() - 1
+                                               << " of a) != " << kb << " (dim " << bs.size() - 2 << " of b)");
+  // Broadcast the batch dimensions.
+  const size_t nb = std::max(as.size(), bs.size()) - 2;
+  Shape batch(nb, 1);
+  std::vector<int64_t> astride(nb, 0), bstride(nb, 0);  // in matrices, 0 where broadcast
+  {
+    int64_t sa = 1, sb = 1;
+    for (size_t i = 0; i < nb; ++i) {
+      const size_t r = nb - 1 - i;  // from the innermost batch dim outwards
+      const int64_t da = i < as.size() - 2 ? as[as.size() - 3 - i] : 1;
+      const int64_t db = i < bs.size() - 2 ? bs[bs.size() - 3 - i] : 1;
+      FASTANN_CHECK_ARG(da == db || da == 1 || db == 1,
+                        "matmul: batch dimensions of " << shape_str(a_in.shape()) << " and "
+                                                       << shape_str(b_in.shape()) << " cannot be broadcast");
+      batch[r] = std::max(da, db);
+      astride[r] = da == 1 ? 0 : sa;
+      bstride[r] = db == 1 ? 0 : sb;
+      sa *= da;
+      sb *= db;
+    }
+  }
+  Shape out_shape = batch;
+  if (!a_vec) out_shape.push_back(m);
+  if (!b_vec) out_shape.push_back(n);
+  Tensor out = Tensor::empty(out_shape);
+  int64_t count = 1;
+  for (int64_t d : batch) count *= d;
+  if (out.numel() == 0) return out;
+  if (k == 0) {
+    out.fill(0.0f);
+    return out;
+  }
+  std::vector<const float*> pa(static_cast<size_t>(count)), pb(static_cast<size_t>(count));
+  std::vector<float*> pc(static_cast<size_t>(count));
+  std::vector<int64_t> idx(nb, 0);
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t ia = 0, ib = 0;
+    for (size_t d = 0; d < nb; ++d) {
+      ia += idx[d] * astride[d];
+      ib += idx[d] * bstride[d];
+    }
+    pa[static_cast<size_t>(t)] = a_in.data() + ia * m * k;
+    pb[static_cast<size_t>(t)] = b_in.data() + ib * k * n;
+    pc[static_cast<size_t>(t)] = out.data() + t * m * n;
+    for (size_t d = nb; d-- > 0;) {  // odometer increment
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  if (count == 1) {
+    cpu::sgemm(false, false, m, n, k, 1.0f, pa[0], k, pb[0], n, 0.0f, pc[0], n);
+  } else {
+    cpu::sgemm_batched(false, false, m, n, k, 1.0f, pa.data(), k, pb.data(), n, 0.0f, pc.data(), n, count);
+  }
+  return out;
+}
+
+void activation_forward(const ActParams& p, const Tensor& x, Tensor& y) {
+  require_cpu(x, "activation");
+  require_cpu(y, "activation");
+  FASTANN_CHECK_ARG(x.numel() == y.numel(), "activation: input " << shape_str(x.shape()) << " and output "
+                                                                 << shape_str(y.shape()) << " differ in size");
+  const int64_t cols = x.ndim() == 0 ? 1 : x.dim(-1);
+  cpu::activation_forward(p, x.data(), y.data(), rows_of(x), cols);
+}
+
+void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
+  require_cpu(dy, "activation_backward");
+  require_cpu(dx, "activation_backward");
+  const bool from_out = act_grad_from_output(p);
+  const Tensor& used = from_out ? y : x;
+  FASTANN_CHECK_ARG(p.kind == Act::linear || (used.defined() && used.numel() == dy.numel()),
+                    "activation_backward: " << act_name(p.kind) << " needs its "
+                                            << (from_out ? "output" : "input") << " of the gradient's size");
+  FASTANN_CHECK_ARG(dx.numel() == dy.numel(), "activation_backward: dx and dy differ in size");
+  const int64_t cols = dy.ndim() == 0 ? 1 : dy.dim(-1);
+  cpu::activation_backward(p, from_out ? nullptr : x.data(), from_out ? y.data() : nullptr, dy.data(), dx.data(),
+                           rows_of(dy), cols);
+}
+
+void bias_grad(const Tensor& dz, Tensor& db) {
+  require_cpu(dz, "bias_grad");
+  FASTANN_CHECK_ARG(dz.ndim() == 2 && db.numel() == dz.dim(1), "bias_grad: shapes do not match");
+  cpu::column_sum(dz.data(), db.data(), dz.dim(0), dz.dim(1));
+}
+
+void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) {
+  require_cpu(src, "gather_rows");
+  const int64_t cols = src.ndim() <= 1 ? 1 : src.numel() / src.dim(0);
+  FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination too small");
+  cpu::gather_rows(src.data(), idx, n, cols, dst.data());
+}
+
+double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+            float grad_scale) {
+  require_cpu(pred, "loss");
+  require_cpu(y_true, "loss");
+  const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
+  const int64_t rows = rows_of(pred);
+  if (p.kind == Loss::scce) {
+    FASTANN_CHECK_ARG(y_true.numel() == rows, "sparse_categorical_crossentropy: expected " << rows
+                                                  << " class indices, got y of shape " << shape_str(y_true.shape()));
+  } else {
+    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), loss_name(p.kind) << ": y_true of shape "
+                                                          << shape_str(y_true.shape()) << " does not match y_pred "
+                                                          << shape_str(pred.shape()));
+  }
+  if (grad) FASTANN_CHECK_ARG(grad->numel() == pred.numel(), "loss: gradient buffer has the wrong size");
+  if (probs) FASTANN_CHECK_ARG(probs->numel() == pred.numel(), "loss: probability buffer has the wrong size");
+  return cpu::loss(p, pred.data(), y_true.data(), rows, cols, grad ? grad->data() : nullptr,
+                   probs && p.from_logits ? probs->data() : nullptr, grad_scale);
+}
+
+double metric_sum(Metric m, const Tensor& pred, const Tensor& y_true) {
+  require_cpu(pred, "metric");
+  const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
+  return cpu::metric_sum(m, pred.data(), y_true.data(), rows_of(pred), cols);
+}
+
+void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3) {
+  require_cpu(w, "optimizer");
+  FASTANN_CHECK_ARG(g.numel() == w.numel(), "optimizer: gradient and parameter sizes differ");
+  auto ptr = [&](Tensor& t) { return t.defined() && t.numel() == w.numel() ? t.data() : nullptr; };
+  cpu::optimizer_step(s, w.data(), g.data(), ptr(s1), ptr(s2), ptr(s3), w.numel());
+}
+
+}  // namespace fastann::ops

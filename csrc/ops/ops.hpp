@@ -1,0 +1,41 @@
+// The op interface that nn/ calls. Each op checks its arguments and routes to the backend of the tensors' device
+// (CPU today; CUDA joins behind the same calls). Tensors are row-major; "2-D" means (rows, cols).
+#pragma once
+
+#include <cstdint>
+
+#include "fastann/tensor.hpp"
+#include "ops/types.hpp"
+
+namespace fastann::ops {
+
+// c = alpha * op(a) @ op(b) + beta * c, then c += bias (per column) and c = act(c) when given (fused epilogue).
+// a, b, c 2-D; op(x) = x^T when the trans flag is set.
+void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
+          const Tensor* bias = nullptr, const ActParams* act = nullptr);
+
+// NumPy matmul semantics: 1-D operands are promoted (and the added axis removed), leading batch dimensions
+// broadcast. Throws ValueError on mismatched shapes.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// y = act(x) over the last axis (softmax) or element-wise; y may be x.
+void activation_forward(const ActParams& p, const Tensor& x, Tensor& y);
+// dx = dy * act'(.): x is the activation's input and y its output (either may be undefined when not needed:
+// see act_grad_from_output). dx may be dy.
+void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx);
+
+// db = sum over rows of dz; dz (rows, cols), db (cols).
+void bias_grad(const Tensor& dz, Tensor& db);
+// dst rows = src rows idx[0..n); dst has >= n rows.
+void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst);
+
+// Sum over rows of the per-sample loss (see cpu::loss); y_true (rows, cols) or (rows,) class indices for scce.
+// grad (like pred) gets grad_scale * d(sum)/d(pred); probs gets sigmoid/softmax(pred) (from_logits only).
+double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+            float grad_scale);
+double metric_sum(Metric m, const Tensor& pred, const Tensor& y_true);
+
+// One fused optimizer update over flat buffers of equal size; unused state slots may be undefined.
+void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3);
+
+}  // namespace fastann::ops

@@ -1,0 +1,18 @@
+// Library-wide runtime settings of the public API: version and thread count.
+#include "cpu/threadpool.hpp"
+#include "core/check.hpp"
+#include "fastann/model.hpp"
+#include "fastann/version.hpp"
+
+namespace fastann {
+
+const char* version() { return FASTANN_VERSION_STRING; }
+
+void set_num_threads(int n) {
+  FASTANN_CHECK_ARG(n >= 1, "set_num_threads: the number of threads must be >= 1, got " << n);
+  cpu::set_num_threads(n);
+}
+
+int get_num_threads() { return cpu::get_num_threads(); }
+
+}  // namespace fastann

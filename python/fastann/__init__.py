@@ -1,0 +1,32 @@
+"""fastann: neural networks with a Keras-style API on a fast C++ core.
+
+    from fastann.models import Sequential
+    from fastann.layers import Dense
+
+Only the import lines differ from a Keras tutorial. The numeric work (GEMM, activations, losses, optimizers and the
+whole fit/evaluate/predict loops) runs in C++ with the GIL released.
+"""
+
+from . import _core
+from ._core import __version__
+
+from . import activations, callbacks, initializers, layers, losses, metrics, models, ops, optimizers, utils
+from .models import Sequential
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads the CPU kernels use (default: the available cores, or FASTANN_NUM_THREADS)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the CPU kernels use."""
+    return _core.get_num_threads()
+
+
+__all__ = [
+    "__version__", "Sequential", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
+    "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
+]

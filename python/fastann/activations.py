@@ -1,0 +1,81 @@
+"""Activation functions (Keras names). Each function applies the C++ kernel to a NumPy array."""
+
+from __future__ import annotations
+
+from . import _core
+from ._validate import as_float32
+
+_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "selu", "gelu", "softplus",
+          "swish", "silu")
+
+
+def _apply(name, x, alpha=None):
+    return _core.activation(name, as_float32(x, "x"), alpha)
+
+
+def linear(x):
+    return _apply("linear", x)
+
+
+def relu(x):
+    return _apply("relu", x)
+
+
+def sigmoid(x):
+    return _apply("sigmoid", x)
+
+
+def tanh(x):
+    return _apply("tanh", x)
+
+
+def softmax(x):
+    """Softmax over the last axis."""
+    return _apply("softmax", x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return _apply("leaky_relu", x, negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return _apply("elu", x, alpha)
+
+
+def selu(x):
+    return _apply("selu", x)
+
+
+def gelu(x):
+    """Exact GELU, 0.5 x (1 + erf(x / sqrt(2)))."""
+    return _apply("gelu", x)
+
+
+def softplus(x):
+    return _apply("softplus", x)
+
+
+def swish(x):
+    return _apply("swish", x)
+
+
+silu = swish
+
+
+def get(identifier) -> str:
+    """Resolves an activation given as None, a name, or one of this module's functions to its Keras name."""
+    if identifier is None:
+        return "linear"
+    if isinstance(identifier, str):
+        name = identifier
+    elif callable(identifier) and getattr(identifier, "__module__", None) == __name__:
+        name = identifier.__name__
+    else:
+        raise ValueError(f"unknown activation {identifier!r}; valid activations: {', '.join(_NAMES)}")
+    if name not in _NAMES:
+        raise ValueError(f"unknown activation '{name}'; valid activations: {', '.join(_NAMES)}")
+    return "swish" if name == "silu" else name
+
+
+def serialize(identifier) -> str:
+    return get(identifier)

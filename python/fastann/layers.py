@@ -1,0 +1,165 @@
+"""Layers (Keras names and arguments). A layer is configuration until it is added to a model; its weights then
+live in the model's C++ core."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+from . import activations as _activations
+from . import initializers as _initializers
+from ._validate import positive_int
+
+_name_counters: dict = defaultdict(itertools.count)
+
+
+def _unique_name(base: str) -> str:
+    k = next(_name_counters[base])
+    return base if k == 0 else f"{base}_{k}"
+
+
+def _input_dim_from(input_dim, input_shape, layer_name):
+    if input_shape is not None:
+        shape = tuple(input_shape)
+        if len(shape) != 1:
+            raise ValueError(f"{layer_name}: input_shape must have one dimension (features,), got {shape}")
+        dim = shape[0]
+        if input_dim is not None and input_dim != dim:
+            raise ValueError(f"{layer_name}: input_dim={input_dim} disagrees with input_shape={shape}")
+        input_dim = dim
+    return 0 if input_dim is None else positive_int(input_dim, f"{layer_name}: input_dim")
+
+
+class Layer:
+    """Base class of fastann layers."""
+
+    _base_name = "layer"
+
+    def __init__(self, name=None, input_dim=None, input_shape=None, trainable=True, dtype=None):
+        if trainable is not True:
+            raise NotImplementedError("trainable=False is not supported yet")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"fastann layers compute in float32, got dtype={dtype!r}")
+        self.name = name if name is not None else _unique_name(self._base_name)
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"layer name must be a non-empty string, got {self.name!r}")
+        self._input_dim = _input_dim_from(input_dim, input_shape, type(self).__name__)
+        self._model = None
+        self._index = None
+
+    # --- attached to a model ------------------------------------------------------------------------------------
+    def _info(self) -> dict:
+        self._require_model()
+        return self._model._core.layer_info(self._index)
+
+    def _require_model(self):
+        if self._model is None:
+            raise RuntimeError(f"layer '{self.name}' is not part of a model yet")
+
+    @property
+    def built(self) -> bool:
+        return self._model is not None and self._model._core.built
+
+    @property
+    def input_shape(self):
+        dim = self._info()["input_dim"] if self.built else self._input_dim
+        return (None, dim or None)
+
+    @property
+    def output_shape(self):
+        return (None, self._output_dim())
+
+    def _output_dim(self):
+        raise NotImplementedError
+
+    def get_weights(self) -> list:
+        """The layer's weights as NumPy arrays in Keras order (kernel (in, out), bias (out,)); [] if not built."""
+        if self._model is None or not self._model._core.built:
+            return []
+        return self._model._core.get_layer_weights(self._index)
+
+    def set_weights(self, weights) -> None:
+        self._require_model()
+        self._model._core.set_layer_weights(self._index, list(weights))
+
+    @property
+    def weights(self) -> list:
+        return self.get_weights()
+
+    def count_params(self) -> int:
+        self._require_model()
+        return self._info()["param_count"]
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class Dense(Layer):
+    """Fully connected layer: output = activation(input @ kernel + bias)."""
+
+    _base_name = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, input_dim=None,
+                 input_shape=None, name=None, **kwargs):
+        for arg, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
+                           ("activity_regularizer", activity_regularizer),
+                           ("kernel_constraint", kernel_constraint), ("bias_constraint", bias_constraint)):
+            if value is not None:
+                raise NotImplementedError(f"Dense: {arg} is not supported yet")
+        super().__init__(name=name, input_dim=input_dim, input_shape=input_shape, **kwargs)
+        self.units = positive_int(units, "Dense: units")
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._kernel_spec = _initializers.get(kernel_initializer)
+        self._bias_spec = _initializers.get(bias_initializer)
+
+    def _attach(self, core) -> None:
+        core.add_dense(self.units, self.activation, None, self.use_bias, self._kernel_spec, self._bias_spec,
+                       self._input_dim, self.name)
+
+    def _output_dim(self):
+        return self.units
+
+    @property
+    def kernel(self):
+        w = self.get_weights()
+        return w[0] if w else None
+
+    @property
+    def bias(self):
+        w = self.get_weights()
+        return w[1] if self.use_bias and w else None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
+
+
+class Activation(Layer):
+    """Applies an activation function to its input."""
+
+    _base_name = "activation"
+
+    def __init__(self, activation, input_dim=None, input_shape=None, name=None, **kwargs):
+        super().__init__(name=name, input_dim=input_dim, input_shape=input_shape, **kwargs)
+        self.activation = _activations.get(activation)
+
+    def _attach(self, core) -> None:
+        core.add_activation(self.activation, None, self._input_dim, self.name)
+
+    def _output_dim(self):
+        if self._model is not None:
+            return self._info()["output_dim"] or None
+        return self._input_dim or None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "activation": self.activation}

@@ -1,0 +1,340 @@
+"""Sequential: the Keras model API over the C++ core (fastann._core.Sequential).
+
+This layer converts arguments, resolves names and prints progress; the training loop, shuffling, losses, metrics
+and optimizer updates all run in C++ with the GIL released. Python is called back only at epoch boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _core
+from . import callbacks as _callbacks
+from . import losses as _losses
+from . import metrics as _metrics
+from . import optimizers as _optimizers
+from ._validate import as_float32, positive_int
+from .layers import Layer, _unique_name
+
+_FIT_ARGS_UNSUPPORTED = ("class_weight", "sample_weight", "steps_per_epoch", "validation_steps")
+
+
+def _verbose(verbose) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose in (0, 1, 2) and not isinstance(verbose, bool):
+        return int(verbose)
+    raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+
+
+class Sequential:
+    """A linear stack of layers, with Keras's compile / fit / evaluate / predict."""
+
+    def __init__(self, layers=None, name=None):
+        self._core = _core.Sequential()
+        self._layers = []
+        self.name = name if name is not None else _unique_name("sequential")
+        self.optimizer = None
+        self.loss = None
+        self.compiled_metrics = []
+        self.history = None
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # --- structure ----------------------------------------------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def add(self, layer: Layer) -> None:
+        """Appends a layer. The first layer may give `input_dim`/`input_shape`; otherwise the model is built from
+        the first data it sees."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a fastann layer, got {type(layer).__name__}")
+        if layer._model is not None:
+            raise ValueError(f"layer '{layer.name}' is already part of a model")
+        if any(l.name == layer.name for l in self._layers):
+            raise ValueError(f"the model already has a layer named '{layer.name}'")
+        layer._attach(self._core)
+        layer._model = self
+        layer._index = len(self._layers)
+        self._layers.append(layer)
+
+    def build(self, input_shape=None) -> None:
+        """Creates the weights for inputs of shape (batch, features)."""
+        if input_shape is None:
+            if not self._core.input_dim:
+                raise ValueError("build: input_shape is required when the first layer has no input_dim")
+            dim = self._core.input_dim
+        else:
+            shape = tuple(input_shape)
+            dim = shape[-1]
+        self._core.build(positive_int(dim, "build: the feature dimension"))
+
+    @property
+    def built(self) -> bool:
+        return self._core.built
+
+    @property
+    def input_shape(self):
+        return (None, self._core.input_dim or None)
+
+    @property
+    def output_shape(self):
+        return (None, self._core.output_dim or None)
+
+    # --- compile ------------------------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", **kwargs):
+        """Sets the optimizer (name or fastann.optimizers object), the loss (name or fastann.losses object) and the
+        metrics ('accuracy', 'mse', 'mae', ...)."""
+        if kwargs:
+            raise TypeError(f"compile got unexpected arguments: {', '.join(sorted(kwargs))}")
+        if loss is None:
+            raise ValueError("compile: a loss is required, e.g. loss='mse'")
+        if loss_weights is not None or weighted_metrics is not None:
+            raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported yet")
+        opt = _optimizers.get(optimizer)
+        loss_obj = _losses.get(loss)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, str):
+            metrics = [metrics]
+        names = [_metrics.get(m) for m in metrics]
+        self._core.compile(opt._core_name, dict(opt._params), loss_obj._core_name, loss_obj.from_logits,
+                           loss_obj.delta, names)
+        if self.optimizer is not None and self.optimizer is not opt:
+            self.optimizer._model = None
+        opt._model = self
+        self.optimizer = opt
+        self.loss = loss
+        self.compiled_metrics = names
+
+    @property
+    def metrics_names(self) -> list:
+        """['loss', *metrics] as evaluate returns them."""
+        return list(self._core.metrics_names)
+
+    # --- data ---------------------------------------------------------------------------------------------------
+    def _x(self, x, what):
+        if x is None:
+            raise ValueError(f"{what}: x is required")
+        arr = as_float32(x, f"{what}: x")
+        if arr.ndim == 1 and self._core.input_dim == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2:
+            raise ValueError(f"{what}: x must be 2-D (samples, features), got shape {arr.shape}")
+        return arr
+
+    def _y(self, y, n, what):
+        if y is None:
+            raise ValueError(f"{what}: y is required")
+        arr = as_float32(y, f"{what}: y")
+        if self._core.compiled and isinstance(_losses.get(self.loss), _losses.SparseCategoricalCrossentropy):
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr.reshape(-1)
+            if arr.ndim != 1:
+                raise ValueError(f"{what}: sparse_categorical_crossentropy expects y of shape ({n},) holding "
+                                 f"class indices, got {arr.shape}")
+        elif arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+        return arr
+
+    def _require_compiled(self, what):
+        if not self._core.compiled:
+            raise RuntimeError(f"you must compile the model before {what}; call model.compile(optimizer, loss)")
+
+    # --- fit / evaluate / predict -------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1, seed=None, nb_epoch=None, **kwargs):
+        """Trains for `epochs` epochs (`nb_epoch` is the old Keras spelling) and returns a History."""
+        if kwargs:
+            raise TypeError(f"fit got unexpected arguments: {', '.join(sorted(kwargs))}")
+        for arg in _FIT_ARGS_UNSUPPORTED:
+            if locals()[arg] is not None:
+                raise NotImplementedError(f"fit: {arg} is not supported yet")
+        if validation_freq != 1 or validation_batch_size is not None:
+            raise NotImplementedError("fit: validation_freq and validation_batch_size are not supported yet")
+        if nb_epoch is not None:
+            epochs = nb_epoch
+        self._require_compiled("training it")
+        verbose = _verbose(verbose)
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+            raise ValueError(f"fit: initial_epoch must be a non-negative integer, got {initial_epoch!r}")
+        batch_size = 32 if batch_size is None else positive_int(batch_size, "fit: batch_size")
+        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"fit: seed must be a non-negative integer, got {seed!r}")
+        xa = self._x(x, "fit")
+        ya = self._y(y, xa.shape[0], "fit")
+        if xa.shape[0] != ya.shape[0]:
+            raise ValueError(f"fit: x and y have different numbers of samples: {xa.shape[0]} and {ya.shape[0]}")
+        if xa.shape[0] == 0:
+            raise ValueError("fit: x is empty")
+        vx = vy = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, weights)")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise NotImplementedError("fit: validation sample weights are not supported yet")
+            vx = self._x(validation_data[0], "fit (validation_data)")
+            vy = self._y(validation_data[1], vx.shape[0], "fit (validation_data)")
+        n_train = xa.shape[0] if vx is not None else int(xa.shape[0] * (1.0 - validation_split))
+        steps = math.ceil(n_train / batch_size) if n_train > 0 else 0
+
+        history = _callbacks.History()
+        cbs = [history] + list(callbacks or [])
+        if verbose:
+            cbs.insert(1, _callbacks.ProgbarLogger(verbose))
+        cb = _callbacks.CallbackList(cbs, self, {"epochs": int(epochs), "steps": steps, "verbose": verbose})
+        self.history = history
+        self.stop_training = False
+
+        def on_epoch_end(epoch, logs):
+            cb.on_epoch_end(epoch, logs)
+            return self.stop_training
+
+        cb.on_train_begin()
+        self._core.fit(xa, ya, batch_size, int(epochs), int(initial_epoch), bool(shuffle),
+                       None if seed is None else int(seed), float(validation_split), vx, vy,
+                       cb.on_epoch_begin, on_epoch_end)
+        cb.on_train_end()
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        """Returns the loss, or [loss, *metrics] when metrics were compiled (a dict with return_dict=True)."""
+        if kwargs:
+            raise TypeError(f"evaluate got unexpected arguments: {', '.join(sorted(kwargs))}")
+        if sample_weight is not None or steps is not None:
+            raise NotImplementedError("evaluate: sample_weight and steps are not supported yet")
+        self._require_compiled("evaluating it")
+        verbose = _verbose(verbose)
+        batch_size = 32 if batch_size is None else positive_int(batch_size, "evaluate: batch_size")
+        xa = self._x(x, "evaluate")
+        ya = self._y(y, xa.shape[0], "evaluate")
+        import time
+        start = time.perf_counter()
+        values = self._core.evaluate(xa, ya, batch_size)
+        names = self.metrics_names
+        if verbose:
+            logs = dict(zip(names[1:], values[1:]))
+            logs["loss"] = values[0]
+            print(_callbacks.progress_line(math.ceil(xa.shape[0] / batch_size), time.perf_counter() - start, logs,
+                                           verbose), flush=True)
+        if return_dict:
+            return dict(zip(names, values))
+        return values[0] if len(values) == 1 else list(values)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Returns the model's outputs for x as a float32 array (samples, outputs)."""
+        if steps is not None:
+            raise NotImplementedError("predict: steps is not supported yet")
+        verbose = _verbose(verbose)
+        xa = self._x(x, "predict")
+        if not self._core.built:
+            self._core.build(xa.shape[1])
+        bs = 0 if batch_size is None else positive_int(batch_size, "predict: batch_size")
+        return self._core.predict(xa, bs)
+
+    def predict_on_batch(self, x):
+        return self.predict(x, verbose=0)
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on this batch; returns the loss (or [loss, *metrics]) computed before the update."""
+        if sample_weight is not None or class_weight is not None:
+            raise NotImplementedError("train_on_batch: sample_weight and class_weight are not supported yet")
+        self._require_compiled("training it")
+        xa = self._x(x, "train_on_batch")
+        values = self._core.train_on_batch(xa, self._y(y, xa.shape[0], "train_on_batch"))
+        return self._result(values, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        if sample_weight is not None:
+            raise NotImplementedError("test_on_batch: sample_weight is not supported yet")
+        self._require_compiled("evaluating it")
+        xa = self._x(x, "test_on_batch")
+        values = self._core.test_on_batch(xa, self._y(y, xa.shape[0], "test_on_batch"))
+        return self._result(values, return_dict)
+
+    def _result(self, values, return_dict):
+        if return_dict:
+            return dict(zip(self.metrics_names, values))
+        return values[0] if len(values) == 1 else list(values)
+
+    # --- weights ------------------------------------------------------------------------------------------------
+    def get_weights(self) -> list:
+        """All weights as NumPy arrays in Keras order (per Dense layer: kernel (in, out), bias (out,))."""
+        return self._core.get_weights() if self._core.built else []
+
+    def set_weights(self, weights) -> None:
+        if not self._core.built:
+            raise RuntimeError("set_weights: the model is not built yet; give the first layer input_dim or call "
+                               "model.build((None, features)) first")
+        self._core.set_weights([as_float32(w, "weights") for w in weights])
+
+    @property
+    def weights(self) -> list:
+        return self.get_weights()
+
+    def count_params(self) -> int:
+        if not self._core.built:
+            raise ValueError("count_params: the model is not built yet; call build() or fit() first")
+        return self._core.count_params()
+
+    def summary(self, line_length=None, print_fn=None) -> None:
+        """Prints the layers, their output shapes and parameter counts, as Keras does."""
+        out = print_fn or print
+        widths = (33, 24, 15)
+        if line_length:
+            widths = (max(line_length - 41, 20), 24, 15)
+        built = self._core.built
+
+        def row(cells, left="│", mid="│", right="│"):
+            a, b, c = cells
+            return (f"{left} {a:<{widths[0] - 2}} {mid} {b:<{widths[1] - 2}} {mid} {c:>{widths[2] - 2}} {right}")
+
+        def rule(l, m, r, ch):
+            return l + m.join(ch * w for w in widths) + r
+
+        lines = [f'Model: "{self.name}"',
+                 rule("┏", "┳", "┓", "━"),
+                 row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
+                 rule("┡", "╇", "┩", "━")]
+        for i, layer in enumerate(self._layers):
+            info = self._core.layer_info(i)
+            shape = f"(None, {info['output_dim']})" if info["output_dim"] else "?"
+            params = f"{info['param_count']:,}" if built else "0 (unbuilt)"
+            lines.append(row((f"{layer.name} ({info['type']})", shape, params)))
+            if i + 1 < len(self._layers):
+                lines.append(rule("├", "┼", "┤", "─"))
+        lines.append(rule("└", "┴", "┘", "─"))
+        total = self._core.count_params() if built else 0
+        lines.append(f" Total params: {total:,} ({_bytes(total * 4)})")
+        lines.append(f" Trainable params: {total:,} ({_bytes(total * 4)})")
+        lines.append(f" Non-trainable params: 0 ({_bytes(0)})")
+        for line in lines:
+            out(line)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                                              for l in self._layers]}
+
+    def __repr__(self):
+        return f"<Sequential name={self.name}, {len(self._layers)} layers>"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GB"

@@ -1,0 +1,36 @@
+"""Low-level ops on NumPy arrays, computed by the C++ core in float32 (inputs of other dtypes or layouts are
+converted to float32 C-contiguous first)."""
+
+from __future__ import annotations
+
+from . import _core
+from ._validate import as_float32
+
+
+def matmul(a, b):
+    """a @ b with NumPy's matmul semantics (1-D promotion, broadcast batch dimensions), in float32."""
+    return _core.matmul(as_float32(a, "a"), as_float32(b, "b"))
+
+
+def gemm(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, activation=None):
+    """alpha * op(a) @ op(b) + beta * c, then + bias (per column) and activation, fused; 2-D operands."""
+    from .activations import get as _act
+    return _core.gemm(as_float32(a, "a"), as_float32(b, "b"), bool(trans_a), bool(trans_b), float(alpha),
+                      float(beta), None if c is None else as_float32(c, "c"),
+                      None if bias is None else as_float32(bias, "bias"), _act(activation), None)
+
+
+def activation(name, x, alpha=None):
+    """Applies the named activation (softmax over the last axis). alpha: leaky_relu slope or elu alpha."""
+    return _core.activation(name, as_float32(x, "x"), alpha)
+
+
+def activation_grad(name, x, dy, alpha=None):
+    """The vector-Jacobian product dy * activation'(x) (softmax: per row)."""
+    return _core.activation_grad(name, as_float32(x, "x"), as_float32(dy, "dy"), alpha)
+
+
+def loss(name, y_true, y_pred, from_logits=False, delta=1.0):
+    """Returns (value, gradient): the batch-mean loss and its gradient with respect to y_pred."""
+    return _core.loss(name, as_float32(y_true, "y_true"), as_float32(y_pred, "y_pred"), bool(from_logits),
+                      float(delta))
