@@ -396,3 +396,38 @@ def test_threads_setting():
     finally:
         fastann.set_num_threads(old)
     assert os.cpu_count() is None or 1 <= fastann.get_num_threads() <= os.cpu_count()
+
+
+def test_ctrl_c_stops_fit_cleanly():
+    """SIGINT during fit raises KeyboardInterrupt within a batch or so; the model keeps finite weights and the
+    history of the epochs it finished."""
+    script = r"""
+import os, signal, threading, time
+import numpy as np
+import fastann
+from fastann.models import Sequential
+from fastann.layers import Dense
+
+m = Sequential([Dense(256, input_dim=100, activation="relu"), Dense(1)])
+m.compile(optimizer="sgd", loss="mse")
+x = np.random.default_rng(0).random((20000, 100), dtype=np.float32)
+y = x.sum(1) / 100
+
+class Interrupt(fastann.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+
+start = time.perf_counter()
+try:
+    m.fit(x, y, epochs=100000, batch_size=32, verbose=0, callbacks=[Interrupt()])
+    print("not interrupted")
+except KeyboardInterrupt:
+    finite = all(np.isfinite(w).all() for w in m.get_weights())
+    print("interrupted", len(m.history.epoch), finite, m.predict(x[:2], verbose=0).shape)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    words = out.stdout.split()
+    assert words[0] == "interrupted", out.stdout
+    assert int(words[1]) >= 1 and words[2] == "True"
