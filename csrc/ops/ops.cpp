@@ -50,8 +50,10 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
     ep.block_fn = &cpu::activation_block;
     ep.ctx = act;
   }
-  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), a.dim(1), b.data(), b.dim(1), beta, c.data(), n,
-             (ep.bias || ep.block_fn) ? &ep : nullptr);
+  if (m == 0 || n == 0) return;
+  // Leading dimensions of empty operands are 0; the kernel's contract wants at least 1.
+  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), std::max<int64_t>(1, a.dim(1)), b.data(),
+             std::max<int64_t>(1, b.dim(1)), beta, c.data(), n, (ep.bias || ep.block_fn) ? &ep : nullptr);
   if (act && act->kind == Act::softmax) cpu::activation_forward(*act, c.data(), c.data(), m, n);
 }
 
@@ -83,7 +85,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       FASTANN_CHECK_ARG(da == db || da == 1 || db == 1,
                         "matmul: batch dimensions of " << shape_str(a_in.shape()) << " and "
                                                        << shape_str(b_in.shape()) << " cannot be broadcast");
-      batch[r] = std::max(da, db);
+      batch[r] = da == 1 ? db : da;  // a size-0 dim broadcasts against 1 to 0, as NumPy does
       astride[r] = da == 1 ? 0 : sa;
       bstride[r] = db == 1 ? 0 : sb;
       sa *= da;

@@ -13,7 +13,7 @@ def as_float32(value, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be array-like of numbers: {e}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must contain numbers (bool, int or float), got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    return np.asarray(arr, dtype=np.float32, order="C")  # keeps 0-d arrays 0-d, unlike ascontiguousarray
 
 
 def positive_int(value, name: str) -> int:

@@ -12,7 +12,10 @@ namespace {
 
 using ops::Loss;
 
-constexpr double kEps = 1e-7;  // Keras's backend epsilon: probabilities are clipped to [eps, 1 - eps]
+// Keras clips probabilities to [epsilon, 1 - epsilon] with epsilon = 1e-7, in float32: the bounds below are those
+// float32 values (1 - 1e-7 rounds to 1 - 2^-23), so clipped losses match Keras's exactly (e.g. -log(1 - upper)).
+constexpr double kClipLo = static_cast<double>(1e-7f);
+constexpr double kClipHi = static_cast<double>(static_cast<float>(1.0 - 1e-7));
 
 inline double sigmoid_d(double x) {
   if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
@@ -54,9 +57,9 @@ double elementwise_row(const float* p, const float* y, int64_t cols, float* g, f
         d = e > 0.0 ? delta : -delta;
       }
     } else {  // bce on probabilities, clipped as Keras does (no gradient through the clip)
-      const double c = std::min(std::max(pj, kEps), 1.0 - kEps);
+      const double c = std::min(std::max(pj, kClipLo), kClipHi);
       l = -(yj * std::log(c) + (1.0 - yj) * std::log(1.0 - c));
-      d = (pj > kEps && pj < 1.0 - kEps) ? -(yj / c) + (1.0 - yj) / (1.0 - c) : 0.0;
+      d = (pj > kClipLo && pj < kClipHi) ? -(yj / c) + (1.0 - yj) / (1.0 - c) : 0.0;
     }
     sum += l;
     if (g) g[j] = static_cast<float>(d * gscale / static_cast<double>(cols));
@@ -118,9 +121,9 @@ double cce_probs_row(const float* p, const float* t, int64_t label, int64_t cols
   for (int64_t j = 0; j < cols; ++j) {
     const double tj = t ? t[j] : (j == label ? 1.0 : 0.0);
     const double q = p[j] / s;
-    const double c = std::min(std::max(q, kEps), 1.0 - kEps);
+    const double c = std::min(std::max(q, kClipLo), kClipHi);
     if (tj != 0.0) loss -= tj * std::log(c);
-    const double gq = (q > kEps && q < 1.0 - kEps) ? -tj / c : 0.0;  // d loss / d q_j
+    const double gq = (q > kClipLo && q < kClipHi) ? -tj / c : 0.0;  // d loss / d q_j
     gq_dot_q += gq * q;
     if (g) g[j] = static_cast<float>(gq);
   }
