@@ -73,8 +73,9 @@ void Optimizer::step(Tensor& w, const Tensor& g) {
   s.lr = static_cast<float>(cfg_.learning_rate);
   s.momentum = static_cast<float>(cfg_.momentum);
   s.nesterov = cfg_.nesterov;
-  s.beta_1 = static_cast<float>(cfg_.beta_1);
-  s.beta_2 = static_cast<float>(cfg_.beta_2);
+  s.one_minus_beta_1 = static_cast<float>(1.0 - cfg_.beta_1);
+  s.one_minus_beta_2 = static_cast<float>(1.0 - cfg_.beta_2);
+  s.one_minus_rho = static_cast<float>(1.0 - cfg_.rho);
   s.epsilon = static_cast<float>(cfg_.epsilon);
   s.rho = static_cast<float>(cfg_.rho);
   s.centered = cfg_.centered;

@@ -46,7 +46,8 @@ struct OptStep {
   float lr = 0.01f;
   float momentum = 0.0f;
   bool nesterov = false;
-  float beta_1 = 0.9f, beta_2 = 0.999f;
+  // 1 - beta_1, 1 - beta_2, 1 - rho: computed in double, then rounded once (as Keras's Python-float arithmetic).
+  float one_minus_beta_1 = 0.1f, one_minus_beta_2 = 0.001f, one_minus_rho = 0.1f;
   float adam_alpha = 0.0f;  // lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
   float epsilon = 1e-7f;
   float rho = 0.9f;

@@ -39,7 +39,7 @@ void optimizer_step(const ops::OptStep& s, float* w, const float* g, float* s1, 
     }
     case ops::Opt::adam:
     case ops::Opt::adamw: {
-      const float c1 = 1.0f - s.beta_1, c2 = 1.0f - s.beta_2, alpha = s.adam_alpha, eps = s.epsilon;
+      const float c1 = s.one_minus_beta_1, c2 = s.one_minus_beta_2, alpha = s.adam_alpha, eps = s.epsilon;
       for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
         const float m = s1[i] + (gi - s1[i]) * c1;
@@ -51,7 +51,7 @@ void optimizer_step(const ops::OptStep& s, float* w, const float* g, float* s1, 
       return;
     }
     case ops::Opt::rmsprop: {
-      const float rho = s.rho, c = 1.0f - s.rho, eps = s.epsilon, mom = s.momentum;
+      const float rho = s.rho, c = s.one_minus_rho, eps = s.epsilon, mom = s.momentum;
       for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
         const float v = rho * s1[i] + c * gi * gi;
