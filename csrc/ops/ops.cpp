@@ -7,6 +7,7 @@
 #include "core/check.hpp"
 #include "cpu/gemm/sgemm.hpp"
 #include "cpu/ops/kernels.hpp"
+#include "cpu/threadpool.hpp"
 
 namespace fastann::ops {
 
@@ -194,7 +195,14 @@ void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Te
   require_cpu(w, "optimizer");
   FASTANN_CHECK_ARG(g.numel() == w.numel(), "optimizer: gradient and parameter sizes differ");
   auto ptr = [&](Tensor& t) { return t.defined() && t.numel() == w.numel() ? t.data() : nullptr; };
-  cpu::optimizer_step(s, w.data(), g.data(), ptr(s1), ptr(s2), ptr(s3), w.numel());
+  float *p1 = ptr(s1), *p2 = ptr(s2), *p3 = ptr(s3);
+  float* wp = w.data();
+  const float* gp = g.data();
+  // Element-wise, so chunks are independent and the result does not depend on the thread count.
+  cpu::parallel_for(w.numel(), 32768, [&](int64_t b, int64_t e) {
+    auto at = [b](float* p) { return p ? p + b : nullptr; };
+    cpu::optimizer_step(s, wp + b, gp + b, at(p1), at(p2), at(p3), e - b);
+  });
 }
 
 }  // namespace fastann::ops
