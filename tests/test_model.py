@@ -431,3 +431,28 @@ except KeyboardInterrupt:
     words = out.stdout.split()
     assert words[0] == "interrupted", out.stdout
     assert int(words[1]) >= 1 and words[2] == "True"
+
+
+def test_callback_may_evaluate_but_not_restructure():
+    """Keras callbacks often evaluate the model between epochs; changing its layers mid-fit is refused."""
+    x = np.random.default_rng(0).random((64, 10))
+    y = (x[:, 0] > 0.5).astype(np.float32)
+    seen = []
+
+    class EvalEachEpoch(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.evaluate(x, y, batch_size=50, verbose=0))
+
+    m = mlp()
+    m.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    m.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[EvalEachEpoch()])
+    assert len(seen) == 3
+    assert seen[-1] == m.evaluate(x, y, batch_size=50, verbose=0)
+
+    class AddLayer(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.add(Dense(1))
+
+    with pytest.raises(RuntimeError, match="while the model is being fit"):
+        m.fit(x, y, epochs=2, verbose=0, callbacks=[AddLayer()])
+    assert len(m.layers) == 3

@@ -65,7 +65,14 @@ struct Sequential::Impl {
   std::vector<Tensor> outs, douts;
   Tensor xb, yb, probs;
   std::vector<int64_t> order;
-  std::mutex train_mu;  // one training/evaluation call at a time per model
+  // One training/evaluation call at a time per model. Recursive: fit's callbacks may evaluate the model (on the
+  // same thread, between epochs, when the workspace is not in use).
+  std::recursive_mutex train_mu;
+  bool fitting = false;  // set while fit runs: callbacks may not change the layers, optimizer or loss
+
+  void require_not_fitting(const char* what) const {
+    FASTANN_CHECK_STATE(!fitting, what << " is not allowed while the model is being fit (e.g. from a callback)");
+  }
 
   int64_t output_dim() const { return layers.empty() ? 0 : layers.back()->output_dim(); }
 
@@ -273,7 +280,8 @@ struct Sequential::Impl {
   }
 
   std::vector<double> one_batch(const Tensor& x, const Tensor& y, bool train) {
-    std::lock_guard<std::mutex> lock(train_mu);
+    std::lock_guard<std::recursive_mutex> lock(train_mu);
+    if (train) require_not_fitting("train_on_batch");
     require_layers();
     require_compiled(train ? "train_on_batch" : "test_on_batch");
     FASTANN_CHECK_ARG(x.ndim() == 2, "x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
@@ -295,12 +303,14 @@ Sequential::Sequential(Sequential&&) noexcept = default;
 Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
 void Sequential::add(const Dense& layer) {
-  std::lock_guard<std::mutex> lock(impl_->train_mu);
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("adding a layer");
   impl_->add(std::make_unique<nn::DenseLayer>(layer, layer.name.empty() ? unique_name("dense") : layer.name));
 }
 
 void Sequential::add(const Activation& layer) {
-  std::lock_guard<std::mutex> lock(impl_->train_mu);
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("adding a layer");
   auto l = std::make_unique<nn::ActivationLayer>(layer, layer.name.empty() ? unique_name("activation") : layer.name);
   if (impl_->layers.empty()) {
     FASTANN_CHECK_ARG(layer.input_dim > 0, "an Activation as the first layer needs input_dim");
@@ -309,7 +319,8 @@ void Sequential::add(const Activation& layer) {
 }
 
 void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) {
-  std::lock_guard<std::mutex> lock(impl_->train_mu);
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("building the model");
   impl_->build(input_dim, seed);
 }
 
@@ -322,7 +333,8 @@ int64_t Sequential::output_dim() const { return impl_->output_dim(); }
 
 void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& loss,
                          const std::vector<std::string>& metrics) {
-  std::lock_guard<std::mutex> lock(impl_->train_mu);
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("compiling the model");
   Impl& m = *impl_;
   auto opt = std::make_unique<nn::Optimizer>(optimizer);
   ops::LossParams lp;
@@ -388,8 +400,9 @@ std::vector<std::string> Sequential::metrics_names() const {
 }
 
 History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o, const FitCallbacks& cb) {
-  std::lock_guard<std::mutex> lock(impl_->train_mu);
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
+  m.require_not_fitting("calling fit");
   m.require_layers();
   m.require_compiled("fit");
   FASTANN_CHECK_ARG(x_all.ndim() == 2, "fit: x must be 2-D (samples, features), got shape " << shape_str(x_all.shape()));
@@ -426,6 +439,12 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   std::iota(m.order.begin(), m.order.end(), int64_t{0});
   Rng rng(o.seed ? *o.seed : next_global_seed());
   const Tensor y2 = y.reshape({n, ycols});
+
+  struct FittingFlag {
+    bool& f;
+    explicit FittingFlag(bool& flag) : f(flag) { f = true; }
+    ~FittingFlag() { f = false; }
+  } fitting_flag(m.fitting);
 
   History hist;
   std::vector<std::string> keys;
@@ -487,7 +506,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
 }
 
 std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
-  std::lock_guard<std::mutex> lock(impl_->train_mu);
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
   m.require_layers();
   m.require_compiled("evaluate");
