@@ -1,7 +1,9 @@
-// Persistent worker pool. One job at a time: the caller publishes (fn, n, chunk count) by bumping a generation
-// word, runs chunk 0 itself, and waits for the workers' chunks. Workers spin briefly after each job (back-to-back
-// calls in a training step hand off in well under a microsecond), then sleep on a condition variable.
-// A second user thread calling parallel_for while a job runs gets its work done inline (never blocks on the pool).
+// Persistent worker pool. One job at a time: the caller publishes (fn, n, chunk count) under a new sequence number
+// and then claims chunks itself; workers claim the rest. Chunks are claimed from a shared counter tagged with the
+// sequence number, so a worker that wakes late (or was descheduled) finds nothing left and never delays the caller,
+// and a busy core simply ends up with fewer chunks. Workers spin briefly after each job (back-to-back calls hand
+// off in well under a microsecond), then sleep on a condition variable.
+// A second user thread calling parallel_for while a job runs does its work inline (it never blocks on the pool).
 // After fork() the child abandons the parent's pool (its threads do not exist there) and builds a fresh one.
 #include "threadpool.hpp"
 
@@ -19,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "gemm/parallel.hpp"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FASTANN_CPU_RELAX() _mm_pause()
@@ -32,8 +36,9 @@ namespace fastann::cpu {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kWorkerSpin = std::chrono::microseconds(200);  // spin before sleeping, waiting for the next job
-constexpr int kChunkBits = 16;                                // low bits of the generation word: chunk count
+constexpr auto kWorkerSpin = std::chrono::microseconds(300);  // spin before sleeping, waiting for the next job
+constexpr auto kCallerSpin = std::chrono::microseconds(100);  // spin before sleeping, waiting for the last chunks
+constexpr int64_t kMaxChunks = 0xFFFF;
 
 thread_local bool t_in_parallel = false;  // inside a parallel_for chunk (worker or caller): nest inline
 
@@ -57,43 +62,53 @@ std::atomic<int> g_num_threads{0};
 
 using ChunkFn = std::function<void(int64_t, int64_t)>;
 
+// claim word: sequence number (bits 32..63) | next chunk (bits 16..31) | chunk count (bits 0..15).
+constexpr uint64_t claim_seq(uint64_t w) { return w >> 32; }
+constexpr int64_t claim_next(uint64_t w) { return static_cast<int64_t>((w >> 16) & 0xFFFF); }
+constexpr int64_t claim_count(uint64_t w) { return static_cast<int64_t>(w & 0xFFFF); }
+
 class Pool {
  public:
   // Serialises callers; parallel_for only try-locks it.
   std::mutex call_mu;
 
+  int workers() const { return static_cast<int>(threads_.size()); }
+
   // Grows the pool to at least `workers` workers. Caller holds call_mu (no job in flight).
   void ensure_workers(int workers) {
     while (static_cast<int>(threads_.size()) < workers) {
-      const int index = static_cast<int>(threads_.size()) + 1;  // chunk index this worker runs; 0 is the caller
-      const uint64_t seen = gen_.load(std::memory_order_acquire);
-      threads_.emplace_back([this, index, seen] { worker_loop(index, seen); });
+      const uint64_t seen = seq_;
+      threads_.emplace_back([this, seen] { worker_loop(seen); });
     }
   }
 
-  // Runs fn over [0, n) in `chunks` chunks (2 <= chunks <= workers + 1). Caller holds call_mu.
-  void run(int64_t n, int chunks, const ChunkFn& fn) {
+  // Runs fn over [0, n) in `chunks` chunks (2 <= chunks <= kMaxChunks). Caller holds call_mu.
+  void run(int64_t n, int64_t chunks, const ChunkFn& fn) {
     fn_ = &fn;
     n_ = n;
+    chunks_ = chunks;
     error_ = nullptr;
-    remaining_.store(chunks - 1, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    seq_ = (seq_ + 1) & 0xFFFFFFFFu;
+    claim_.store((seq_ << 32) | static_cast<uint64_t>(chunks), std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(mu_);
-      seq_ += 1;
-      gen_.store((seq_ << kChunkBits) | static_cast<uint64_t>(chunks), std::memory_order_release);
+      gen_.store(seq_, std::memory_order_release);
     }
     wake_.notify_all();
 
-    run_chunk(0, chunks);
+    work(seq_);
 
-    // Wait for the workers' chunks: spin (they are usually as quick as we were), then sleep.
-    const auto spin_until = Clock::now() + std::chrono::microseconds(50);
-    for (int it = 0; remaining_.load(std::memory_order_acquire) != 0; ++it) {
-      FASTANN_CPU_RELAX();
-      if ((it & 63) == 63 && Clock::now() > spin_until) {
-        std::unique_lock<std::mutex> lk(mu_);
-        done_.wait(lk, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
-        break;
+    // Chunks still running on workers: spin (they are usually about as quick as we were), then sleep.
+    if (done_.load(std::memory_order_acquire) != chunks) {
+      const auto spin_until = Clock::now() + kCallerSpin;
+      for (int it = 0; done_.load(std::memory_order_acquire) != chunks; ++it) {
+        FASTANN_CPU_RELAX();
+        if ((it & 63) == 63 && Clock::now() > spin_until) {
+          std::unique_lock<std::mutex> lk(mu_);
+          finished_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == chunks; });
+          break;
+        }
       }
     }
     fn_ = nullptr;
@@ -101,22 +116,38 @@ class Pool {
   }
 
  private:
-  void run_chunk(int index, int chunks) {
-    const int64_t base = n_ / chunks, rem = n_ % chunks;
-    const int64_t begin = index * base + (index < rem ? index : rem);
-    const int64_t end = begin + base + (index < rem ? 1 : 0);
-    const bool outer = t_in_parallel;
-    t_in_parallel = true;
-    try {
-      (*fn_)(begin, end);
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(error_mu_);
-      if (!error_) error_ = std::current_exception();
+  // Claims and runs chunks of job `seq` until none are left.
+  void work(uint64_t seq) {
+    uint64_t w = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if (claim_seq(w) != seq || claim_next(w) >= claim_count(w)) return;
+      if (!claim_.compare_exchange_weak(w, w + (uint64_t{1} << 16), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        continue;
+      }
+      // The chunk is ours; the job cannot finish before we report it done, so fn_/n_ are this job's.
+      const int64_t index = claim_next(w), chunks = claim_count(w);
+      const int64_t base = n_ / chunks, rem = n_ % chunks;
+      const int64_t begin = index * base + (index < rem ? index : rem);
+      const int64_t end = begin + base + (index < rem ? 1 : 0);
+      const bool outer = t_in_parallel;
+      t_in_parallel = true;
+      try {
+        (*fn_)(begin, end);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      t_in_parallel = outer;
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
+        std::lock_guard<std::mutex> lk(mu_);  // pairs with the caller's predicate check
+        finished_.notify_one();
+      }
+      w = claim_.load(std::memory_order_acquire);
     }
-    t_in_parallel = outer;
   }
 
-  void worker_loop(int index, uint64_t seen) {
+  void worker_loop(uint64_t seen) {
     t_in_parallel = true;
     for (;;) {
       uint64_t g = gen_.load(std::memory_order_acquire);
@@ -131,24 +162,19 @@ class Pool {
         }
       }
       seen = g;
-      const int chunks = static_cast<int>(g & ((1u << kChunkBits) - 1));
-      if (index >= chunks) continue;  // not part of this job: fn_/n_ may already belong to a later one
-      run_chunk(index, chunks);
-      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(mu_);  // pairs with the caller's predicate check
-        done_.notify_one();
-      }
+      work(g);
     }
   }
 
   std::vector<std::thread> threads_;
   std::mutex mu_;
-  std::condition_variable wake_, done_;
-  uint64_t seq_ = 0;
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> remaining_{0};
+  std::condition_variable wake_, finished_;
+  uint64_t seq_ = 0;                 // caller side (under call_mu)
+  std::atomic<uint64_t> gen_{0};     // the latest published sequence number (wakes workers)
+  std::atomic<uint64_t> claim_{0};   // see claim_seq/claim_next/claim_count
+  std::atomic<int64_t> done_{0};     // chunks finished in the current job
   const ChunkFn* fn_ = nullptr;
-  int64_t n_ = 0;
+  int64_t n_ = 0, chunks_ = 0;
   std::mutex error_mu_;
   std::exception_ptr error_;
 };
@@ -179,6 +205,26 @@ Pool& pool() {
   return *p;
 }
 
+// Runs fn over [0, n) as `chunks` contiguous chunks on up to get_num_threads() threads.
+void run_chunks(int64_t n, int64_t chunks, const ChunkFn& fn) {
+  const int threads = get_num_threads();
+  if (chunks > n) chunks = n;
+  if (chunks > kMaxChunks) chunks = kMaxChunks;
+  if (chunks <= 1 || threads <= 1 || t_in_parallel) {
+    fn(0, n);
+    return;
+  }
+  Pool& p = pool();
+  std::unique_lock<std::mutex> lk(p.call_mu, std::try_to_lock);
+  if (!lk.owns_lock()) {  // another user thread is running a job: do ours inline rather than wait
+    fn(0, n);
+    return;
+  }
+  const int64_t helpers = chunks - 1 < threads - 1 ? chunks - 1 : threads - 1;
+  p.ensure_workers(static_cast<int>(helpers));
+  p.run(n, chunks, fn);
+}
+
 }  // namespace
 
 int get_num_threads() {
@@ -201,21 +247,17 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t beg
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   const int64_t by_grain = n / grain;
-  int64_t chunks = get_num_threads();
-  if (by_grain < chunks) chunks = by_grain;
-  if (chunks > (1 << kChunkBits) - 1) chunks = (1 << kChunkBits) - 1;
-  if (chunks <= 1 || t_in_parallel) {
-    fn(0, n);
-    return;
-  }
-  Pool& p = pool();
-  std::unique_lock<std::mutex> lk(p.call_mu, std::try_to_lock);
-  if (!lk.owns_lock()) {  // another user thread is running a job: do ours inline rather than wait
-    fn(0, n);
-    return;
-  }
-  p.ensure_workers(static_cast<int>(chunks) - 1);
-  p.run(n, static_cast<int>(chunks), fn);
+  const int64_t threads = get_num_threads();
+  run_chunks(n, by_grain < threads ? by_grain : threads, fn);
 }
+
+namespace gemm {
+
+void parallel_chunks(int64_t n, int64_t chunks, const std::function<void(int64_t begin, int64_t end)>& fn) {
+  if (n <= 0) return;
+  run_chunks(n, chunks < 1 ? 1 : chunks, fn);
+}
+
+}  // namespace gemm
 
 }  // namespace fastann::cpu

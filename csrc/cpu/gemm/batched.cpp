@@ -1,7 +1,10 @@
 // Batched GEMM: independent products, parallelised across the batch when each product is too small to split well
 // (no synchronisation, no repeated packing), otherwise one threaded product after another.
+#include <algorithm>
+
 #include "../threadpool.hpp"
 #include "gemm_driver.hpp"
+#include "parallel.hpp"
 
 namespace fastann::cpu {
 
@@ -38,10 +41,12 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
   }
   const BatchJob job{&ks, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
   const BatchJob* jp = &job;
-  // At least ~1 MFLOP per chunk so that tiny batches stay on one thread.
+  // Chunks of at least ~0.5 MFLOP (tiny batches stay on one thread), and up to 8 per thread so that a thread
+  // sharing its core with other work takes fewer of them.
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int64_t grain = flops >= 1e6 ? 1 : static_cast<int64_t>(1e6 / (flops + 1.0)) + 1;
-  parallel_for(batch, grain, [jp](int64_t begin, int64_t end) {
+  const int64_t by_size = static_cast<int64_t>(flops * static_cast<double>(batch) / 5e5);
+  const int64_t chunks = std::min<int64_t>({batch, by_size, 8 * static_cast<int64_t>(threads)});
+  gemm::parallel_chunks(batch, chunks, [jp](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       gemm::sgemm_serial(*jp->ks, jp->ta, jp->tb, jp->m, jp->n, jp->k, jp->alpha, jp->a[i], jp->lda, jp->b[i],
                          jp->ldb, jp->beta, jp->c[i], jp->ldc, nullptr);

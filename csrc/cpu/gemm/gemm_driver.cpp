@@ -1,5 +1,5 @@
-// GEMM driver: argument checks, the unpacked small-product path, the BLIS-style packed path (jc -> pc -> ic ->
-// jr -> ir around the micro-kernel) and the split of C over threads.
+// GEMM driver: argument checks, the small/mid-size path (no k blocking, B in place), the BLIS-style packed path
+// (jc -> pc -> ic -> ir -> jr around the micro-kernel) and the split of C over threads.
 //
 // Threading: C is cut into a tm x tn grid of rectangles, one per thread, each computed as an independent product
 // with the thread's own packing buffers (no synchronisation inside a product). The grid is chosen to minimise
@@ -11,6 +11,7 @@
 
 #include "../threadpool.hpp"
 #include "gemm_driver.hpp"
+#include "parallel.hpp"
 
 namespace fastann::cpu {
 namespace gemm {
@@ -98,13 +99,15 @@ void scale_only(const Product& P) {
   finish_block(P, P.c, P.m, P.n);
 }
 
-// Small products: A is read in place when stored transposed (its k-steps are contiguous rows) and otherwise packed
-// one row tile at a time; B is read in place unless stored transposed (then packed once, k x n). No k blocking.
+// Small and mid-size products (B fits in L2): no k blocking and B read in place when stored (k, n) (packed once,
+// k x n with a padded row stride, when stored transposed). A is packed one row tile at a time, except for narrow
+// products with A stored transposed, whose k-steps are already contiguous rows (read in place).
 void run_small(const KernelSet& ks, const Product& P) {
   const float* bp = P.b;
   int64_t rsb = P.ldb;
   if (P.tb) {
     rsb = round_up(P.n, 16);
+    if (rsb % 256 == 0) rsb += 16;  // avoid a power-of-two row stride (cache-set aliasing down the k rows)
     float* buf = t_scratch.b.get(P.k * rsb);
     ks.pack_b(true, P.b, P.ldb, P.k, P.n, rsb, buf);
     bp = buf;
@@ -112,18 +115,19 @@ void run_small(const KernelSet& ks, const Product& P) {
   const bool narrow = P.n <= ks.nr_narrow;
   const int64_t mr_max = narrow ? ks.mr_narrow : ks.mr;
   const int64_t nr = narrow ? ks.nr_narrow : ks.nr;
+  const bool a_in_place = P.ta && P.n <= 2 * ks.nr;
   const int64_t tiles = ceil_div(P.m, mr_max), base = P.m / tiles, extra = P.m % tiles;
-  float* abuf = P.ta ? nullptr : t_scratch.a.get(P.k * mr_max);
+  float* abuf = a_in_place ? nullptr : t_scratch.a.get(P.k * mr_max);
   int64_t i0 = 0;
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t rows = base + (t < extra ? 1 : 0);
     const float* ap;
     int64_t csa;
-    if (P.ta) {
+    if (a_in_place) {
       ap = P.a + i0;
       csa = P.lda;
     } else {
-      ks.pack_a(false, P.a + i0 * P.lda, P.lda, rows, P.k, rows, abuf);
+      ks.pack_a(P.ta, a_at(P.ta, P.a, P.lda, i0, 0), P.lda, rows, P.k, rows, abuf);
       ap = abuf;
       csa = rows;
     }
@@ -144,47 +148,65 @@ int64_t even_block(int64_t total, int64_t target, int64_t multiple) {
   return round_up(ceil_div(total, ceil_div(total, target)), multiple);
 }
 
-// The packed path: B blocks (kc x nc) and A blocks (mc x kc) are packed into contiguous panels.
-void run_packed(const KernelSet& ks, const Product& P) {
+// Block sizes of the packed path for a product.
+struct Blocking {
+  int64_t mc, kc, nc;
+};
+
+Blocking packed_blocking(const KernelSet& ks, const Product& P) {
+  return {even_block(P.m, ks.mc, ks.mr), even_block(P.k, ks.kc, 1), even_block(P.n, ks.nc, ks.nr)};
+}
+
+// Rows [i_begin, i_end) of the C block (columns jc .. jc + nc) for the k range pc .. pc + kc, given the B block
+// (tile q at bblk + q * panel_step, row stride rsb): packs A mc rows at a time into abuf, then for each packed A
+// micro-panel (kept in L1) sweeps the B block (kept in L2).
+void compute_rows(const KernelSet& ks, const Product& P, const Blocking& blk, int64_t i_begin, int64_t i_end,
+                  int64_t jc, int64_t nc, int64_t pc, int64_t kc, const float* bblk, int64_t rsb,
+                  int64_t panel_step, float* abuf) {
   const int64_t MR = ks.mr, NR = ks.nr;
-  const int64_t kc_blk = even_block(P.k, ks.kc, 1);
-  const int64_t mc_blk = even_block(P.m, ks.mc, MR);
-  const int64_t nc_blk = even_block(P.n, ks.nc, NR);
-  float* bbuf = t_scratch.b.get(kc_blk * nc_blk);
-  float* abuf = t_scratch.a.get(kc_blk * mc_blk);
-  for (int64_t jc = 0; jc < P.n; jc += nc_blk) {
-    const int64_t nc = std::min(nc_blk, P.n - jc);
-    for (int64_t pc = 0; pc < P.k; pc += kc_blk) {
-      const int64_t kc = std::min(kc_blk, P.k - pc);
-      const bool last = pc + kc == P.k;
-      const float beta = pc == 0 ? P.beta : 1.0f;
-      ks.pack_b(P.tb, b_at(P.tb, P.b, P.ldb, pc, jc), P.ldb, kc, nc, NR, bbuf);
-      for (int64_t ic = 0; ic < P.m; ic += mc_blk) {
-        const int64_t mc = std::min(mc_blk, P.m - ic);
-        ks.pack_a(P.ta, a_at(P.ta, P.a, P.lda, ic, pc), P.lda, mc, kc, MR, abuf);
-        float* cblk = P.c + ic * P.ldc + jc;
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t cols = std::min(NR, nc - jr);
-          const TileFn* table = cols <= ks.nr_narrow ? ks.narrow : ks.wide;
-          const float* bias = last && P.bias ? P.bias + jc + jr : nullptr;
-          const float* bpanel = bbuf + jr * kc;
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            const int64_t rows = std::min(MR, mc - ir);
-            table[rows - 1](kc, abuf + ir * kc, MR, bpanel, NR, cblk + ir * P.ldc + jr, P.ldc, cols, P.alpha, beta,
-                            bias);
-          }
-        }
-        if (last) finish_block(P, cblk, mc, nc);
+  const bool last = pc + kc == P.k;
+  const float beta = pc == 0 ? P.beta : 1.0f;
+  const float* bias = last ? P.bias : nullptr;
+  for (int64_t ic = i_begin; ic < i_end; ic += blk.mc) {
+    const int64_t mc = std::min(blk.mc, i_end - ic);
+    ks.pack_a(P.ta, a_at(P.ta, P.a, P.lda, ic, pc), P.lda, mc, kc, MR, abuf);
+    float* cblk = P.c + ic * P.ldc + jc;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int64_t rows = std::min(MR, mc - ir);
+      float* crow = cblk + ir * P.ldc;
+      const float* apanel = abuf + ir * kc;
+      for (int64_t jr = 0, q = 0; jr < nc; jr += NR, ++q) {
+        const int64_t cols = std::min(NR, nc - jr);
+        const TileFn fn = cols <= ks.nr_narrow ? ks.narrow[rows - 1] : ks.wide[rows - 1];
+        fn(kc, apanel, MR, bblk + q * panel_step, rsb, crow + jr, P.ldc, cols, P.alpha, beta,
+           bias ? bias + jc + jr : nullptr);
       }
+    }
+    if (last) finish_block(P, cblk, mc, nc);
+  }
+}
+
+// The packed path on one thread (loops jc -> pc -> ic -> ir -> jr).
+void run_packed(const KernelSet& ks, const Product& P) {
+  const Blocking blk = packed_blocking(ks, P);
+  float* bbuf = t_scratch.b.get(blk.kc * blk.nc);
+  float* abuf = t_scratch.a.get(blk.kc * blk.mc);
+  for (int64_t jc = 0; jc < P.n; jc += blk.nc) {
+    const int64_t nc = std::min(blk.nc, P.n - jc);
+    for (int64_t pc = 0; pc < P.k; pc += blk.kc) {
+      const int64_t kc = std::min(blk.kc, P.k - pc);
+      ks.pack_b(P.tb, b_at(P.tb, P.b, P.ldb, pc, jc), P.ldb, kc, nc, ks.nr, bbuf);
+      compute_rows(ks, P, blk, 0, P.m, jc, nc, pc, kc, bbuf, ks.nr, ks.nr * kc, abuf);
     }
   }
 }
 
 bool use_small_path(const KernelSet& ks, const Product& P) {
-  // Unpacked B must stay cache-resident while every row tile streams it; small k makes packing pure overhead.
-  if (P.k <= 16) return true;
-  const double bytes_b = 4.0 * static_cast<double>(P.k) * static_cast<double>(P.n);
-  return P.k <= ks.kc && bytes_b <= 64.0 * 1024 && P.m <= 4 * ks.mc;
+  // B (k x n) must stay L2-resident (no bigger than a packed-path B block) while every row tile sweeps it;
+  // packing is pure overhead for tiny k.
+  const int64_t b_block = static_cast<int64_t>(ks.kc) * ks.nc;
+  if (P.k <= 16) return P.k * P.n <= 4 * b_block;
+  return P.k <= 2 * ks.kc && P.k * P.n <= b_block;
 }
 
 void run_product(const KernelSet& ks, const Product& P) {
@@ -294,7 +316,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   const gemm::ParallelJob job{&ks, whole, gemm::choose_grid(threads, m, n)};
   const int64_t bands = static_cast<int64_t>(job.grid.tm) * job.grid.tn;
   const gemm::ParallelJob* jp = &job;
-  parallel_for(bands, 1, [jp](int64_t begin, int64_t end) {
+  gemm::parallel_chunks(bands, bands, [jp](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) gemm::run_band(*jp, t);
   });
 }

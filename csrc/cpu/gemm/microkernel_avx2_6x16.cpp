@@ -8,10 +8,11 @@
 
 #include <utility>
 
-#include "pack_impl.hpp"
 
 namespace fastann::cpu::gemm {
 namespace {
+
+inline int64_t pack_min(int64_t x, int64_t y) { return x < y ? x : y; }
 
 constexpr int kMr = 6, kNr = 16, kMrNarrow = 12, kNrNarrow = 8;
 
@@ -135,9 +136,25 @@ inline void transpose_block(const float* src, int64_t lds, int64_t rows, int64_t
   for (int q = 0; q < cols; ++q) _mm256_maskstore_ps(dst + q * ldd, mr, r[q]);
 }
 
+// dst[p * ldd + j] = src[p * lds + j] for p < rows, j < cols (row-by-row copy with masked vectors).
+inline void copy_rows(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  if (cols == 16) {
+    for (int64_t p = 0; p < rows; ++p) {
+      _mm256_storeu_ps(dst + p * ldd, _mm256_loadu_ps(src + p * lds));
+      _mm256_storeu_ps(dst + p * ldd + 8, _mm256_loadu_ps(src + p * lds + 8));
+    }
+    return;
+  }
+  for (int64_t j0 = 0; j0 < cols; j0 += 8) {
+    const __m256i mk = tail_mask(cols - j0);
+    for (int64_t p = 0; p < rows; ++p)
+      _mm256_maskstore_ps(dst + p * ldd + j0, mk, _mm256_maskload_ps(src + p * lds + j0, mk));
+  }
+}
+
 void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float* dst) {
-  if (ta) {
-    pack_a_portable(ta, a, lda, mc, kc, mr, dst);
+  if (ta) {  // op(A)(i, p) = a[p * lda + i]: each k-step of a panel is a contiguous run of rows
+    for (int64_t r = 0; r < mc; r += mr) copy_rows(a + r, lda, kc, pack_min(mr, mc - r), dst + r * kc, mr);
     return;
   }
   for (int64_t r = 0; r < mc; r += mr) {
@@ -152,8 +169,8 @@ void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_
 }
 
 void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst) {
-  if (!tb) {
-    pack_b_portable(tb, b, ldb, kc, nc, nr, dst);
+  if (!tb) {  // op(B)(p, j) = b[p * ldb + j]: copy nr-wide strips
+    for (int64_t q = 0; q < nc; q += nr) copy_rows(b + q, ldb, kc, pack_min(nr, nc - q), dst + q * kc, nr);
     return;
   }
   for (int64_t q = 0; q < nc; q += nr) {
@@ -175,7 +192,7 @@ const KernelSet kSet = {
     kNrNarrow,
     /*mc=*/kMr * 24,
     /*kc=*/256,
-    /*nc=*/kNr * 128,
+    /*nc=*/kNr * 16,
     tile_table<2>(std::make_index_sequence<kMr>{}),
     tile_table<1>(std::make_index_sequence<kMrNarrow>{}),
     &pack_a,

@@ -19,10 +19,11 @@
 
 #include <utility>
 
-#include "pack_impl.hpp"
 
 namespace fastann::cpu::gemm {
 namespace {
+
+inline int64_t pack_min(int64_t x, int64_t y) { return x < y ? x : y; }
 
 constexpr int kMr = 14, kNr = 32, kMrNarrow = 28, kNrNarrow = 16;
 
@@ -135,9 +136,25 @@ inline void transpose_block(const float* src, int64_t lds, int64_t rows, int64_t
   }
 }
 
+// dst[p * ldd + j] = src[p * lds + j] for p < rows, j < cols (row-by-row copy with masked vectors).
+inline void copy_rows(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  if (cols == 32) {
+    for (int64_t p = 0; p < rows; ++p) {
+      _mm512_storeu_ps(dst + p * ldd, _mm512_loadu_ps(src + p * lds));
+      _mm512_storeu_ps(dst + p * ldd + 16, _mm512_loadu_ps(src + p * lds + 16));
+    }
+    return;
+  }
+  for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+    const __mmask16 mk = tail_mask(cols - j0);
+    for (int64_t p = 0; p < rows; ++p)
+      _mm512_mask_storeu_ps(dst + p * ldd + j0, mk, _mm512_maskz_loadu_ps(mk, src + p * lds + j0));
+  }
+}
+
 void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float* dst) {
-  if (ta) {
-    pack_a_portable(ta, a, lda, mc, kc, mr, dst);
+  if (ta) {  // op(A)(i, p) = a[p * lda + i]: each k-step of a panel is a contiguous run of rows
+    for (int64_t r = 0; r < mc; r += mr) copy_rows(a + r, lda, kc, pack_min(mr, mc - r), dst + r * kc, mr);
     return;
   }
   // op(A)(i, p) = a[i * lda + p]: transpose 16 x 16 blocks of each mr-row panel.
@@ -153,8 +170,8 @@ void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_
 }
 
 void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst) {
-  if (!tb) {
-    pack_b_portable(tb, b, ldb, kc, nc, nr, dst);
+  if (!tb) {  // op(B)(p, j) = b[p * ldb + j]: copy nr-wide strips
+    for (int64_t q = 0; q < nc; q += nr) copy_rows(b + q, ldb, kc, pack_min(nr, nc - q), dst + q * kc, nr);
     return;
   }
   // op(B)(p, j) = b[j * ldb + p]: transpose 16 x 16 blocks of each nr-column panel.
@@ -175,9 +192,9 @@ const KernelSet kSet = {
     kNr,
     kMrNarrow,
     kNrNarrow,
-    /*mc=*/kMr * 12,
+    /*mc=*/kMr * 16,
     /*kc=*/256,
-    /*nc=*/kNr * 64,
+    /*nc=*/kNr * 32,
     tile_table<2>(std::make_index_sequence<kMr>{}),
     tile_table<1>(std::make_index_sequence<kMrNarrow>{}),
     &pack_a,

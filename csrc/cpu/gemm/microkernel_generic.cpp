@@ -1,12 +1,47 @@
 // Portable micro-kernels (plain C++, vectorised by the compiler for the baseline ISA): wide tile 6 x 8, narrow tile
 // 8 x 4. The fallback on every CPU and the only path off x86.
+#include <cstring>
 #include <utility>
 
 #include "gemm_kernels.hpp"
-#include "pack_impl.hpp"
 
 namespace fastann::cpu::gemm {
 namespace {
+
+// Packing with plain loops (see gemm_kernels.hpp for the layouts).
+inline int64_t pack_min(int64_t x, int64_t y) { return x < y ? x : y; }
+
+// op(A)(i, p) = ta ? a[p * lda + i] : a[i * lda + p]. dst panel r (rows r*mr ..) is [p][i] with stride mr.
+void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float* dst) {
+  for (int64_t r = 0; r < mc; r += mr) {
+    const int64_t rows = pack_min(mr, mc - r);
+    float* d = dst + r * kc;
+    if (ta) {
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(d + p * mr, a + p * lda + r, sizeof(float) * rows);
+    } else {
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* s = a + (r + i) * lda;
+        for (int64_t p = 0; p < kc; ++p) d[p * mr + i] = s[p];
+      }
+    }
+  }
+}
+
+// op(B)(p, j) = tb ? b[j * ldb + p] : b[p * ldb + j]. dst panel q (columns q*nr ..) is [p][j] with stride nr.
+void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst) {
+  for (int64_t q = 0; q < nc; q += nr) {
+    const int64_t cols = pack_min(nr, nc - q);
+    float* d = dst + q * kc;
+    if (!tb) {
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(d + p * nr, b + p * ldb + q, sizeof(float) * cols);
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* s = b + (q + j) * ldb;
+        for (int64_t p = 0; p < kc; ++p) d[p * nr + j] = s[p];
+      }
+    }
+  }
+}
 
 constexpr int kMr = 6, kNr = 8, kMrNarrow = 8, kNrNarrow = 4;
 
@@ -51,14 +86,6 @@ constexpr const TileFn* tile_table(std::index_sequence<I...>) {
   return TileTable<NR, I...>::fns;
 }
 
-void pack_a(bool ta, const float* a, int64_t lda, int64_t mc, int64_t kc, int64_t mr, float* dst) {
-  pack_a_portable(ta, a, lda, mc, kc, mr, dst);
-}
-
-void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst) {
-  pack_b_portable(tb, b, ldb, kc, nc, nr, dst);
-}
-
 const KernelSet kSet = {
     "generic",
     kMr,
@@ -67,7 +94,7 @@ const KernelSet kSet = {
     kNrNarrow,
     /*mc=*/kMr * 24,
     /*kc=*/256,
-    /*nc=*/kNr * 256,
+    /*nc=*/kNr * 32,
     tile_table<kNr>(std::make_index_sequence<kMr>{}),
     tile_table<kNrNarrow>(std::make_index_sequence<kMrNarrow>{}),
     &pack_a,

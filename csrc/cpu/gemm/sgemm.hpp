@@ -16,6 +16,7 @@ struct GemmEpilogue {
   const float* bias = nullptr;
   // Optional element-wise post-op on a finished block of C (rows x cols, row stride ldc), after the bias.
   // Called from worker threads on disjoint blocks; must be thread-safe and must not depend on the column index.
+  // It must not call back into sgemm/sgemm_batched (the calling thread's packing buffers are still in use).
   void (*block_fn)(float* c, int64_t ldc, int64_t rows, int64_t cols, const void* ctx) = nullptr;
   const void* ctx = nullptr;
 };
