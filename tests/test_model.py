@@ -456,3 +456,20 @@ def test_callback_may_evaluate_but_not_restructure():
     with pytest.raises(RuntimeError, match="while the model is being fit"):
         m.fit(x, y, epochs=2, verbose=0, callbacks=[AddLayer()])
     assert len(m.layers) == 3
+
+
+def test_activation_layers_anywhere():
+    """An Activation may come first (width from the data) or last (width from the previous layer)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((20, 3))
+    m = Sequential([Activation("tanh"), Dense(2), Activation("softmax")])
+    m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    assert m.output_shape == (None, 2)
+    y = np.eye(2)[(x[:, 0] > 0).astype(int)]
+    m.fit(x, y, epochs=1, verbose=0)
+    k, b = m.get_weights()
+    z = np.tanh(x.astype(np.float32).astype(np.float64)) @ k + b
+    ref = np.exp(z - z.max(1, keepdims=True))
+    ref /= ref.sum(1, keepdims=True)
+    np.testing.assert_allclose(m.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
+    assert m.count_params() == 3 * 2 + 2

@@ -312,9 +312,9 @@ void Sequential::add(const Activation& layer) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding a layer");
   auto l = std::make_unique<nn::ActivationLayer>(layer, layer.name.empty() ? unique_name("activation") : layer.name);
-  if (impl_->layers.empty()) {
-    FASTANN_CHECK_ARG(layer.input_dim > 0, "an Activation as the first layer needs input_dim");
-  }
+  // Its width is its input's: known now from the previous layer or its own input_dim (else from the data).
+  const int64_t in = impl_->layers.empty() ? layer.input_dim : impl_->layers.back()->output_dim();
+  if (in > 0) l->build(in);
   impl_->add(std::move(l));
 }
 
