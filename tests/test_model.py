@@ -473,3 +473,14 @@ def test_activation_layers_anywhere():
     ref /= ref.sum(1, keepdims=True)
     np.testing.assert_allclose(m.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
     assert m.count_params() == 3 * 2 + 2
+
+
+def test_subnormals_are_flushed_like_tensorflow():
+    """fastann computes with subnormal floats flushed to zero (FTZ/DAZ, as TensorFlow does): arithmetic on them is
+    ~100x slower and they appear when gradients die out. The caller's own floating-point mode is left untouched."""
+    tiny = np.float32(1e-20)
+    assert fastann.ops.matmul([[tiny]], [[tiny]])[0, 0] == 0.0            # a subnormal result (1e-40) is flushed
+    assert fastann.ops.matmul([[np.float32(1e-40)]], [[1e30]])[0, 0] == 0.0  # a subnormal input reads as zero
+    assert fastann.ops.matmul([[np.float32(1e-30)]], [[1e-5]])[0, 0] == np.float32(1e-30) * np.float32(1e-5)
+    # NumPy in this thread still sees IEEE subnormals afterwards.
+    assert np.float32(1e-20) * np.float32(1e-20) > 0

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "float_mode.hpp"
 #include "gemm/parallel.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -149,6 +150,7 @@ class Pool {
 
   void worker_loop(uint64_t seen) {
     t_in_parallel = true;
+    set_flush_denormals();  // workers run only fastann kernels (see float_mode.hpp)
     for (;;) {
       uint64_t g = gen_.load(std::memory_order_acquire);
       if (g == seen) {

@@ -6,6 +6,7 @@
 
 #include "core/check.hpp"
 #include "cpu/gemm/sgemm.hpp"
+#include "cpu/float_mode.hpp"
 #include "cpu/ops/kernels.hpp"
 #include "cpu/threadpool.hpp"
 
@@ -27,6 +28,7 @@ int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::m
 
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
           const Tensor* bias, const ActParams* act) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(a, "gemm");
   require_cpu(b, "gemm");
   require_cpu(c, "gemm");
@@ -59,6 +61,7 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(a_in, "matmul");
   require_cpu(b_in, "matmul");
   FASTANN_CHECK_ARG(a_in.ndim() >= 1 && b_in.ndim() >= 1,
@@ -130,6 +133,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 }
 
 void activation_forward(const ActParams& p, const Tensor& x, Tensor& y) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(x, "activation");
   require_cpu(y, "activation");
   FASTANN_CHECK_ARG(x.numel() == y.numel(), "activation: input " << shape_str(x.shape()) << " and output "
@@ -139,6 +143,7 @@ void activation_forward(const ActParams& p, const Tensor& x, Tensor& y) {
 }
 
 void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(dy, "activation_backward");
   require_cpu(dx, "activation_backward");
   const bool from_out = act_grad_from_output(p);
@@ -153,6 +158,7 @@ void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, c
 }
 
 void bias_grad(const Tensor& dz, Tensor& db) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(dz, "bias_grad");
   FASTANN_CHECK_ARG(dz.ndim() == 2 && db.numel() == dz.dim(1), "bias_grad: shapes do not match");
   cpu::column_sum(dz.data(), db.data(), dz.dim(0), dz.dim(1));
@@ -167,6 +173,7 @@ void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) 
 
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
             float grad_scale) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(pred, "loss");
   require_cpu(y_true, "loss");
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
@@ -186,12 +193,14 @@ double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tenso
 }
 
 double metric_sum(Metric m, const Tensor& pred, const Tensor& y_true) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(pred, "metric");
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
   return cpu::metric_sum(m, pred.data(), y_true.data(), rows_of(pred), cols);
 }
 
 void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3) {
+  const cpu::FlushDenormalsScope flush;
   require_cpu(w, "optimizer");
   FASTANN_CHECK_ARG(g.numel() == w.numel(), "optimizer: gradient and parameter sizes differ");
   auto ptr = [&](Tensor& t) { return t.defined() && t.numel() == w.numel() ? t.data() : nullptr; };
