@@ -7,6 +7,8 @@ import numpy as np
 
 def as_float32(value, name: str) -> np.ndarray:
     """Returns `value` as a float32 C-contiguous array (no copy when it already is one)."""
+    if type(value) is np.ndarray and value.dtype == np.float32 and value.flags.c_contiguous:
+        return value  # the common case, checked first: it is on the per-call path of predict and the ops
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like

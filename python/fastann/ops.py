@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import _core
 from ._validate import as_float32
+from .activations import get as _activation_name
 
 
 def matmul(a, b):
@@ -14,10 +15,9 @@ def matmul(a, b):
 
 def gemm(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, activation=None):
     """alpha * op(a) @ op(b) + beta * c, then + bias (per column) and activation, fused; 2-D operands."""
-    from .activations import get as _act
     return _core.gemm(as_float32(a, "a"), as_float32(b, "b"), bool(trans_a), bool(trans_b), float(alpha),
                       float(beta), None if c is None else as_float32(c, "c"),
-                      None if bias is None else as_float32(bias, "bias"), _act(activation), None)
+                      None if bias is None else as_float32(bias, "bias"), _activation_name(activation), None)
 
 
 def activation(name, x, alpha=None):
