@@ -484,3 +484,15 @@ def test_subnormals_are_flushed_like_tensorflow():
     assert fastann.ops.matmul([[np.float32(1e-30)]], [[1e-5]])[0, 0] == np.float32(1e-30) * np.float32(1e-5)
     # NumPy in this thread still sees IEEE subnormals afterwards.
     assert np.float32(1e-20) * np.float32(1e-20) > 0
+
+
+def test_to_categorical():
+    from fastann.utils import to_categorical
+
+    np.testing.assert_array_equal(to_categorical([0, 2, 1]), np.eye(3, dtype=np.float32)[[0, 2, 1]])
+    assert to_categorical(np.array([[1], [0]]), num_classes=4).shape == (2, 4)
+    assert to_categorical([1, 0]).dtype == np.float32
+    with pytest.raises(ValueError, match="out of range"):
+        to_categorical([0, 5], num_classes=3)
+    with pytest.raises(ValueError, match=">= 0"):
+        to_categorical([-1, 0])
