@@ -510,7 +510,10 @@ def test_activation_wrappers():
 # gemm with fused epilogue
 
 
-GEMM_SHAPES = [(1, 1, 1), (3, 1, 7), (7, 33, 17), (17, 16, 3), (33, 257, 15), (257, 31, 33)]
+GEMM_SHAPES = [(1, 1, 1), (3, 1, 7), (7, 33, 17), (17, 16, 3), (33, 257, 15), (257, 31, 33),
+               # the unpacked few-row path (m <= 8; columns split over threads once B is large), its m = 9 edge,
+               # single-column products with many rows (run transposed) and a thin-k outer product
+               (2, 784, 512), (5, 100, 129), (8, 64, 200), (9, 64, 200), (300, 64, 1), (64, 1, 300)]
 EPILOGUES = {
     "plain": dict(),
     "alpha": dict(alpha=0.5),
@@ -564,6 +567,26 @@ def test_gemm(isa, trans_a, trans_b, m, k, n, epi):
     else:
         tol = LIPSCHITZ[act] * bound + act_tol(ref)
     assert_within(out, ref, tol, f"gemm {epi} ({act})")
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 784, 512), (3, 784, 512), (8, 1024, 1024), (256, 1024, 1), (1024, 256, 1)],
+                         ids=str)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False)], ids=["NN", "NT", "TN"])
+def test_gemm_thread_count_does_not_change_bits(isa, trans_a, trans_b, m, k, n):
+    # Shapes whose columns are split across threads: each element is still one thread's full-k sum.
+    rng = rng_for("gemm-bits", m, k, n, trans_a, trans_b)
+    a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
+    bias = rng.standard_normal(n, dtype=np.float32)
+    old = fastann.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2):
+            fastann.set_num_threads(t)
+            outs.append(ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, activation="relu"))
+    finally:
+        fastann.set_num_threads(old)
+    np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_gemm_c_not_modified_and_threads(threads):

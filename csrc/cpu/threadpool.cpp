@@ -91,13 +91,17 @@ class Pool {
     error_ = nullptr;
     done_.store(0, std::memory_order_relaxed);
     seq_ = (seq_ + 1) & 0xFFFFFFFFu;
-    claim_.store((seq_ << 32) | static_cast<uint64_t>(chunks), std::memory_order_release);
+    // The caller takes chunk 0 before publishing: which thread runs which chunk then stays the same from call to
+    // call (with 2 threads: chunk 0 here, chunk 1 on the worker, unless it is late), so operands a chunk reads
+    // repeatedly (a layer's weights in back-to-back predict calls) stay in that core's L2.
+    claim_.store((seq_ << 32) | (uint64_t{1} << 16) | static_cast<uint64_t>(chunks), std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(mu_);
       gen_.store(seq_, std::memory_order_release);
     }
     wake_.notify_all();
 
+    run_chunk(0, chunks);
     work(seq_);
 
     // Chunks still running on workers: spin (they are usually about as quick as we were), then sleep.
@@ -127,24 +131,28 @@ class Pool {
         continue;
       }
       // The chunk is ours; the job cannot finish before we report it done, so fn_/n_ are this job's.
-      const int64_t index = claim_next(w), chunks = claim_count(w);
-      const int64_t base = n_ / chunks, rem = n_ % chunks;
-      const int64_t begin = index * base + (index < rem ? index : rem);
-      const int64_t end = begin + base + (index < rem ? 1 : 0);
-      const bool outer = t_in_parallel;
-      t_in_parallel = true;
-      try {
-        (*fn_)(begin, end);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(error_mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-      t_in_parallel = outer;
-      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
-        std::lock_guard<std::mutex> lk(mu_);  // pairs with the caller's predicate check
-        finished_.notify_one();
-      }
+      run_chunk(claim_next(w), claim_count(w));
       w = claim_.load(std::memory_order_acquire);
+    }
+  }
+
+  // Runs chunk `index` of the current job and reports it done.
+  void run_chunk(int64_t index, int64_t chunks) {
+    const int64_t base = n_ / chunks, rem = n_ % chunks;
+    const int64_t begin = index * base + (index < rem ? index : rem);
+    const int64_t end = begin + base + (index < rem ? 1 : 0);
+    const bool outer = t_in_parallel;
+    t_in_parallel = true;
+    try {
+      (*fn_)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(error_mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+    t_in_parallel = outer;
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
+      std::lock_guard<std::mutex> lk(mu_);  // pairs with the caller's predicate check
+      finished_.notify_one();
     }
   }
 

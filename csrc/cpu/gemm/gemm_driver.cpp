@@ -272,6 +272,101 @@ void run_band(const ParallelJob& job, int64_t t) {
   run_product(*job.ks, P);
 }
 
+// --- small-m path ---------------------------------------------------------------------------------------------
+// Products with at most kSmallM rows of C (and, transposed, single-column products C^T = op(B)^T op(A)^T) skip
+// packing: B is streamed once by the small-m kernels (see gemm_kernels.hpp). Threads split the columns of C only,
+// each column computed by one thread over the full k, so results do not depend on the thread count.
+
+// Elements of B streamed per thread below which the small path stays on one thread (a handoff costs ~1-2 us,
+// about the time one core needs to stream 200 KB from L2).
+constexpr int64_t kSmallMinPerThread = 48 * 1024;
+constexpr int64_t kSmallColumnUnit = 64;  // column split granularity (whole kernel blocks)
+
+struct SmallPlan {
+  bool dot;                 // dot form (B stored transposed) else axpy form
+  int64_t m, n, k;
+  const float* a;
+  int64_t rsa, csa;         // axpy: op(A)(i, p) = a[i * rsa + p * csa]; dot: rsa is A's row stride
+  const float* b;
+  int64_t ldb;
+  float* c;
+  int64_t ldc;
+  float alpha, beta;
+  const float* bias;
+  int64_t bias_inc;
+  const GemmEpilogue* ep;
+};
+
+bool plan_small(const Product& P, SmallPlan* s) {
+  if (P.k <= 0 || P.alpha == 0.0f || P.m <= 0 || P.n <= 0) return false;
+  SmallPlan q{false, P.m, P.n, P.k, P.a, 0, 0, P.b, P.ldb, P.c, P.ldc, P.alpha, P.beta, P.bias, 1, P.ep};
+  if (P.m <= kSmallM) {
+    if (!P.tb) {  // axpy over the rows of B
+      q.rsa = P.ta ? 1 : P.lda;
+      q.csa = P.ta ? P.lda : 1;
+    } else if (!P.ta) {  // dot products of A rows with B's stored rows
+      q.dot = true;
+      q.rsa = P.lda;
+    } else {
+      return false;
+    }
+  } else if (P.n == 1 && P.ldc == 1) {
+    // C^T (1 x m) = op(B)^T (1 x k) op(A)^T (k x m), with op(B)^T(0, p) = tb ? b[p] : b[p * ldb].
+    q.m = 1;
+    q.n = P.m;
+    q.c = P.c;
+    q.ldc = P.m;
+    q.bias_inc = 0;
+    if (P.ta) {  // op(A)^T is A as stored (k x m): axpy
+      q.a = P.b;
+      q.rsa = 0;
+      q.csa = P.tb ? 1 : P.ldb;
+      q.b = P.a;
+      q.ldb = P.lda;
+    } else {  // op(A)^T is A stored transposed: dot products with A's rows; op(B)^T must be contiguous
+      if (!P.tb && P.ldb != 1) return false;
+      q.dot = true;
+      q.a = P.b;
+      q.rsa = P.k;
+      q.b = P.a;
+      q.ldb = P.lda;
+    }
+  } else {
+    return false;
+  }
+  *s = q;
+  return true;
+}
+
+// Columns [j0, j1) of a small plan, with the epilogue's block function.
+void run_small_cols(const KernelSet& ks, const SmallPlan& s, int64_t j0, int64_t j1) {
+  const int64_t cols = j1 - j0;
+  if (cols <= 0) return;
+  const float* bias = s.bias ? s.bias + j0 * s.bias_inc : nullptr;
+  float* c = s.c + j0;
+  if (s.dot) {
+    ks.small_dot(s.m, cols, s.k, s.a, s.rsa, s.b + j0 * s.ldb, s.ldb, c, s.ldc, s.alpha, s.beta, bias, s.bias_inc);
+  } else {
+    ks.small_m(s.m, cols, s.k, s.a, s.rsa, s.csa, s.b + j0, s.ldb, c, s.ldc, s.alpha, s.beta, bias, s.bias_inc);
+  }
+  if (s.ep && s.ep->block_fn) s.ep->block_fn(c, s.ldc, s.m, cols, s.ep->ctx);
+}
+
+void run_small_plan(const KernelSet& ks, const SmallPlan& s, int max_threads) {
+  const int64_t units = ceil_div(s.n, kSmallColumnUnit);
+  const int64_t by_size = s.k * s.n / kSmallMinPerThread;
+  const int64_t threads = std::min<int64_t>({static_cast<int64_t>(max_threads), by_size, units});
+  if (threads <= 1) {
+    run_small_cols(ks, s, 0, s.n);
+    return;
+  }
+  const SmallPlan* sp = &s;
+  const KernelSet* kp = &ks;
+  parallel_chunks(units, threads, [sp, kp](int64_t begin, int64_t end) {
+    run_small_cols(*kp, *sp, begin * kSmallColumnUnit, std::min(sp->n, end * kSmallColumnUnit));
+  });
+}
+
 }  // namespace
 
 void check_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
@@ -284,7 +379,10 @@ void check_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t lda, 
 
 int sgemm_threads(const KernelSet& ks, int64_t m, int64_t n, int64_t k) {
   (void)ks;
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  // Thin-k products (outer products and the like) are bound by writing C, not by flops: count each element of
+  // C as at least 8 k-steps of work, so a large C is still split.
+  const double k_work = static_cast<double>(std::max<int64_t>(k, 8));
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * k_work;
   const int avail = get_num_threads();
   if (avail <= 1 || flops < 2 * kMinFlopsPerThread) return 1;
   const double by_size = flops / kMinFlopsPerThread;
@@ -296,6 +394,11 @@ void sgemm_serial(const KernelSet& ks, bool trans_a, bool trans_b, int64_t m, in
                   const GemmEpilogue* epilogue) {
   const Product P{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                   epilogue ? epilogue->bias : nullptr, epilogue};
+  SmallPlan s;
+  if (plan_small(P, &s)) {
+    run_small_plan(ks, s, 1);
+    return;
+  }
   run_product(ks, P);
 }
 
@@ -308,6 +411,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   const gemm::KernelSet& ks = gemm::kernels_for(active_isa());
   const gemm::Product whole{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                             epilogue ? epilogue->bias : nullptr, epilogue};
+  gemm::SmallPlan small;
+  if (gemm::plan_small(whole, &small)) {
+    gemm::run_small_plan(ks, small, get_num_threads());
+    return;
+  }
   const int threads = (k == 0 || alpha == 0.0f) ? 1 : gemm::sgemm_threads(ks, m, n, k);
   if (threads <= 1) {
     gemm::run_product(ks, whole);

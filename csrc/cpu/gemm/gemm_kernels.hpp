@@ -38,6 +38,24 @@ using PackAFn = void (*)(bool ta, const float* a, int64_t lda, int64_t mc, int64
 // Packs op(B)[0:kc, 0:nc] (b points at op(B)(0, 0); tb: B is stored transposed) into panels of nr columns.
 using PackBFn = void (*)(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_t nr, float* dst);
 
+// Small-m products, unpacked (both operands read in place, B streamed once). Every element of C is one FMA chain
+// over p = 0 .. k-1 (axpy form) or a fixed lane-partial-sum reduction (dot form) followed by the epilogue
+// r = alpha * acc (+ beta * C) + bias[j * bias_inc], so an element's value does not depend on m, n, the column
+// range a call covers, or the thread computing it. bias may be nullptr; bias_inc 0 broadcasts bias[0].
+// Axpy form: C[0:m, 0:n] = alpha * op(A) B + beta * C (+ bias), op(A)(i, p) = a[i * rsa + p * csa] (m <= kSmallM),
+// B(p, j) = b[p * ldb + j].
+using SmallMFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                          int64_t ldb, float* c, int64_t ldc, float alpha, float beta, const float* bias,
+                          int64_t bias_inc);
+// Dot form: C[0:m, 0:n] = alpha * A B^T + beta * C (+ bias), A(i, p) = a[i * lda + p] (m <= kSmallM),
+// B stored (n, k): row j at b + j * ldb.
+using SmallDotFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                            int64_t ldb, float* c, int64_t ldc, float alpha, float beta, const float* bias,
+                            int64_t bias_inc);
+
+// The most rows of C a small-m kernel call takes.
+constexpr int kSmallM = 8;
+
 struct KernelSet {
   const char* name;
   int mr, nr;                // wide tile: up to mr rows x nr columns
@@ -47,6 +65,8 @@ struct KernelSet {
   const TileFn* narrow;      // narrow[m_eff - 1], m_eff in [1, mr_narrow]
   PackAFn pack_a;
   PackBFn pack_b;
+  SmallMFn small_m;
+  SmallDotFn small_dot;
 };
 
 // nullptr when the translation unit was compiled without the ISA's flags (non-x86, or a compiler without them).

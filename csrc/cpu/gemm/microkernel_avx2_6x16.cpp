@@ -184,6 +184,150 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_
   }
 }
 
+// --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
+
+// C[0:MR, 0:n] (n <= 8 * NV) of the axpy form: B rows streamed, MR x NV accumulators in registers.
+template <int MR, int NV, bool FULL>
+void small_m_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                   int64_t ldc, int64_t n, float alpha, float beta, const float* bias, int64_t bias_inc) {
+  __m256i mk[NV];
+  FASTANN_UNROLL
+  for (int v = 0; v < NV; ++v) mk[v] = tail_mask(n - 8 * v);
+  __m256 acc[MR][NV];
+  FASTANN_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    FASTANN_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < k; ++p) {
+    __m256 bv[NV];
+    FASTANN_UNROLL
+    for (int v = 0; v < NV; ++v) bv[v] = FULL ? _mm256_loadu_ps(b + 8 * v) : _mm256_maskload_ps(b + 8 * v, mk[v]);
+    FASTANN_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i * rsa);
+      FASTANN_UNROLL
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += csa;
+    b += ldb;
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const bool scale = alpha != 1.0f;
+  __m256 vbias[NV];
+  FASTANN_UNROLL
+  for (int v = 0; v < NV; ++v) {
+    vbias[v] = !bias ? _mm256_setzero_ps()
+               : bias_inc == 0 ? _mm256_set1_ps(bias[0])
+               : FULL          ? _mm256_loadu_ps(bias + 8 * v)
+                               : _mm256_maskload_ps(bias + 8 * v, mk[v]);
+  }
+  FASTANN_UNROLL
+  for (int i = 0; i < MR; ++i) {
+    float* cr = c + i * ldc;
+    FASTANN_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      __m256 r = scale ? _mm256_mul_ps(acc[i][v], va) : acc[i][v];
+      if (beta != 0.0f) {
+        const __m256 old = FULL ? _mm256_loadu_ps(cr + 8 * v) : _mm256_maskload_ps(cr + 8 * v, mk[v]);
+        r = _mm256_fmadd_ps(vb, old, r);
+      }
+      r = _mm256_add_ps(r, vbias[v]);
+      if (FULL) {
+        _mm256_storeu_ps(cr + 8 * v, r);
+      } else {
+        _mm256_maskstore_ps(cr + 8 * v, mk[v], r);
+      }
+    }
+  }
+}
+
+template <int MR>
+void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
+                  float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+  constexpr int NV = MR <= 2 ? 4 : MR <= 6 ? 2 : 1;
+  int64_t j0 = 0;
+  for (; j0 + 8 * NV <= n; j0 += 8 * NV) {
+    small_m_block<MR, NV, true>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, 8 * NV, alpha, beta,
+                                bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+  }
+  if (j0 < n) {
+    small_m_block<MR, NV, false>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, n - j0, alpha, beta,
+                                 bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+  }
+}
+
+void small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
+             float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+  switch (m) {
+    case 1: return small_m_rows<1>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 2: return small_m_rows<2>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 3: return small_m_rows<3>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 4: return small_m_rows<4>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 5: return small_m_rows<5>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 6: return small_m_rows<6>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 7: return small_m_rows<7>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 8: return small_m_rows<8>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    default: break;
+  }
+}
+
+// Fixed-order sum of the 8 lanes.
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// One row of A against JB rows of B (dot form): 8-lane partial sums over p, then a fixed reduction.
+template <int JB>
+void small_dot_block(int64_t k, const float* a, const float* b, int64_t ldb, float* c, float alpha, float beta,
+                     const float* bias, int64_t bias_inc) {
+  __m256 acc[JB];
+  FASTANN_UNROLL
+  for (int j = 0; j < JB; ++j) acc[j] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    const __m256 av = _mm256_loadu_ps(a + p);
+    FASTANN_UNROLL
+    for (int j = 0; j < JB; ++j) acc[j] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + j * ldb + p), acc[j]);
+  }
+  if (p < k) {
+    const __m256i mk = tail_mask(k - p);
+    const __m256 av = _mm256_maskload_ps(a + p, mk);
+    FASTANN_UNROLL
+    for (int j = 0; j < JB; ++j) acc[j] = _mm256_fmadd_ps(av, _mm256_maskload_ps(b + j * ldb + p, mk), acc[j]);
+  }
+  FASTANN_UNROLL
+  for (int j = 0; j < JB; ++j) {
+    float r = hsum(acc[j]);
+    if (alpha != 1.0f) r *= alpha;
+    if (beta != 0.0f) r = __builtin_fmaf(beta, c[j], r);
+    if (bias) r += bias[j * bias_inc];
+    c[j] = r;
+  }
+}
+
+void small_dot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+               int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+  constexpr int kJb = 8;
+  int64_t j0 = 0;
+  for (; j0 + kJb <= n; j0 += kJb) {  // the kJb rows of B stay in L1 while every row of A passes
+    for (int64_t i = 0; i < m; ++i) {
+      small_dot_block<kJb>(k, a + i * lda, b + j0 * ldb, ldb, c + i * ldc + j0, alpha, beta,
+                           bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+    }
+  }
+  for (; j0 < n; ++j0) {
+    for (int64_t i = 0; i < m; ++i) {
+      small_dot_block<1>(k, a + i * lda, b + j0 * ldb, ldb, c + i * ldc + j0, alpha, beta,
+                         bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+    }
+  }
+}
+
 const KernelSet kSet = {
     "avx2",
     kMr,
@@ -197,6 +341,8 @@ const KernelSet kSet = {
     tile_table<1>(std::make_index_sequence<kMrNarrow>{}),
     &pack_a,
     &pack_b,
+    &small_m,
+    &small_dot,
 };
 
 }  // namespace

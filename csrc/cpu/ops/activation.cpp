@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu/ops/kernels.hpp"
+#include "cpu/threadpool.hpp"
 
 namespace fastann::cpu {
 
@@ -57,8 +58,17 @@ inline float deriv(float x, float y, float alpha) {
   return 1.0f;
 }
 
+// In-place calls (x == y, the GEMM epilogue) get their own loop: with two pointers that are equal, the compiler's
+// run-time overlap check fails and it would run the scalar (branchy) loop instead of the vectorised one.
 template <Act K>
 void fwd_block(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols, float alpha) {
+  if (x == y && ldx == ldy) {
+    for (int64_t i = 0; i < rows; ++i) {
+      float* yr = y + i * ldy;
+      for (int64_t j = 0; j < cols; ++j) yr[j] = fwd<K>(yr[j], alpha);
+    }
+    return;
+  }
   for (int64_t i = 0; i < rows; ++i) {
     const float* xr = x + i * ldx;
     float* yr = y + i * ldy;
@@ -100,20 +110,78 @@ void fwd_dispatch(const ops::ActParams& p, const float* x, int64_t ldx, float* y
   }
 }
 
+// dx = dy * act'(.) from the output y (kinds with ops::act_grad_from_output) or from the input x (the others).
+// No pointer checks inside the loops, so they vectorise (relu's derivative becomes a compare-and-mask).
+// Each has an in-place loop (dx == dy, the layers' usual call; see fwd_block) besides the general one.
 template <Act K>
-void bwd_loop(const float* x, const float* y, const float* dy, float* dx, int64_t n, float alpha) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float xi = x ? x[i] : 0.0f;
-    const float yi = y ? y[i] : 0.0f;
-    dx[i] = dy[i] * deriv<K>(xi, yi, alpha);
+void bwd_from_y(const float* y, const float* dy, float* dx, int64_t n, float alpha) {
+  if (dx == dy) {
+    for (int64_t i = 0; i < n; ++i) dx[i] *= deriv<K>(0.0f, y[i], alpha);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * deriv<K>(0.0f, y[i], alpha);
+}
+
+template <Act K>
+void bwd_from_x(const float* x, const float* dy, float* dx, int64_t n, float alpha) {
+  if (dx == dy) {
+    for (int64_t i = 0; i < n; ++i) dx[i] *= deriv<K>(x[i], 0.0f, alpha);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * deriv<K>(x[i], 0.0f, alpha);
+}
+
+// Element-wise backward over elements [0, n) (softmax is handled by the caller).
+void bwd_elementwise(const ops::ActParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
+  const float a = p.alpha;
+  switch (p.kind) {
+    case Act::linear:
+      if (dx != dy) std::copy(dy, dy + n, dx);
+      return;
+    case Act::relu: return bwd_from_y<Act::relu>(y, dy, dx, n, a);
+    case Act::sigmoid: return bwd_from_y<Act::sigmoid>(y, dy, dx, n, a);
+    case Act::tanh: return bwd_from_y<Act::tanh>(y, dy, dx, n, a);
+    case Act::selu: return bwd_from_y<Act::selu>(y, dy, dx, n, a);
+    case Act::gelu: return bwd_from_x<Act::gelu>(x, dy, dx, n, a);
+    case Act::softplus: return bwd_from_x<Act::softplus>(x, dy, dx, n, a);
+    case Act::swish: return bwd_from_x<Act::swish>(x, dy, dx, n, a);
+    case Act::leaky_relu:
+    case Act::elu:
+      if (x != nullptr) {
+        if (p.kind == Act::leaky_relu) return bwd_from_x<Act::leaky_relu>(x, dy, dx, n, a);
+        return bwd_from_x<Act::elu>(x, dy, dx, n, a);
+      }
+      // From the output (alpha > 0): y > 0 exactly when x > 0; elu's alpha*exp(x) equals y + alpha.
+      if (dx != dy) std::copy(dy, dy + n, dx);  // then in place (see fwd_block)
+      if (p.kind == Act::leaky_relu) {
+        for (int64_t i = 0; i < n; ++i) dx[i] *= y[i] > 0.0f ? 1.0f : a;
+      } else {
+        for (int64_t i = 0; i < n; ++i) dx[i] *= y[i] > 0.0f ? 1.0f : y[i] + a;
+      }
+      return;
+    case Act::softmax:
+      return;
   }
 }
+
+// Element-wise work of at least this many elements is split over the thread pool (chunks are independent, so the
+// result does not depend on the thread count).
+constexpr int64_t kParallelGrain = 32 * 1024;
 
 }  // namespace
 
 void activation_forward(const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;
-  fwd_dispatch(p, x, cols, y, cols, rows, cols);
+  if (p.kind == Act::softmax) {  // rows are independent
+    parallel_for(rows, std::max<int64_t>(1, kParallelGrain / cols), [&](int64_t b, int64_t e) {
+      fwd_dispatch(p, x + b * cols, cols, y + b * cols, cols, e - b, cols);
+    });
+    return;
+  }
+  // Element-wise: the buffers are contiguous, so treat them as one flat row split into chunks.
+  parallel_for(rows * cols, kParallelGrain, [&](int64_t b, int64_t e) {
+    fwd_dispatch(p, x + b, e - b, y + b, e - b, 1, e - b);
+  });
 }
 
 void activation_block(float* c, int64_t ldc, int64_t rows, int64_t cols, const void* ctx) {
@@ -125,33 +193,10 @@ void activation_backward(const ops::ActParams& p, const float* x, const float* y
                          int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   if (n <= 0) return;
-  const float a = p.alpha;
-  switch (p.kind) {
-    case Act::linear:
-      if (dx != dy) std::copy(dy, dy + n, dx);
-      return;
-    case Act::relu: return bwd_loop<Act::relu>(x, y, dy, dx, n, a);
-    case Act::sigmoid: return bwd_loop<Act::sigmoid>(x, y, dy, dx, n, a);
-    case Act::tanh: return bwd_loop<Act::tanh>(x, y, dy, dx, n, a);
-    case Act::selu: return bwd_loop<Act::selu>(x, y, dy, dx, n, a);
-    case Act::gelu: return bwd_loop<Act::gelu>(x, y, dy, dx, n, a);
-    case Act::softplus: return bwd_loop<Act::softplus>(x, y, dy, dx, n, a);
-    case Act::swish: return bwd_loop<Act::swish>(x, y, dy, dx, n, a);
-    case Act::leaky_relu:
-    case Act::elu:
-      if (x != nullptr) {
-        if (p.kind == Act::leaky_relu) return bwd_loop<Act::leaky_relu>(x, y, dy, dx, n, a);
-        return bwd_loop<Act::elu>(x, y, dy, dx, n, a);
-      }
-      // From the output (alpha > 0): y > 0 exactly when x > 0; elu's alpha*exp(x) equals y + alpha.
-      for (int64_t i = 0; i < n; ++i) {
-        const float d = y[i] > 0.0f ? 1.0f : (p.kind == Act::leaky_relu ? a : y[i] + a);
-        dx[i] = dy[i] * d;
-      }
-      return;
-    case Act::softmax:
-      // Vector-Jacobian product of a row softmax: dx = y * (dy - <dy, y>).
-      for (int64_t i = 0; i < rows; ++i) {
+  if (p.kind == Act::softmax) {
+    // Vector-Jacobian product of a row softmax: dx = y * (dy - <dy, y>); rows are independent.
+    parallel_for(rows, std::max<int64_t>(1, kParallelGrain / cols), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
         const float* yr = y + i * cols;
         const float* dyr = dy + i * cols;
         float* dxr = dx + i * cols;
@@ -160,16 +205,36 @@ void activation_backward(const ops::ActParams& p, const float* x, const float* y
         const auto d = static_cast<float>(dot);
         for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - d);
       }
-      return;
+    });
+    return;
   }
+  parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) {
+    bwd_elementwise(p, x ? x + b : nullptr, y ? y + b : nullptr, dy + b, dx + b, e - b);
+  });
 }
 
 void column_sum(const float* dz, float* db, int64_t rows, int64_t cols) {
-  std::fill(db, db + cols, 0.0f);
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* r = dz + i * cols;
-    for (int64_t j = 0; j < cols; ++j) db[j] += r[j];
-  }
+  // Split over columns (each column summed by one thread, rows in order): independent of the thread count.
+  const int64_t grain = std::max<int64_t>(64, kParallelGrain / std::max<int64_t>(rows, 1));
+  parallel_for(cols, grain, [&](int64_t b, int64_t e) {
+    float* out = db + b;
+    const int64_t w = e - b;
+    std::fill(out, out + w, 0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= rows; i += 4) {  // four rows per pass over db, still added in row order
+      const float* __restrict r0 = dz + i * cols + b;
+      const float* __restrict r1 = r0 + cols;
+      const float* __restrict r2 = r1 + cols;
+      const float* __restrict r3 = r2 + cols;
+      float* __restrict o = out;
+      for (int64_t j = 0; j < w; ++j) o[j] = (((o[j] + r0[j]) + r1[j]) + r2[j]) + r3[j];
+    }
+    for (; i < rows; ++i) {
+      const float* __restrict r = dz + i * cols + b;
+      float* __restrict o = out;
+      for (int64_t j = 0; j < w; ++j) o[j] += r[j];
+    }
+  });
 }
 
 void gather_rows(const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
