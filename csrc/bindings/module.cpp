@@ -212,7 +212,7 @@ PYBIND11_MODULE(_core, mod) {
       c = fastann::ops::matmul(ta, tb);
     }
     return to_numpy(std::move(c));
-  }, py::arg("a"), py::arg("b"));
+  }, py::arg("a"), py::arg("b"), "a @ b with NumPy matmul semantics (float32 C-contiguous operands).");
 
   mod.def("gemm", [](const FArray& a, const FArray& b, bool trans_a, bool trans_b, float alpha, float beta,
                      std::optional<FArray> c, std::optional<FArray> bias, const std::string& activation,
@@ -238,7 +238,8 @@ PYBIND11_MODULE(_core, mod) {
     return to_numpy(std::move(out));
   }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0f,
      py::arg("beta") = 0.0f, py::arg("c") = py::none(), py::arg("bias") = py::none(),
-     py::arg("activation") = "linear", py::arg("activation_alpha") = py::none());
+     py::arg("activation") = "linear", py::arg("activation_alpha") = py::none(),
+     "alpha * op(a) @ op(b) + beta * c, then + bias and the activation (fused epilogue); 2-D operands.");
 
   mod.def("activation", [](const std::string& name, const FArray& x, std::optional<double> alpha) {
     const auto p = act_params(name, alpha);
@@ -246,7 +247,7 @@ PYBIND11_MODULE(_core, mod) {
     Tensor y = Tensor::empty(tx.shape());
     fastann::ops::activation_forward(p, tx, y);
     return to_numpy(std::move(y));
-  }, py::arg("name"), py::arg("x"), py::arg("alpha") = py::none());
+  }, py::arg("name"), py::arg("x"), py::arg("alpha") = py::none(), "The named activation of x (softmax: last axis).");
 
   mod.def("activation_grad", [](const std::string& name, const FArray& x, const FArray& dy,
                                 std::optional<double> alpha) {
@@ -257,7 +258,8 @@ PYBIND11_MODULE(_core, mod) {
     fastann::ops::activation_forward(p, tx, y);
     fastann::ops::activation_backward(p, tx, y, tdy, dx);
     return to_numpy(std::move(dx));
-  }, py::arg("name"), py::arg("x"), py::arg("dy"), py::arg("alpha") = py::none());
+  }, py::arg("name"), py::arg("x"), py::arg("dy"), py::arg("alpha") = py::none(),
+     "dy * activation'(x) (softmax: the row-wise vector-Jacobian product).");
 
   mod.def("loss", [](const std::string& name, const FArray& y_true, const FArray& y_pred, bool from_logits,
                      double delta) {
@@ -272,7 +274,7 @@ PYBIND11_MODULE(_core, mod) {
     const double sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows));
     return py::make_tuple(sum / static_cast<double>(rows), to_numpy(std::move(grad)));
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits") = false,
-     py::arg("delta") = 1.0);
+     py::arg("delta") = 1.0, "(batch-mean loss, gradient with respect to y_pred).");
 
   // --- Sequential --------------------------------------------------------------------------------------------
   py::class_<fastann::Sequential>(mod, "Sequential")
@@ -288,7 +290,7 @@ PYBIND11_MODULE(_core, mod) {
         d.input_dim = input_dim;
         d.name = name;
         m.add(d);
-      })
+      }, "Appends a Dense layer (initializers as {'name': ..., 'seed': ..., ...} dicts).")
       .def("add_activation", [](fastann::Sequential& m, const std::string& activation, std::optional<double> alpha,
                                 int64_t input_dim, const std::string& name) {
         fastann::Activation a(activation);
@@ -296,8 +298,9 @@ PYBIND11_MODULE(_core, mod) {
         a.input_dim = input_dim;
         a.name = name;
         m.add(a);
-      })
-      .def("build", &fastann::Sequential::build, py::arg("input_dim"), py::arg("seed") = py::none())
+      }, "Appends an Activation layer.")
+      .def("build", &fastann::Sequential::build, py::arg("input_dim"), py::arg("seed") = py::none(),
+           "Creates and initialises the weights for inputs of input_dim features.")
       .def_property_readonly("built", &fastann::Sequential::built)
       .def_property_readonly("input_dim", &fastann::Sequential::input_dim)
       .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
@@ -308,15 +311,17 @@ PYBIND11_MODULE(_core, mod) {
         lc.from_logits = from_logits;
         lc.delta = delta;
         m.compile(to_optimizer(opt, opt_kwargs), lc, metrics);
-      })
+      }, "Sets the optimizer (name + Keras keyword arguments), the loss and the metrics.")
       .def_property_readonly("compiled", &fastann::Sequential::compiled)
       .def_property_readonly("metrics_names", &fastann::Sequential::metrics_names)
-      .def("fit", &fit)
+      .def("fit", &fit,
+           "Trains in C++ with the GIL released; on_epoch_begin(epoch) / on_epoch_end(epoch, logs) -> stop are called "
+           "between epochs, Ctrl-C is checked between batches. Returns {'history': {...}, 'epoch': [...]}.")
       .def("evaluate", [](fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size) {
         const Tensor tx = as_tensor(x), ty = as_tensor(y);
         py::gil_scoped_release release;
         return m.evaluate(tx, ty, batch_size);
-      })
+      }, "[loss, *metrics] over all of x (GIL released).")
       .def("predict", [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
         const Tensor tx = as_tensor(x);
         Tensor out;
@@ -325,22 +330,25 @@ PYBIND11_MODULE(_core, mod) {
           out = m.predict(tx, batch_size);
         }
         return to_numpy(std::move(out));
-      })
+      }, "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
       .def("train_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y) {
         const Tensor tx = as_tensor(x), ty = as_tensor(y);
         py::gil_scoped_release release;
         return m.train_on_batch(tx, ty);
-      })
+      }, "One optimizer step on this batch; returns [loss, *metrics] computed before the update.")
       .def("test_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y) {
         const Tensor tx = as_tensor(x), ty = as_tensor(y);
         py::gil_scoped_release release;
         return m.test_on_batch(tx, ty);
-      })
+      }, "[loss, *metrics] of this batch, no update.")
       .def_property_readonly("num_layers", &fastann::Sequential::num_layers)
-      .def("layer_info", [](const fastann::Sequential& m, size_t i) { return layer_info_dict(m.layer_info(i)); })
+      .def("layer_info", [](const fastann::Sequential& m, size_t i) { return layer_info_dict(m.layer_info(i)); },
+           "name, type, activation, input/output dims, parameter count and weight shapes of layer i.")
       .def("count_params", &fastann::Sequential::count_params)
-      .def("get_weights", [](const fastann::Sequential& m) { return to_numpy_list(m.get_weights()); })
-      .def("set_weights", [](fastann::Sequential& m, const std::vector<FArray>& w) { m.set_weights(to_tensors(w)); })
+      .def("get_weights", [](const fastann::Sequential& m) { return to_numpy_list(m.get_weights()); },
+           "Copies of all weights in Keras order (kernel (in, out), bias (out,) per Dense layer).")
+      .def("set_weights", [](fastann::Sequential& m, const std::vector<FArray>& w) { m.set_weights(to_tensors(w)); },
+           "Replaces all weights (validated before anything changes).")
       .def("get_layer_weights", [](const fastann::Sequential& m, size_t i) {
         return to_numpy_list(m.get_layer_weights(i));
       })
