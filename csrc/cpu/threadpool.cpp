@@ -61,7 +61,7 @@ int default_num_threads() {
 
 std::atomic<int> g_num_threads{0};
 
-using ChunkFn = std::function<void(int64_t, int64_t)>;
+using ChunkFn = ChunkFnRef;
 
 // claim word: sequence number (bits 32..63) | next chunk (bits 16..31) | chunk count (bits 0..15).
 constexpr uint64_t claim_seq(uint64_t w) { return w >> 32; }
@@ -253,7 +253,7 @@ void set_num_threads(int n) {
   g_num_threads.store(n, std::memory_order_relaxed);
 }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn) {
+void parallel_for(int64_t n, int64_t grain, ChunkFnRef fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   const int64_t by_grain = n / grain;
@@ -263,7 +263,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t beg
 
 namespace gemm {
 
-void parallel_chunks(int64_t n, int64_t chunks, const std::function<void(int64_t begin, int64_t end)>& fn) {
+void parallel_chunks(int64_t n, int64_t chunks, ChunkFnRef fn) {
   if (n <= 0) return;
   run_chunks(n, chunks < 1 ? 1 : chunks, fn);
 }

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include "../threadpool.hpp"
 
 namespace fastann::cpu::gemm {
 
 // fn(begin, end) over [0, n) cut into min(chunks, n) contiguous near-equal chunks, run by up to get_num_threads()
 // threads (inline when nested or when another user thread holds the pool). Exceptions are rethrown in the caller.
-void parallel_chunks(int64_t n, int64_t chunks, const std::function<void(int64_t begin, int64_t end)>& fn);
+void parallel_chunks(int64_t n, int64_t chunks, ChunkFnRef fn);
 
 }  // namespace fastann::cpu::gemm
