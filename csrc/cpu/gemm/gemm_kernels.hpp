@@ -26,6 +26,14 @@
 #define FASTANN_UNROLL
 #endif
 
+// For the register-blocked FMA block each ISA unit shares between its packed micro-tile and its few-row path: inlined
+// into each caller so the caller's constant strides (1 for packed A) fold into the addressing.
+#if defined(__GNUC__)
+#define FASTANN_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define FASTANN_ALWAYS_INLINE inline
+#endif
+
 namespace fastann::cpu::gemm {
 
 // C[0:m_eff, 0:n] = alpha * A_tile * B_tile + beta * C (+ bias[0:n]); m_eff is fixed by the table slot.

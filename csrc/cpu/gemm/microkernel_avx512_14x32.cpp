@@ -31,10 +31,14 @@ inline __mmask16 tail_mask(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
 }
 
-// C tile (MR x 16*NV, columns past n masked) = alpha * sum_p A(:, p) B(p, :) + beta * C + bias.
+// C[0:MR, 0:n] (n <= 16 * NV, columns past n masked) = alpha * sum_p A(:, p) B(p, :) + beta * C + bias, with
+// A(i, p) = a[i * rsa + p * csa], B(p, :) at b + p * ldb, MR x NV accumulators in registers. bias: per column
+// (bias_inc 1), one value for all (bias_inc 0) or none. Shared by the packed micro-tile (rsa = bias_inc = 1) and the
+// unpacked few-row path.
 template <int MR, int NV>
-void tile(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, float* c, int64_t ldc, int64_t n,
-          float alpha, float beta, const float* bias) {
+FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                                     int64_t ldb, float* c, int64_t ldc, int64_t n, float alpha, float beta,
+                                     const float* bias, int64_t bias_inc) {
   __mmask16 mk[NV];
   FASTANN_UNROLL
   for (int v = 0; v < NV; ++v) mk[v] = tail_mask(n - 16 * v);
@@ -46,7 +50,6 @@ void tile(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, f
   }
   FASTANN_UNROLL
   for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-
 #pragma GCC unroll 2
   for (int64_t p = 0; p < k; ++p) {
     __m512 bv[NV];
@@ -54,19 +57,22 @@ void tile(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, f
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
     FASTANN_UNROLL
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
+      const __m512 ai = _mm512_set1_ps(a[i * rsa]);
       FASTANN_UNROLL
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += csa;
-    b += rsb;
+    b += ldb;
   }
-
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   const bool scale = alpha != 1.0f;
   __m512 vbias[NV];
   FASTANN_UNROLL
-  for (int v = 0; v < NV; ++v) vbias[v] = bias ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v) : _mm512_setzero_ps();
+  for (int v = 0; v < NV; ++v) {
+    vbias[v] = !bias ? _mm512_setzero_ps()
+               : bias_inc == 0 ? _mm512_set1_ps(bias[0])
+                               : _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
+  }
   FASTANN_UNROLL
   for (int i = 0; i < MR; ++i) {
     float* cr = c + i * ldc;
@@ -78,6 +84,13 @@ void tile(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, f
       _mm512_mask_storeu_ps(cr + 16 * v, mk[v], r);
     }
   }
+}
+
+// C tile (MR x 16*NV, columns past n masked) = alpha * sum_p A(:, p) B(p, :) + beta * C + bias; packed A.
+template <int MR, int NV>
+void tile(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, float* c, int64_t ldc, int64_t n,
+          float alpha, float beta, const float* bias) {
+  fma_block<MR, NV>(k, a, 1, csa, b, rsb, c, ldc, n, alpha, beta, bias, 1);
 }
 
 template <int NV, std::size_t... I>
@@ -188,61 +201,12 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_
 
 // --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
 
-// C[0:MR, 0:n] (n <= 16 * NV) of the axpy form: B rows streamed, MR x NV accumulators in registers.
-template <int MR, int NV>
-void small_m_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
-                   int64_t ldc, int64_t n, float alpha, float beta, const float* bias, int64_t bias_inc) {
-  __mmask16 mk[NV];
-  FASTANN_UNROLL
-  for (int v = 0; v < NV; ++v) mk[v] = tail_mask(n - 16 * v);
-  __m512 acc[MR][NV];
-  FASTANN_UNROLL
-  for (int i = 0; i < MR; ++i) {
-    FASTANN_UNROLL
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  }
-#pragma GCC unroll 2
-  for (int64_t p = 0; p < k; ++p) {
-    __m512 bv[NV];
-    FASTANN_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
-    FASTANN_UNROLL
-    for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i * rsa]);
-      FASTANN_UNROLL
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
-    }
-    a += csa;
-    b += ldb;
-  }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  const bool scale = alpha != 1.0f;
-  __m512 vbias[NV];
-  FASTANN_UNROLL
-  for (int v = 0; v < NV; ++v) {
-    vbias[v] = !bias ? _mm512_setzero_ps()
-               : bias_inc == 0 ? _mm512_set1_ps(bias[0])
-                               : _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
-  }
-  FASTANN_UNROLL
-  for (int i = 0; i < MR; ++i) {
-    float* cr = c + i * ldc;
-    FASTANN_UNROLL
-    for (int v = 0; v < NV; ++v) {
-      __m512 r = scale ? _mm512_mul_ps(acc[i][v], va) : acc[i][v];
-      if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk[v], cr + 16 * v), r);
-      r = _mm512_add_ps(r, vbias[v]);
-      _mm512_mask_storeu_ps(cr + 16 * v, mk[v], r);
-    }
-  }
-}
-
 template <int MR>
 void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
   constexpr int NV = MR <= 4 ? 4 : 2;
   for (int64_t j0 = 0; j0 < n; j0 += 16 * NV) {
-    small_m_block<MR, NV>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, pack_min(16 * NV, n - j0), alpha, beta,
+    fma_block<MR, NV>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, pack_min(16 * NV, n - j0), alpha, beta,
                           bias ? bias + j0 * bias_inc : nullptr, bias_inc);
   }
 }
