@@ -33,12 +33,8 @@ def run(threads: int, quick: bool) -> dict:
         flop = 2.0 * bsz * m * n * k
         row = {"batch": bsz, "m": m, "k": k, "n": n, "flop": flop,
                "fastann_rel_err_vs_numpy": rel_err(fns["fastann"](), fns["numpy"]())}
-        for lib in LIBS:
-            if lib in fns:
-                common.settle(settle_s)
-                t = common.measure(fns[lib], repeats=repeats, min_time=min_time, warmup=warmup,
-                                   tries=1 if quick else common.CONFIG["tries"])
-                row[lib] = t.as_dict() | {"gflops": flop / t.median / 1e9, "gflops_best": flop / t.min / 1e9}
+        row.update(common.time_gflops(fns, LIBS, flop, settle_s=settle_s, repeats=repeats, min_time=min_time,
+                                          warmup=warmup, quick=quick))
         results.append(row)
         common.log(f"  ({bsz},{m},{k})@({bsz},{k},{n}): " + ", ".join(
             f"{lib} {row[lib]['gflops']:.1f}" for lib in LIBS if lib in row) + " GFLOPS")
@@ -49,8 +45,7 @@ def run(threads: int, quick: bool) -> dict:
 def tables(res: dict) -> list:
     rows = []
     for r in res["results"]:
-        cell = {lib: (f"{r[lib]['gflops']:.1f} ({r[lib]['gflops_best']:.1f}){common.flag(r[lib])}" if lib in r
-                     else "n/a") for lib in LIBS}
+        cell = common.gflops_cells(r, LIBS)
         ours = r["fastann"]["gflops"]
         rows.append([f"({r['batch']},{r['m']},{r['k']})@({r['batch']},{r['k']},{r['n']})", cell["fastann"],
                      cell["numpy"], cell["torch"], common.fmt_ratio(ours, r["numpy"]["gflops"]),

@@ -476,3 +476,23 @@ def print_report(title: str, meta: dict, tables: list, notes: list = ()) -> None
 
 def emit_json(obj) -> None:
     print(json.dumps(obj, indent=1, default=float))
+
+
+def time_gflops(fns: dict, libs, flop: float, *, settle_s: float, repeats: int, min_time: float, warmup: int,
+                quick: bool) -> dict:
+    """Times each library's callable in `fns` (in the order of `libs`, settling in between) and returns
+    {lib: timing dict + gflops (median) + gflops_best (min)} for the libraries present."""
+    out = {}
+    for lib in libs:
+        if lib not in fns:
+            continue
+        settle(settle_s)
+        t = measure(fns[lib], repeats=repeats, min_time=min_time, warmup=warmup, tries=1 if quick else CONFIG["tries"])
+        out[lib] = t.as_dict() | {"gflops": flop / t.median / 1e9, "gflops_best": flop / t.min / 1e9}
+    return out
+
+
+def gflops_cells(row: dict, libs) -> dict:
+    """Table cells "median (best)" GFLOPS per library, "n/a" where a library was not measured."""
+    return {lib: (f"{row[lib]['gflops']:.1f} ({row[lib]['gflops_best']:.1f}){flag(row[lib])}" if lib in row
+                  else "n/a") for lib in libs}

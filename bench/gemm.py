@@ -80,13 +80,8 @@ def run(threads: int, quick: bool) -> dict:
             row["fastann_rel_err_vs_numpy"] = err
             if err > 1e-3:
                 common.log(f"  WARNING: fastann {m}x{k}x{n} {form} differs from NumPy: max rel err {err:.2e}")
-            for lib in LIBS:
-                if lib not in fns:
-                    continue
-                common.settle(settle_s)
-                t = common.measure(fns[lib], repeats=repeats, min_time=min_time, warmup=warmup,
-                                   tries=1 if quick else common.CONFIG["tries"])
-                row[lib] = t.as_dict() | {"gflops": flop / t.median / 1e9, "gflops_best": flop / t.min / 1e9}
+            row.update(common.time_gflops(fns, LIBS, flop, settle_s=settle_s, repeats=repeats, min_time=min_time,
+                                              warmup=warmup, quick=quick))
             results.append(row)
             common.log(f"  {m}x{k}x{n} {form}: " + ", ".join(
                 f"{lib} {row[lib]['gflops']:.1f}" for lib in LIBS if lib in row) + " GFLOPS")
@@ -97,8 +92,7 @@ def run(threads: int, quick: bool) -> dict:
 def tables(res: dict) -> list:
     rows = []
     for r in res["results"]:
-        cell = {lib: (f"{r[lib]['gflops']:.1f} ({r[lib]['gflops_best']:.1f}){common.flag(r[lib])}" if lib in r
-                     else "n/a") for lib in LIBS}
+        cell = common.gflops_cells(r, LIBS)
         refs = [r[lib]["gflops"] for lib in ("numpy", "torch") if lib in r]
         ratio = common.fmt_ratio(r["fastann"]["gflops"], max(refs) if refs else None)
         rows.append([f"{r['m']}x{r['k']}x{r['n']}", r["form"], cell["fastann"], cell["numpy"], cell["torch"], ratio])
