@@ -1,0 +1,42 @@
+// The model file: one file holding a Sequential's architecture, compile configuration, weights and (optionally) its
+// optimizer state, shared by Python (`model.save` / `fastann.models.load_model`) and C++.
+//
+// Layout (safetensors, so tools without fastann can read the weights):
+//   u64 little-endian header length N | N bytes of JSON header (space padded) | raw little-endian float32 data
+// The header maps each tensor name ("dense/kernel", "dense/bias", ..., "optimizer/dense/kernel/m", ...) to its dtype,
+// shape and [begin, end) byte offsets in the data section, and holds a "__metadata__" object of strings:
+//   format = "fastann.model", format_version = "1", config = the model as JSON, data_crc32 = CRC-32 of the data.
+//
+//   fastann::save_model(model, "model.fastann");          // atomic: temporary file + rename
+//   fastann::Sequential m = fastann::load_model("model.fastann");
+//   fastann::Tensor y = m.predict(fastann::Tensor::view(rows, {n, m.input_dim()}));
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "fastann/model.hpp"
+
+namespace fastann {
+
+// The newest model-file format version this library writes and reads.
+constexpr int kModelFormatVersion = 1;
+
+// Writes `model` to `path` atomically: the file appears complete or not at all (a previous file at `path` is kept
+// until the new one is in place). include_optimizer: also store the compile configuration's optimizer state
+// (slots and iteration count), so a loaded model resumes training exactly where this one stopped.
+// Throws StateError for a model that is not built, IOError when the file cannot be written.
+void save_model(const Sequential& model, const std::string& path, bool include_optimizer = true);
+
+// Reads a model written by save_model (from Python or C++). A file that is not a valid fastann model (truncated,
+// inconsistent offsets, wrong dtype, foreign or newer format, bad JSON, data that fails its checksum, ...) is
+// rejected with IOError naming the problem; the reader never trusts a size or offset it has not checked.
+Sequential load_model(const std::string& path);
+
+// As load_model, from a file's bytes in memory (e.g. a model embedded in the application).
+Sequential load_model_from_memory(const void* data, size_t size);
+
+// The file's bytes, as save_model would write them.
+std::string serialize_model(const Sequential& model, bool include_optimizer = true);
+
+}  // namespace fastann
