@@ -150,6 +150,21 @@ struct Sequential::Impl {
                         what << ": y must have shape (" << n << ", " << output_dim() << ") to match the model's output, got "
                              << shape_str(y.shape()));
     }
+    if (get_check_finite()) {
+      check_finite(x, what, "x");
+      check_finite(y, what, "y");
+    }
+  }
+
+  static void check_finite(const Tensor& t, const char* what, const char* arg) {
+    const int64_t i = ops::first_non_finite(t);
+    if (i < 0) return;
+    const int64_t cols = t.ndim() >= 2 ? t.numel() / t.dim(0) : 1;
+    const float v = t.data()[i];
+    throw ValueError(std::string(what) + ": " + arg + " contains " + (std::isnan(v) ? "NaN" : "infinity") +
+                     " at row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols) +
+                     "; clean the data, or call fastann.set_check_finite(False) (C++: fastann::set_check_finite) "
+                     "to use it as given");
   }
 
   void require_compiled(const char* what) const {
