@@ -16,7 +16,7 @@ import pytest
 
 from fastann import activations
 from fastann.layers import Activation, Dense
-from fastann.models import Sequential
+from fastann.models import Sequential, load_model
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 BATCHES = (1, 17, 256)
@@ -114,6 +114,29 @@ def test_gelu_native_operator_at_opset_20(onnx, ort, tmp_path):
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert "Gelu" not in ops and ops.count("Erf") == 2
     assert_matches_predict(ort, model, path, rng, 8, scale=2.0)
+
+
+def test_non_default_alpha_from_a_model_file(onnx, ort, tmp_path):
+    # A model file (e.g. written by C++) can carry leaky_relu/elu alphas other than the defaults; the Python API has
+    # no argument for them, so the layers are given the alpha the way load_model does (Layer._alpha).
+    rng = np.random.default_rng(7)
+    dense, act = Dense(6, input_dim=4, activation="leaky_relu"), Activation("elu")
+    dense._alpha, act._alpha = 0.05, 0.5
+    saved = Sequential([dense, act])
+    randomize(saved, rng, scale=2.0)
+    saved.save(tmp_path / "m.fastann")
+    model = load_model(tmp_path / "m.fastann")
+    assert [model._core.layer_config(i)["activation_alpha"] for i in range(2)] == [0.05, 0.5]
+    default = Sequential([Dense(6, input_dim=4, activation="leaky_relu"), Activation("elu")])
+    default.set_weights(model.get_weights())
+    x = (rng.standard_normal((64, 4)) * 2).astype(np.float32)
+    assert np.abs(model.predict(x, verbose=0) - default.predict(x, verbose=0)).max() > 0.1  # the alphas matter
+    path = tmp_path / "alpha.onnx"
+    model.export(path)
+    alphas = {n.op_type: onnx.helper.get_attribute_value(n.attribute[0]) for n in onnx.load(str(path)).graph.node
+              if n.op_type in ("LeakyRelu", "Elu")}
+    assert alphas == pytest.approx({"LeakyRelu": 0.05, "Elu": 0.5})
+    assert_matches_predict(ort, model, path, rng, 4, scale=2.0)
 
 
 def test_no_bias_and_leading_activation_layer(onnx, ort, tmp_path):

@@ -18,10 +18,9 @@ import numpy as np
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
 
-# Activation parameters the C++ core uses (csrc/ops/types.cpp, csrc/cpu/ops/activation.cpp). Layers pass no
-# alpha to the core, so leaky_relu and elu always run with these defaults.
-_LEAKY_RELU_ALPHA = 0.2
-_ELU_ALPHA = 1.0
+# Activation parameters the C++ core uses (csrc/ops/types.cpp, csrc/cpu/ops/activation.cpp). leaky_relu and elu
+# use these defaults unless the layer has its own alpha (layer_config's activation_alpha, e.g. a model file from C++).
+_DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
@@ -77,9 +76,12 @@ class _GraphBuilder:
             self._constants[key] = self.tensor(f"const_{len(self._constants)}", np.array(key, np.float32))
         return self._constants[key]
 
-    def activation(self, act, x, prefix):
-        """Appends the nodes of activation `act` applied to tensor x; returns the output tensor's name."""
+    def activation(self, act, x, prefix, alpha=None):
+        """Appends the nodes of activation `act` (leaky_relu/elu: with `alpha`, None for the core's default) applied
+        to tensor x; returns the output tensor's name."""
         out = f"{prefix}/{act}"
+        if alpha is None:
+            alpha = _DEFAULT_ALPHA.get(act)
         if act == "linear":
             return x
         if act == "relu":
@@ -91,9 +93,9 @@ class _GraphBuilder:
         if act == "softmax":
             return self.emit("Softmax", [x], out, axis=-1)
         if act == "leaky_relu":
-            return self.emit("LeakyRelu", [x], out, alpha=_LEAKY_RELU_ALPHA)
+            return self.emit("LeakyRelu", [x], out, alpha=float(alpha))
         if act == "elu":
-            return self.emit("Elu", [x], out, alpha=_ELU_ALPHA)
+            return self.emit("Elu", [x], out, alpha=float(alpha))
         if act == "selu":
             return self.emit("Selu", [x], out, alpha=_SELU_ALPHA, gamma=_SELU_SCALE)
         if act == "softplus":
@@ -137,6 +139,7 @@ def build_onnx_model(model, opset=None):
     for i, layer in enumerate(model.layers):
         info = core.layer_info(i)
         kind, act = info["type"], info["activation"]
+        alpha = core.layer_config(i).get("activation_alpha")
         prefix = layer.name
         if kind == "Dense":
             weights = core.get_layer_weights(i)
@@ -146,7 +149,7 @@ def build_onnx_model(model, opset=None):
             x = g.emit("Gemm", inputs, f"{prefix}/gemm")
         elif kind != "Activation":
             raise NotImplementedError(f"ONNX export does not support {kind} layers yet (layer '{layer.name}')")
-        x = g.activation(act, x, prefix)
+        x = g.activation(act, x, prefix, alpha)
 
     if not g.nodes:  # only linear activations: the graph still needs a node from input to output
         g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
