@@ -245,6 +245,8 @@ PYBIND11_MODULE(_core, mod) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const fastann::IOError& e) {
       PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const fastann::OutOfMemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
 

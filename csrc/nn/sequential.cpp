@@ -145,6 +145,14 @@ struct Sequential::Impl {
     if (loss.kind == ops::Loss::scce) {
       FASTANN_CHECK_ARG(y.numel() == n, what << ": sparse_categorical_crossentropy expects y of shape (" << n
                                              << ",) with class indices, got " << shape_str(y.shape()));
+      // Checked here, over the whole data, so the row named is the caller's (the loss sees shuffled batches).
+      const float classes = static_cast<float>(output_dim());
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = y.data()[i];
+        FASTANN_CHECK_ARG(v >= 0.0f && v < classes && v == std::floor(v),
+                          what << ": sparse_categorical_crossentropy: label " << v << " at row " << i
+                               << " is not a class index in [0, " << output_dim() << ")");
+      }
     } else {
       FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(1) == output_dim(),
                         what << ": y must have shape (" << n << ", " << output_dim() << ") to match the model's output, got "
