@@ -44,6 +44,8 @@ CASES = [
      r"predict: x has 4 features but the model expects 3"),
     ("xy_length_mismatch", lambda: _clf().fit(X, Y[:3], verbose=0), ValueError,
      r"x and y have different numbers of samples: 4 and 3"),
+    ("y_scalar", lambda: _clf().fit(X, 1.0, verbose=0), ValueError,  # found by tests/fuzz/fuzz_api.py
+     r"fit: y must hold one target per sample, got a scalar"),
     ("empty_data", lambda: _clf().fit(X[:0], Y[:0], verbose=0), ValueError, r"fit: x is empty"),
     ("batch_size_zero", lambda: _clf().fit(X, Y, batch_size=0, verbose=0), ValueError,
      r"batch_size must be a positive integer, got 0"),

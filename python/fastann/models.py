@@ -135,6 +135,8 @@ class Sequential:
         if y is None:
             raise ValueError(f"{what}: y is required")
         arr = as_float32(y, f"{what}: y")
+        if arr.ndim == 0:
+            raise ValueError(f"{what}: y must hold one target per sample, got a scalar")
         if self._core.compiled and isinstance(_losses.get(self.loss), _losses.SparseCategoricalCrossentropy):
             if arr.ndim == 2 and arr.shape[1] == 1:
                 arr = arr.reshape(-1)
