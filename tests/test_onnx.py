@@ -8,6 +8,7 @@ results differ by a few ulps per layer (each output of a k-term dot product: err
 the core's 0.2, the tanh-approximate GELU for the exact one, a dropped bias) is off by 1e-3 or more.
 """
 
+import json
 import os
 import sys
 
@@ -126,7 +127,8 @@ def test_non_default_alpha_from_a_model_file(onnx, ort, tmp_path):
     randomize(saved, rng, scale=2.0)
     saved.save(tmp_path / "m.fastann")
     model = load_model(tmp_path / "m.fastann")
-    assert [model._core.layer_config(i)["activation_alpha"] for i in range(2)] == [0.05, 0.5]
+    entries = json.loads(model._core.config_json())["layers"]
+    assert [e["config"]["activation_alpha"] for e in entries] == [0.05, 0.5]
     default = Sequential([Dense(6, input_dim=4, activation="leaky_relu"), Activation("elu")])
     default.set_weights(model.get_weights())
     x = (rng.standard_normal((64, 4)) * 2).astype(np.float32)

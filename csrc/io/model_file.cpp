@@ -391,7 +391,23 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
   return model;
 }
 
+// The architecture and compile configuration (the model file's __metadata__.config, less the optimizer state).
+Json model_config(const Sequential& model) {
+  Json config = Json::object();
+  config.set("class_name", "Sequential");
+  config.set("name", model.name());
+  config.set("built", model.built());
+  config.set("input_dim", model.input_dim());
+  Json layers = Json::array();
+  for (size_t i = 0; i < model.num_layers(); ++i) layers.push_back(layer_json(model.layer_config(i)));
+  config.set("layers", std::move(layers));
+  config.set("compile", model.compiled() ? compile_json(model) : Json());
+  return config;
+}
+
 }  // namespace
+
+std::string model_config_json(const Sequential& model) { return model_config(model).dump(); }
 
 std::string serialize_model(const Sequential& model, bool include_optimizer) {
   require_little_endian();
@@ -420,15 +436,7 @@ std::string serialize_model(const Sequential& model, bool include_optimizer) {
     state.set("slots", std::move(slots));
   }
 
-  Json config = Json::object();
-  config.set("class_name", "Sequential");
-  config.set("name", model.name());
-  config.set("built", model.built());
-  config.set("input_dim", model.input_dim());
-  Json layers = Json::array();
-  for (size_t i = 0; i < model.num_layers(); ++i) layers.push_back(layer_json(model.layer_config(i)));
-  config.set("layers", std::move(layers));
-  config.set("compile", model.compiled() ? compile_json(model) : Json());
+  Json config = model_config(model);
   config.set("optimizer_state", std::move(state));
 
   std::string data;

@@ -7,6 +7,7 @@ the C++ kernels in csrc/cpu/ops/activation.cpp compute.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import uuid
@@ -19,7 +20,7 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 13
 
 # Activation parameters the C++ core uses (csrc/ops/types.cpp, csrc/cpu/ops/activation.cpp). leaky_relu and elu
-# use these defaults unless the layer has its own alpha (layer_config's activation_alpha, e.g. a model file from C++).
+# use these defaults unless the layer has its own alpha (activation_alpha in the model's JSON config, e.g. from a model file written in C++).
 _DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -135,11 +136,12 @@ def build_onnx_model(model, opset=None):
     g = _GraphBuilder(onnx, opset)
 
     core = model._core
+    entries = json.loads(core.config_json())["layers"]
     x = "input"
     for i, layer in enumerate(model.layers):
         info = core.layer_info(i)
         kind, act = info["type"], info["activation"]
-        alpha = core.layer_config(i).get("activation_alpha")
+        alpha = entries[i]["config"]["activation_alpha"]
         prefix = layer.name
         if kind == "Dense":
             weights = core.get_layer_weights(i)

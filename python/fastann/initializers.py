@@ -97,8 +97,11 @@ _BY_NAME = {c._name: c for c in (GlorotUniform, GlorotNormal, HeUniform, HeNorma
 
 
 def from_spec(spec: dict):
-    """The name (when only the name is set) or the Initializer object for a spec as the C++ core reports it."""
-    params = {k: v for k, v in spec.items() if k != "name" and v is not None}
+    """The name (when only the name is set) or the Initializer object for a spec from the model's JSON config (where
+    the seed is a decimal string: JSON numbers cannot hold every 64-bit integer)."""
+    params = {k: v for k, v in spec.items() if k != "name"}
+    if "seed" in params:
+        params["seed"] = int(params["seed"])
     if not params:
         return spec["name"]
     return _BY_NAME[spec["name"]](**params)

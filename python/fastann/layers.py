@@ -166,17 +166,19 @@ class Activation(Layer):
         return {"name": self.name, "activation": self.activation}
 
 
-def from_core_config(config: dict) -> Layer:
-    """A layer object for a configuration as the C++ core reports it (model.layer_config(i))."""
+def from_config_entry(entry: dict) -> Layer:
+    """A layer object for one entry of the model's JSON config ({"class_name": ..., "config": {...}}, as the C++ core
+    and the model file write it)."""
+    config = entry["config"]
     input_dim = config["input_dim"] or None
-    if config["class_name"] == "Dense":
+    if entry["class_name"] == "Dense":
         layer = Dense(config["units"], activation=config["activation"], use_bias=config["use_bias"],
                       kernel_initializer=_initializers.from_spec(config["kernel_initializer"]),
                       bias_initializer=_initializers.from_spec(config["bias_initializer"]),
                       input_dim=input_dim, name=config["name"])
-    elif config["class_name"] == "Activation":
+    elif entry["class_name"] == "Activation":
         layer = Activation(config["activation"], input_dim=input_dim, name=config["name"])
     else:
-        raise ValueError(f"unknown layer type {config['class_name']!r}")
-    layer._alpha = config.get("activation_alpha")
+        raise ValueError(f"unknown layer type {entry['class_name']!r}")
+    layer._alpha = config["activation_alpha"]
     return layer

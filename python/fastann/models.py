@@ -6,6 +6,7 @@ and optimizer updates all run in C++ with the GIL released. Python is called bac
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -357,24 +358,25 @@ class Sequential:
     @classmethod
     def _wrap(cls, core) -> "Sequential":
         """A Python model over an existing core model (its layers, weights and compile state as they are)."""
+        config = json.loads(core.config_json())
         model = cls.__new__(cls)
         model._core = core
         model.name = core.name
         model.history = None
         model.stop_training = False
         model._layers = []
-        for i in range(core.num_layers):
-            layer = _layers.from_core_config(core.layer_config(i))
+        for i, entry in enumerate(config["layers"]):
+            layer = _layers.from_config_entry(entry)
             layer._model = model
             layer._index = i
             model._layers.append(layer)
         model.optimizer = model.loss = None
         model.compiled_metrics = []
-        if core.compiled:
-            model.optimizer = _optimizers.from_config(core.optimizer_config)
+        if config["compile"] is not None:
+            model.optimizer = _optimizers.from_config(config["compile"]["optimizer"])
             model.optimizer._model = model
-            model.loss = _losses.from_config(core.loss_config)
-            model.compiled_metrics = list(core.metrics_names[1:])
+            model.loss = _losses.from_config(config["compile"]["loss"])
+            model.compiled_metrics = list(config["compile"]["metrics"])
         return model
 
     def get_config(self) -> dict:
@@ -412,8 +414,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> S
     if compile or not core.compiled:
         return Sequential._wrap(core)
     # An uncompiled copy: the same layers and weights in a fresh core model.
-    fresh = Sequential([_layers.from_core_config(core.layer_config(i)) for i in range(core.num_layers)],
-                       name=core.name)
+    config = json.loads(core.config_json())
+    fresh = Sequential([_layers.from_config_entry(entry) for entry in config["layers"]], name=core.name)
     if core.built:
         fresh._core.build(core.input_dim)
         fresh._core.set_weights(core.get_weights())

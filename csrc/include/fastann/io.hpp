@@ -37,6 +37,11 @@ Sequential load_model(const std::string& path);
 // As load_model, from a file's bytes in memory (e.g. a model embedded in the application).
 Sequential load_model_from_memory(const void* data, size_t size);
 
+// The model's architecture and compile configuration as JSON, as the model file stores it:
+// {"class_name": "Sequential", "name", "built", "input_dim", "layers": [{"class_name": "Dense"|"Activation",
+//  "config": {...}}], "compile": null | {"optimizer": {...}, "loss": {...}, "metrics": [...]}}.
+std::string model_config_json(const Sequential& model);
+
 // The file's bytes, as save_model would write them.
 std::string serialize_model(const Sequential& model, bool include_optimizer = true);
 
