@@ -13,3 +13,4 @@ model.compile(loss='binary_crossentropy', optimizer='adam', metrics=['accuracy']
 model.fit(data, Y, epochs=10, batch_size=32)
 scores = model.evaluate(data, Y)
 print("%s: %.2f%%" % (model.metrics_names[1], scores[1] * 100))
+model.save("model.fastann")  # fastann.models.load_model("model.fastann") in Python, fastann::load_model in C++

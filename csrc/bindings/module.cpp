@@ -5,7 +5,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <exception>
+#include <string_view>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -94,6 +97,60 @@ py::dict layer_info_dict(const fastann::LayerInfo& li) {
   d["param_count"] = li.param_count;
   d["use_bias"] = li.use_bias;
   d["weight_shapes"] = li.weight_shapes;
+  return d;
+}
+
+py::object number_or_none(double v) { return std::isnan(v) ? py::none() : py::object(py::float_(v)); }
+
+py::dict initializer_dict(const fastann::InitializerSpec& s) {
+  py::dict d;
+  d["name"] = s.name;
+  const std::pair<const char*, const std::optional<double>*> params[] = {
+      {"minval", &s.minval}, {"maxval", &s.maxval}, {"mean", &s.mean}, {"stddev", &s.stddev}, {"value", &s.value}};
+  for (const auto& [key, v] : params) {
+    if (*v) d[key] = **v;
+  }
+  if (s.seed) d["seed"] = *s.seed;
+  return d;
+}
+
+// The layer's configuration in the form the Python layer classes take.
+py::dict layer_config_dict(const fastann::LayerConfig& cfg) {
+  py::dict d;
+  if (const auto* dense = std::get_if<fastann::Dense>(&cfg)) {
+    d["class_name"] = "Dense";
+    d["name"] = dense->name;
+    d["units"] = dense->units;
+    d["activation"] = dense->activation.name;
+    d["activation_alpha"] = number_or_none(dense->activation.alpha);
+    d["use_bias"] = dense->use_bias;
+    d["kernel_initializer"] = initializer_dict(dense->kernel_initializer);
+    d["bias_initializer"] = initializer_dict(dense->bias_initializer);
+    d["input_dim"] = dense->input_dim;
+  } else {
+    const auto& a = std::get<fastann::Activation>(cfg);
+    d["class_name"] = "Activation";
+    d["name"] = a.name;
+    d["activation"] = a.activation.name;
+    d["activation_alpha"] = number_or_none(a.activation.alpha);
+    d["input_dim"] = a.input_dim;
+  }
+  return d;
+}
+
+py::dict optimizer_config_dict(const fastann::OptimizerConfig& c) {
+  py::dict d;
+  d["name"] = c.name;
+  d["learning_rate"] = c.learning_rate;
+  d["momentum"] = c.momentum;
+  d["nesterov"] = c.nesterov;
+  d["beta_1"] = c.beta_1;
+  d["beta_2"] = c.beta_2;
+  d["epsilon"] = c.epsilon;
+  d["rho"] = c.rho;
+  d["centered"] = c.centered;
+  d["initial_accumulator_value"] = c.initial_accumulator_value;
+  d["weight_decay"] = c.weight_decay;
   return d;
 }
 
@@ -356,5 +413,44 @@ PYBIND11_MODULE(_core, mod) {
         m.set_layer_weights(i, to_tensors(w));
       })
       .def_property("learning_rate", &fastann::Sequential::learning_rate, &fastann::Sequential::set_learning_rate)
-      .def_property_readonly("iterations", &fastann::Sequential::optimizer_iterations);
+      .def_property_readonly("iterations", &fastann::Sequential::optimizer_iterations)
+      .def_property("name", &fastann::Sequential::name, &fastann::Sequential::set_name)
+      .def("layer_config", [](const fastann::Sequential& m, size_t i) { return layer_config_dict(m.layer_config(i)); },
+           "The configuration layer i was created from (class_name, name, units, activation, initializers, ...).")
+      .def_property_readonly("optimizer_config", [](const fastann::Sequential& m) {
+        return optimizer_config_dict(m.optimizer_config());
+      })
+      .def_property_readonly("loss_config", [](const fastann::Sequential& m) {
+        const fastann::LossConfig& l = m.loss_config();
+        py::dict d;
+        d["name"] = l.name;
+        d["from_logits"] = l.from_logits;
+        d["delta"] = l.delta;
+        return d;
+      });
+
+  // --- model file --------------------------------------------------------------------------------------------
+  mod.attr("MODEL_FORMAT_VERSION") = fastann::kModelFormatVersion;
+  mod.def("save_model", [](const fastann::Sequential& m, const std::string& path, bool include_optimizer) {
+    py::gil_scoped_release release;
+    fastann::save_model(m, path, include_optimizer);
+  }, py::arg("model"), py::arg("path"), py::arg("include_optimizer") = true,
+     "Writes the model file atomically (temporary file + rename).");
+  mod.def("load_model", [](const std::string& path) {
+    py::gil_scoped_release release;
+    return fastann::load_model(path);
+  }, py::arg("path"), "Reads a model file; a file that is not a valid fastann model raises OSError.");
+  mod.def("serialize_model", [](const fastann::Sequential& m, bool include_optimizer) {
+    std::string bytes;
+    {
+      py::gil_scoped_release release;
+      bytes = fastann::serialize_model(m, include_optimizer);
+    }
+    return py::bytes(bytes);
+  }, py::arg("model"), py::arg("include_optimizer") = true, "The model file's bytes.");
+  mod.def("load_model_from_bytes", [](const py::bytes& data) {
+    const std::string_view view = data;
+    py::gil_scoped_release release;  // `data` is immutable and kept alive by the caller's reference
+    return fastann::load_model_from_memory(view.data(), view.size());
+  }, py::arg("data"), "As load_model, from the file's bytes.");
 }

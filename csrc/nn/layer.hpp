@@ -19,6 +19,8 @@ class Layer {
   virtual ~Layer() = default;
 
   virtual const char* type() const = 0;
+  // The configuration this layer was created from, with its final name.
+  virtual LayerConfig config() const = 0;
   const std::string& name() const { return name_; }
   int64_t input_dim() const { return input_dim_; }
   int64_t output_dim() const { return output_dim_; }
@@ -75,6 +77,7 @@ class DenseLayer final : public Layer {
   void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
   bool use_bias() const { return cfg_.use_bias; }
+  LayerConfig config() const override;
 
  private:
   Dense cfg_;
@@ -85,9 +88,13 @@ class ActivationLayer final : public Layer {
  public:
   ActivationLayer(const Activation& cfg, std::string name);
   const char* type() const override { return "Activation"; }
+  LayerConfig config() const override;
   void build(int64_t input_dim) override;
   void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
+
+ private:
+  Activation cfg_;
 };
 
 // Fills w (fan_in, fan_out for 2-D kernels) per a Keras initializer spec. Throws ValueError for an unknown name.

@@ -91,8 +91,20 @@ void DenseLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* 
 
 // --- Activation --------------------------------------------------------------------------------------------
 
+LayerConfig DenseLayer::config() const {
+  Dense c = cfg_;
+  c.name = name_;
+  return c;
+}
+
 ActivationLayer::ActivationLayer(const Activation& cfg, std::string name)
-    : Layer(std::move(name), cfg.activation, cfg.input_dim) {}
+    : Layer(std::move(name), cfg.activation, cfg.input_dim), cfg_(cfg) {}
+
+LayerConfig ActivationLayer::config() const {
+  Activation c = cfg_;
+  c.name = name_;
+  return c;
+}
 
 void ActivationLayer::build(int64_t input_dim) {
   FASTANN_CHECK_ARG(input_dim > 0, "Activation '" << name_ << "': input dimension must be positive");

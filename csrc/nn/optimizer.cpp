@@ -66,6 +66,37 @@ void Optimizer::reset(int64_t n) {
   if (kind_ == ops::Opt::adagrad) s1_.fill(static_cast<float>(cfg_.initial_accumulator_value));
 }
 
+std::vector<std::string> Optimizer::slot_names() const {
+  std::vector<std::string> names;
+  const Tensor* slots[3] = {&s1_, &s2_, &s3_};
+  static const char* const kNames[][3] = {
+      {"momentum", "", ""},                               // sgd
+      {"momentum", "velocity", ""},                       // adam
+      {"momentum", "velocity", ""},                       // adamw
+      {"velocity", "momentum", "average_gradient"},       // rmsprop
+      {"accumulator", "", ""},                            // adagrad
+  };
+  const int k = kind_ == ops::Opt::sgd ? 0 : kind_ == ops::Opt::adam ? 1 : kind_ == ops::Opt::adamw ? 2
+              : kind_ == ops::Opt::rmsprop ? 3 : 4;
+  for (int i = 0; i < 3; ++i) {
+    if (slots[i]->defined()) names.emplace_back(kNames[k][i]);
+  }
+  return names;
+}
+
+Tensor& Optimizer::slot(size_t i) {
+  Tensor* slots[3] = {&s1_, &s2_, &s3_};
+  for (Tensor* t : slots) {
+    if (t->defined() && i-- == 0) return *t;
+  }
+  throw ValueError("optimizer slot index out of range");
+}
+
+void Optimizer::set_iterations(int64_t n) {
+  FASTANN_CHECK_ARG(n >= 0, "optimizer iterations must be >= 0, got " << n);
+  iterations_ = n;
+}
+
 void Optimizer::step(Tensor& w, const Tensor& g) {
   ++iterations_;
   ops::OptStep s;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "fastann/model.hpp"
 #include "fastann/tensor.hpp"
@@ -19,6 +21,12 @@ class Optimizer {
 
   // Allocates (zeroed) state for n parameters.
   void reset(int64_t n);
+  // The variables in use (Keras's names) and their flat buffers, laid out as the parameters.
+  std::vector<std::string> slot_names() const;
+  Tensor& slot(size_t i);
+  const Tensor& slot(size_t i) const { return const_cast<Optimizer*>(this)->slot(i); }
+  void set_iterations(int64_t n);
+
   // w -= update(g); advances the iteration count.
   void step(Tensor& w, const Tensor& g);
 

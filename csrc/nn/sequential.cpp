@@ -48,6 +48,7 @@ const std::vector<double>& History::operator[](const std::string& key) const {
 }
 
 struct Sequential::Impl {
+  std::string name = unique_name("sequential");
   std::vector<std::unique_ptr<nn::Layer>> layers;
   bool built = false;
   int64_t input_dim = 0;
@@ -306,20 +307,45 @@ Sequential::~Sequential() = default;
 Sequential::Sequential(Sequential&&) noexcept = default;
 Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
+namespace {
+
+std::unique_ptr<nn::Layer> make_layer(const Dense& cfg, const nn::Layer*) {
+  return std::make_unique<nn::DenseLayer>(cfg, cfg.name.empty() ? unique_name("dense") : cfg.name);
+}
+
+std::unique_ptr<nn::Layer> make_layer(const Activation& cfg, const nn::Layer* prev) {
+  auto l = std::make_unique<nn::ActivationLayer>(cfg, cfg.name.empty() ? unique_name("activation") : cfg.name);
+  // Its width is its input's: known now from the previous layer or its own input_dim (else from the data).
+  const int64_t in = prev ? prev->output_dim() : cfg.input_dim;
+  if (in > 0) l->build(in);
+  return l;
+}
+
+}  // namespace
+
 void Sequential::add(const Dense& layer) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding a layer");
-  impl_->add(std::make_unique<nn::DenseLayer>(layer, layer.name.empty() ? unique_name("dense") : layer.name));
+  impl_->add(make_layer(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get()));
 }
 
 void Sequential::add(const Activation& layer) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding a layer");
-  auto l = std::make_unique<nn::ActivationLayer>(layer, layer.name.empty() ? unique_name("activation") : layer.name);
-  // Its width is its input's: known now from the previous layer or its own input_dim (else from the data).
-  const int64_t in = impl_->layers.empty() ? layer.input_dim : impl_->layers.back()->output_dim();
-  if (in > 0) l->build(in);
-  impl_->add(std::move(l));
+  impl_->add(make_layer(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get()));
+}
+
+Sequential Sequential::from_config(const std::vector<LayerConfig>& layers, std::optional<uint64_t> seed) {
+  Sequential model;
+  Impl& m = *model.impl_;
+  for (const LayerConfig& cfg : layers) {
+    const nn::Layer* prev = m.layers.empty() ? nullptr : m.layers.back().get();
+    m.layers.push_back(std::visit([&](const auto& c) { return make_layer(c, prev); }, cfg));
+  }
+  if (!m.layers.empty() && m.layers.front()->declared_input_dim() > 0) {
+    m.build(m.layers.front()->declared_input_dim(), seed);
+  }
+  return model;
 }
 
 void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) {
@@ -643,6 +669,76 @@ void Sequential::set_learning_rate(double lr) {
 
 int64_t Sequential::optimizer_iterations() const {
   return impl_->compiled ? impl_->optimizer->iterations() : 0;
+}
+
+LayerConfig Sequential::layer_config(size_t index) const {
+  FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range (the model has "
+                                                                 << impl_->layers.size() << " layers)");
+  return impl_->layers[index]->config();
+}
+
+const std::string& Sequential::name() const { return impl_->name; }
+
+void Sequential::set_name(std::string name) {
+  FASTANN_CHECK_ARG(!name.empty(), "the model name must not be empty");
+  impl_->name = std::move(name);
+}
+
+// Each slot is a flat buffer laid out as the parameters: the view of weight w sits at w's offset in `params`.
+OptimizerState Sequential::get_optimizer_state() const {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  const Impl& m = *impl_;
+  m.require_compiled("reading its optimizer state");
+  FASTANN_CHECK_STATE(m.built, "the model is not built yet, so its optimizer has no state");
+  OptimizerState st;
+  st.iterations = m.optimizer->iterations();
+  st.slot_names = m.optimizer->slot_names();
+  for (size_t s = 0; s < st.slot_names.size(); ++s) {
+    const Tensor& flat = m.optimizer->slot(s);
+    std::vector<Tensor> views;
+    for (const auto& l : m.layers) {
+      for (const Tensor& p : l->params()) {
+        views.push_back(Tensor::view(flat.data() + (p.data() - m.params.data()), p.shape()).clone());
+      }
+    }
+    st.slots.push_back(std::move(views));
+  }
+  return st;
+}
+
+void Sequential::set_optimizer_state(const OptimizerState& st) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  Impl& m = *impl_;
+  m.require_not_fitting("setting the optimizer state");
+  m.require_compiled("setting its optimizer state");
+  FASTANN_CHECK_STATE(m.built, "the model is not built yet; build it before setting its optimizer state");
+  FASTANN_CHECK_ARG(st.iterations >= 0, "optimizer state: iterations must be >= 0, got " << st.iterations);
+  const std::vector<std::string> names = m.optimizer->slot_names();
+  FASTANN_CHECK_ARG(st.slot_names == names && st.slots.size() == names.size(),
+                    "optimizer state: the slots do not match this " << m.optimizer->config().name
+                                                                    << " optimizer's (" << names.size() << " slots)");
+  std::vector<const Tensor*> params;
+  for (const auto& l : m.layers) {
+    for (const Tensor& p : l->params()) params.push_back(&p);
+  }
+  for (size_t s = 0; s < names.size(); ++s) {
+    FASTANN_CHECK_ARG(st.slots[s].size() == params.size(), "optimizer state: slot '" << names[s] << "' has "
+                                                               << st.slots[s].size() << " arrays, expected "
+                                                               << params.size());
+    for (size_t w = 0; w < params.size(); ++w) {
+      FASTANN_CHECK_ARG(st.slots[s][w].shape() == params[w]->shape(),
+                        "optimizer state: slot '" << names[s] << "' of weight " << w << " must have shape "
+                                                  << shape_str(params[w]->shape()) << ", got "
+                                                  << shape_str(st.slots[s][w].shape()));
+    }
+  }
+  for (size_t s = 0; s < names.size(); ++s) {
+    Tensor& flat = m.optimizer->slot(s);
+    for (size_t w = 0; w < params.size(); ++w) {
+      Tensor::view(flat.data() + (params[w]->data() - m.params.data()), params[w]->shape()).copy_from(st.slots[s][w]);
+    }
+  }
+  m.optimizer->set_iterations(st.iterations);
 }
 
 }  // namespace fastann

@@ -90,3 +90,15 @@ def get(identifier) -> dict:
     if isinstance(identifier, str) and identifier in _NAMES:
         return {"name": identifier}
     raise ValueError(f"unknown initializer {identifier!r}; valid initializers: {', '.join(_NAMES)}")
+
+
+_BY_NAME = {c._name: c for c in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Zeros,
+                                 Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal)}
+
+
+def from_spec(spec: dict):
+    """The name (when only the name is set) or the Initializer object for a spec as the C++ core reports it."""
+    params = {k: v for k, v in spec.items() if k != "name" and v is not None}
+    if not params:
+        return spec["name"]
+    return _BY_NAME[spec["name"]](**params)

@@ -36,6 +36,7 @@ class Layer:
     """Base class of fastann layers."""
 
     _base_name = "layer"
+    _alpha = None  # leaky_relu/elu alpha when it differs from the default (set for layers read from a model file)
 
     def __init__(self, name=None, input_dim=None, input_shape=None, trainable=True, dtype=None):
         if trainable is not True:
@@ -123,7 +124,7 @@ class Dense(Layer):
         self._bias_spec = _initializers.get(bias_initializer)
 
     def _attach(self, core) -> None:
-        core.add_dense(self.units, self.activation, None, self.use_bias, self._kernel_spec, self._bias_spec,
+        core.add_dense(self.units, self.activation, self._alpha, self.use_bias, self._kernel_spec, self._bias_spec,
                        self._input_dim, self.name)
 
     def _output_dim(self):
@@ -154,7 +155,7 @@ class Activation(Layer):
         self.activation = _activations.get(activation)
 
     def _attach(self, core) -> None:
-        core.add_activation(self.activation, None, self._input_dim, self.name)
+        core.add_activation(self.activation, self._alpha, self._input_dim, self.name)
 
     def _output_dim(self):
         if self._model is not None:
@@ -163,3 +164,19 @@ class Activation(Layer):
 
     def get_config(self) -> dict:
         return {"name": self.name, "activation": self.activation}
+
+
+def from_core_config(config: dict) -> Layer:
+    """A layer object for a configuration as the C++ core reports it (model.layer_config(i))."""
+    input_dim = config["input_dim"] or None
+    if config["class_name"] == "Dense":
+        layer = Dense(config["units"], activation=config["activation"], use_bias=config["use_bias"],
+                      kernel_initializer=_initializers.from_spec(config["kernel_initializer"]),
+                      bias_initializer=_initializers.from_spec(config["bias_initializer"]),
+                      input_dim=input_dim, name=config["name"])
+    elif config["class_name"] == "Activation":
+        layer = Activation(config["activation"], input_dim=input_dim, name=config["name"])
+    else:
+        raise ValueError(f"unknown layer type {config['class_name']!r}")
+    layer._alpha = config.get("activation_alpha")
+    return layer

@@ -85,3 +85,13 @@ def get(identifier) -> Loss:
     if isinstance(identifier, str) and identifier in _NAMES:
         return _BY_NAME[_CANONICAL.get(identifier, identifier)]()
     raise ValueError(f"unknown loss {identifier!r}; valid losses: {', '.join(_NAMES)}")
+
+
+def from_config(config: dict):
+    """The loss for a configuration as the C++ core reports it: its name when the options are the defaults."""
+    cls = _BY_NAME[config["name"]]
+    if cls is Huber:
+        return config["name"] if config["delta"] == 1.0 else Huber(delta=config["delta"])
+    if config["from_logits"]:
+        return cls(from_logits=True)
+    return config["name"]

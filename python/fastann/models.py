@@ -7,6 +7,7 @@ and optimizer updates all run in C++ with the GIL released. Python is called bac
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._validate import as_float32, positive_int
+from . import layers as _layers
 from .layers import Layer, _unique_name
 
 _FIT_ARGS_UNSUPPORTED = ("class_weight", "sample_weight", "steps_per_epoch", "validation_steps")
@@ -324,6 +326,55 @@ class Sequential:
         for line in lines:
             out(line)
 
+    # --- the model file -----------------------------------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs) -> None:
+        """Saves the architecture, the weights, the compile configuration and (include_optimizer) the optimizer
+        state to one file that `fastann.models.load_model` and the C++ `fastann::load_model` read. The file has
+        the safetensors layout (the `safetensors` package reads the weights); the write is atomic."""
+        if kwargs:
+            raise TypeError(f"save got unexpected arguments: {', '.join(sorted(kwargs))}")
+        path = os.fspath(filepath)
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"save: '{path}' exists and overwrite=False")
+        self._core.name = self.name
+        _core.save_model(self._core, path, bool(include_optimizer))
+
+    def save_weights(self, filepath, overwrite=True) -> None:
+        """Saves the model file without the optimizer state (load_weights reads the weights back)."""
+        self.save(filepath, overwrite=overwrite, include_optimizer=False)
+
+    def load_weights(self, filepath) -> None:
+        """Sets this model's weights from a model file of the same architecture (shapes are checked)."""
+        other = _core.load_model(os.fspath(filepath))
+        if not other.built:
+            raise ValueError(f"load_weights: '{os.fspath(filepath)}' holds no weights (its model was never built)")
+        if not self._core.built:
+            self._core.build(other.input_dim)
+        self._core.set_weights(other.get_weights())
+
+    @classmethod
+    def _wrap(cls, core) -> "Sequential":
+        """A Python model over an existing core model (its layers, weights and compile state as they are)."""
+        model = cls.__new__(cls)
+        model._core = core
+        model.name = core.name
+        model.history = None
+        model.stop_training = False
+        model._layers = []
+        for i in range(core.num_layers):
+            layer = _layers.from_core_config(core.layer_config(i))
+            layer._model = model
+            layer._index = i
+            model._layers.append(layer)
+        model.optimizer = model.loss = None
+        model.compiled_metrics = []
+        if core.compiled:
+            model.optimizer = _optimizers.from_config(core.optimizer_config)
+            model.optimizer._model = model
+            model.loss = _losses.from_config(core.loss_config)
+            model.compiled_metrics = list(core.metrics_names[1:])
+        return model
+
     def get_config(self) -> dict:
         return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                                               for l in self._layers]}
@@ -338,3 +389,21 @@ def _bytes(n: int) -> str:
             return f"{n:.2f} {unit}"
         n /= 1024
     return f"{n:.2f} GB"
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> Sequential:
+    """Loads a model saved by `Sequential.save` (or by C++ `fastann::save_model`): architecture, weights and, when
+    compile=True, the compile configuration with the optimizer state, so training resumes where it stopped.
+    A file that is not a valid fastann model raises OSError naming the problem."""
+    if custom_objects:
+        raise NotImplementedError("load_model: custom_objects are not supported (fastann has no custom layers yet)")
+    core = _core.load_model(os.fspath(filepath))
+    if compile or not core.compiled:
+        return Sequential._wrap(core)
+    # An uncompiled copy: the same layers and weights in a fresh core model.
+    fresh = Sequential([_layers.from_core_config(core.layer_config(i)) for i in range(core.num_layers)],
+                       name=core.name)
+    if core.built:
+        fresh._core.build(core.input_dim)
+        fresh._core.set_weights(core.get_weights())
+    return fresh

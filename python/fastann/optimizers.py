@@ -126,3 +126,15 @@ def get(identifier) -> Optimizer:
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
     raise ValueError(f"unknown optimizer {identifier!r}; valid optimizers: {', '.join(_BY_NAME)}")
+
+
+def from_config(config: dict) -> Optimizer:
+    """The optimizer object for a configuration as the C++ core reports it (every hyperparameter given)."""
+    import inspect
+
+    cls = _BY_NAME[config["name"]]
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in config.items() if k in accepted and k != "name"}
+    if kwargs.get("weight_decay") == 0.0 and cls is not AdamW:
+        kwargs["weight_decay"] = None
+    return cls(**kwargs)

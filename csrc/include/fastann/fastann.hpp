@@ -2,6 +2,7 @@
 #pragma once
 
 #include "fastann/error.hpp"
+#include "fastann/io.hpp"
 #include "fastann/model.hpp"
 #include "fastann/tensor.hpp"
 #include "fastann/version.hpp"

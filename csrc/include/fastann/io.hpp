@@ -25,7 +25,8 @@ constexpr int kModelFormatVersion = 1;
 // Writes `model` to `path` atomically: the file appears complete or not at all (a previous file at `path` is kept
 // until the new one is in place). include_optimizer: also store the compile configuration's optimizer state
 // (slots and iteration count), so a loaded model resumes training exactly where this one stopped.
-// Throws StateError for a model that is not built, IOError when the file cannot be written.
+// A model that is not built is saved without weights (its architecture and compile configuration only).
+// Throws IOError when the file cannot be written.
 void save_model(const Sequential& model, const std::string& path, bool include_optimizer = true);
 
 // Reads a model written by save_model (from Python or C++). A file that is not a valid fastann model (truncated,

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "fastann/tensor.hpp"
@@ -123,6 +124,18 @@ struct FitCallbacks {
   int poll_interval_ms = 50;
 };
 
+// A layer's configuration as added to the model, with the name it was given.
+using LayerConfig = std::variant<Dense, Activation>;
+
+// The optimizer's variables (Keras's slots) for every weight, in get_weights() order, plus its step count.
+// Slot names by optimizer: sgd with momentum {"momentum"}; adam/adamw {"momentum", "velocity"}; rmsprop
+// {"velocity"} + "momentum" when momentum > 0 + "average_gradient" when centered; adagrad {"accumulator"}.
+struct OptimizerState {
+  int64_t iterations = 0;
+  std::vector<std::string> slot_names;
+  std::vector<std::vector<Tensor>> slots;  // slots[s][w] has the shape of get_weights()[w]
+};
+
 struct LayerInfo {
   std::string name;
   std::string type;        // "Dense", "Activation"
@@ -145,6 +158,9 @@ class Sequential {
 
   void add(const Dense& layer);
   void add(const Activation& layer);
+  // A model of these layers (as Keras's Sequential.from_config), built once (weights drawn from `seed`, else the
+  // global generator) when the first layer has an input_dim.
+  static Sequential from_config(const std::vector<LayerConfig>& layers, std::optional<uint64_t> seed = std::nullopt);
 
   // Creates the weights for inputs of `input_dim` features (done automatically on first use when the first layer
   // has an input_dim, or when fit/predict first see data). Weights are initialised from `seed` when given, else
@@ -177,6 +193,10 @@ class Sequential {
 
   size_t num_layers() const;
   LayerInfo layer_info(size_t index) const;
+  LayerConfig layer_config(size_t index) const;
+  // The model's name (Keras: "sequential", "sequential_1", ...); kept in the model file.
+  const std::string& name() const;
+  void set_name(std::string name);
   int64_t count_params() const;
   // Weights in Keras order (per layer: kernel, bias), as copies.
   std::vector<Tensor> get_weights() const;
@@ -189,6 +209,11 @@ class Sequential {
   double learning_rate() const;
   void set_learning_rate(double lr);
   int64_t optimizer_iterations() const;
+  // Copies of the optimizer's variables (StateError before compile or build).
+  OptimizerState get_optimizer_state() const;
+  // Replaces them: the slot names must be this optimizer's and every shape must match (checked before anything
+  // changes), so training continues exactly where the state was taken.
+  void set_optimizer_state(const OptimizerState& state);
 
  private:
   struct Impl;
