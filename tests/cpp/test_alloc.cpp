@@ -251,7 +251,12 @@ INSTANTIATE_TEST_SUITE_P(
     Sequential, FitAllocations,
     ::testing::Values(Case{"adam", true, false, false, 1}, Case{"adam", true, false, false, 3},
                       Case{"sgd", false, false, false, 2}, Case{"rmsprop", true, true, false, 2},
-                      Case{"adagrad", true, false, true, 2}));
+                      Case{"adagrad", true, false, true, 2}),
+    [](const ::testing::TestParamInfo<Case>& info) {  // e.g. adam_shuffle_threads3
+      const Case& c = info.param;
+      return std::string(c.optimizer) + (c.shuffle ? "_shuffle" : "_noshuffle") + (c.validation ? "_validation" : "") +
+             (c.poll ? "_shouldstop" : "") + "_threads" + std::to_string(c.threads);
+    });
 
 TEST(FitAllocations, PerEpochCostIsConstant) {
   // More epochs add only the per-epoch bookkeeping (the History entries), never per-batch allocations.
