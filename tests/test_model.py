@@ -45,13 +45,14 @@ def np_forward(weights, acts, x):
     return h
 
 
-def test_seed_example_runs_and_prints_accuracy():
+def test_seed_example_runs_and_prints_accuracy(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "seed_example.py")], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+                         text=True, timeout=120, check=True, cwd=tmp_path).stdout
     assert "Epoch 1/10" in out and "Epoch 10/10" in out
     last = out.strip().splitlines()[-1]
     assert last.startswith("accuracy: ") and last.endswith("%")
     assert 0.0 <= float(last[len("accuracy: "):-1]) <= 100.0
+    assert (tmp_path / "model.fastann").stat().st_size > 0  # the saved model
 
 
 def test_predict_matches_numpy_forward():

@@ -245,11 +245,16 @@ PYBIND11_MODULE(_core, mod) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const fastann::IOError& e) {
       PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const fastann::OutOfMemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
 
   mod.def("set_num_threads", &fastann::set_num_threads, py::arg("n"), "Threads used by the CPU kernels.");
   mod.def("get_num_threads", &fastann::get_num_threads);
+  mod.def("set_check_finite", &fastann::set_check_finite, py::arg("enabled"),
+          "fit/evaluate/train_on_batch/test_on_batch reject NaN or infinity in x or y (default True).");
+  mod.def("get_check_finite", &fastann::get_check_finite);
   mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),
           "Seeds the global generator for weight initialisation and shuffling.");
   mod.def("cpu_isa", [] { return fastann::cpu::isa_name(fastann::cpu::active_isa()); },

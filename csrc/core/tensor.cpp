@@ -28,12 +28,18 @@ std::shared_ptr<void> allocate(int64_t numel, Device device) {
   if (device.type != DeviceType::CPU) {
     throw UnavailableError("device " + device.str() + " is not supported by this build of fastann");
   }
+  const auto out_of_memory = [numel] {
+    std::ostringstream os;
+    os << "out of memory: cannot allocate a tensor of " << numel << " floats ("
+       << static_cast<double>(numel) * sizeof(float) / (1u << 30) << " GiB)";
+    return OutOfMemoryError(os.str());
+  };
+  if (numel > static_cast<int64_t>((SIZE_MAX - kAlign) / sizeof(float))) throw out_of_memory();
   size_t bytes = static_cast<size_t>(numel) * sizeof(float);
-  if (numel > static_cast<int64_t>((SIZE_MAX - kAlign) / sizeof(float))) throw std::bad_alloc();
   bytes = (bytes + kAlign - 1) / kAlign * kAlign;
   if (bytes == 0) bytes = kAlign;
   void* p = std::aligned_alloc(kAlign, bytes);
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr) throw out_of_memory();
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 

@@ -145,11 +145,34 @@ struct Sequential::Impl {
     if (loss.kind == ops::Loss::scce) {
       FASTANN_CHECK_ARG(y.numel() == n, what << ": sparse_categorical_crossentropy expects y of shape (" << n
                                              << ",) with class indices, got " << shape_str(y.shape()));
+      // Checked here, over the whole data, so the row named is the caller's (the loss sees shuffled batches).
+      const float classes = static_cast<float>(output_dim());
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = y.data()[i];
+        FASTANN_CHECK_ARG(v >= 0.0f && v < classes && v == std::floor(v),
+                          what << ": sparse_categorical_crossentropy: label " << v << " at row " << i
+                               << " is not a class index in [0, " << output_dim() << ")");
+      }
     } else {
       FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(1) == output_dim(),
                         what << ": y must have shape (" << n << ", " << output_dim() << ") to match the model's output, got "
                              << shape_str(y.shape()));
     }
+    if (get_check_finite()) {
+      check_finite(x, what, "x");
+      check_finite(y, what, "y");
+    }
+  }
+
+  static void check_finite(const Tensor& t, const char* what, const char* arg) {
+    const int64_t i = ops::first_non_finite(t);
+    if (i < 0) return;
+    const int64_t cols = t.ndim() >= 2 ? t.numel() / t.dim(0) : 1;
+    const float v = t.data()[i];
+    throw ValueError(std::string(what) + ": " + arg + " contains " + (std::isnan(v) ? "NaN" : "infinity") +
+                     " at row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols) +
+                     "; clean the data, or call fastann.set_check_finite(False) (C++: fastann::set_check_finite) "
+                     "to use it as given");
   }
 
   void require_compiled(const char* what) const {

@@ -171,6 +171,11 @@ void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) 
   cpu::gather_rows(src.data(), idx, n, cols, dst.data());
 }
 
+int64_t first_non_finite(const Tensor& t) {
+  require_cpu(t, "first_non_finite");
+  return cpu::first_non_finite(t.data(), t.numel());
+}
+
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
             float grad_scale) {
   const cpu::FlushDenormalsScope flush;

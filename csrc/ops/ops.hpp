@@ -29,6 +29,9 @@ void bias_grad(const Tensor& dz, Tensor& db);
 // dst rows = src rows idx[0..n); dst has >= n rows.
 void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst);
 
+// Index of the first NaN or infinity in t (flat, row-major), or -1 when every element is finite.
+int64_t first_non_finite(const Tensor& t);
+
 // Sum over rows of the per-sample loss (see cpu::loss); y_true (rows, cols) or (rows,) class indices for scce.
 // grad (like pred) gets grad_scale * d(sum)/d(pred); probs gets sigmoid/softmax(pred) (from_logits only).
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,

@@ -1,4 +1,6 @@
-// Library-wide runtime settings of the public API: version and thread count.
+// Library-wide runtime settings of the public API: version, thread count, input checks.
+#include <atomic>
+
 #include "cpu/threadpool.hpp"
 #include "core/check.hpp"
 #include "fastann/model.hpp"
@@ -14,5 +16,12 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return cpu::get_num_threads(); }
+
+namespace {
+std::atomic<bool> g_check_finite{true};
+}  // namespace
+
+void set_check_finite(bool enabled) { g_check_finite.store(enabled, std::memory_order_relaxed); }
+bool get_check_finite() { return g_check_finite.load(std::memory_order_relaxed); }
 
 }  // namespace fastann

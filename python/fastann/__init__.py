@@ -27,8 +27,18 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_check_finite(enabled: bool) -> None:
+    """fit/evaluate/train_on_batch/test_on_batch raise ValueError for NaN or infinity in x or y, naming the row and
+    column (default True: one threaded pass over the data per call). False uses such data as given."""
+    _core.set_check_finite(bool(enabled))
+
+
+def get_check_finite() -> bool:
+    return _core.get_check_finite()
+
+
 __all__ = [
     "__version__", "Sequential", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
     "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
-    "get_include", "get_library_dir", "get_cmake_dir",
+    "set_check_finite", "get_check_finite", "get_include", "get_library_dir", "get_cmake_dir",
 ]

@@ -379,6 +379,15 @@ class Sequential:
         return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                                               for l in self._layers]}
 
+    def export(self, filepath, format="onnx", **kwargs) -> None:
+        """Writes the built model to `filepath` for inference elsewhere. format='onnx' (needs the `onnx` package:
+        pip install fastann[onnx]) takes `opset=` (default 17); the graph maps "input" (batch, features) float32
+        to "output"."""
+        if format != "onnx":
+            raise ValueError(f"export: unknown format {format!r}; valid formats: 'onnx'")
+        from ._onnx import export_onnx
+        export_onnx(self, filepath, **kwargs)
+
     def __repr__(self):
         return f"<Sequential name={self.name}, {len(self._layers)} layers>"
 

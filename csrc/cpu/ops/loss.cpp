@@ -1,10 +1,13 @@
-// Loss value + gradient kernels (CPU), Keras semantics, one pass over the predictions.
+// Loss value + gradient kernels (CPU), Keras semantics, one pass over the predictions; the finite check of inputs.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "core/check.hpp"
 #include "cpu/ops/kernels.hpp"
+#include "cpu/threadpool.hpp"
 
 namespace fastann::cpu {
 
@@ -206,6 +209,32 @@ double metric_sum(ops::Metric m, const float* pred, const float* y, int64_t rows
     }
   }
   return total;
+}
+
+int64_t first_non_finite(const float* x, int64_t n) {
+  // Chunks scan branch-free (the exponent-all-ones test vectorises); only a chunk that has one looks for where.
+  std::atomic<int64_t> first{-1};
+  parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; b += 4096) {
+      const int64_t e = std::min(end, b + 4096);
+      uint32_t bad = 0;
+      for (int64_t i = b; i < e; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, x + i, sizeof bits);
+        bad |= static_cast<uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+      }
+      if (!bad) continue;
+      for (int64_t i = b; i < e; ++i) {
+        if (!std::isfinite(x[i])) {
+          int64_t cur = first.load();
+          while ((cur < 0 || i < cur) && !first.compare_exchange_weak(cur, i)) {
+          }
+          return;
+        }
+      }
+    }
+  });
+  return first.load();
 }
 
 }  // namespace fastann::cpu

@@ -37,6 +37,12 @@ class IOError : public Error {
   using Error::Error;
 };
 
+// A memory allocation that cannot succeed, e.g. a layer far larger than the machine's memory (Python: MemoryError).
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The requested device or feature is not available in this build or on this machine (Python: RuntimeError).
 class UnavailableError : public Error {
  public:

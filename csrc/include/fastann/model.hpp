@@ -227,4 +227,9 @@ void set_random_seed(uint64_t seed);
 void set_num_threads(int n);
 int get_num_threads();
 
+// fit / evaluate / train_on_batch / test_on_batch reject x or y holding NaN or infinity with a ValueError naming
+// the row and column (default on; one threaded pass over the data per call). Off: such data is used as given.
+void set_check_finite(bool enabled);
+bool get_check_finite();
+
 }  // namespace fastann
