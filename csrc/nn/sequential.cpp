@@ -265,13 +265,17 @@ struct Sequential::Impl {
       bufs[0] = Tensor::empty({chunk, width});
       bufs[1] = layers.size() > 2 ? Tensor::empty({chunk, width}) : Tensor();
     }
+    // Each hidden layer's output as a (chunk, width) view of its buffer, shaped once per call: a chunk takes rows
+    // of it, which allocates nothing (making a view from a Shape allocates the Shape's std::vector).
+    std::vector<Tensor> hidden(layers.size() - 1);
+    for (size_t i = 0; i + 1 < layers.size(); ++i) {
+      hidden[i] = Tensor::view(bufs[i % 2].data(), {chunk, layers[i]->output_dim()});
+    }
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t e = std::min(n, s + chunk), b = e - s;
       Tensor in = x.rows(s, e);
       for (size_t i = 0; i < layers.size(); ++i) {
-        Tensor dst = i + 1 == layers.size()
-                         ? out.rows(s, e)
-                         : Tensor::view(bufs[i % 2].data(), {b, layers[i]->output_dim()});
+        Tensor dst = i + 1 == layers.size() ? out.rows(s, e) : hidden[i].rows(0, b);
         layers[i]->forward(in, dst, false, false);
         in = dst;
       }

@@ -12,6 +12,7 @@ from ._core import __version__
 
 from . import activations, callbacks, initializers, layers, losses, metrics, models, ops, optimizers, utils
 from .models import Sequential
+from ._paths import get_cmake_dir, get_include, get_library_dir
 
 
 def set_num_threads(n: int) -> None:
@@ -39,5 +40,5 @@ def get_check_finite() -> bool:
 __all__ = [
     "__version__", "Sequential", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
     "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
-    "set_check_finite", "get_check_finite",
+    "set_check_finite", "get_check_finite", "get_include", "get_library_dir", "get_cmake_dir",
 ]
