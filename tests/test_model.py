@@ -318,7 +318,7 @@ def test_callback_exception_stops_training_and_propagates():
     x = np.random.default_rng(0).random((64, 10))
     with pytest.raises(KeyboardInterrupt):
         m.fit(x, np.ones(64), epochs=5, verbose=0, callbacks=[Boom()])
-    assert m.history.epoch == [0, 1]
+    assert m.history.epoch == [0]  # as Keras 3, History runs after the user's callbacks: epoch 1 never completed
     assert all(np.isfinite(w).all() for w in m.get_weights())
     m.predict(x, verbose=0)  # still usable
 

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <exception>
+#include <functional>
 #include <string_view>
 #include <string>
 #include <vector>
@@ -104,12 +105,46 @@ py::dict logs_dict(const fastann::Logs& logs) {
   return d;
 }
 
-// fit with Python callbacks at epoch boundaries and a Ctrl-C check between batches. An exception raised by a
-// callback or by a signal handler stops training after the current batch and is re-raised here.
+// Calls a Python hook with the GIL held. An exception it raises is kept in `error` (re-raised by the caller once
+// the C++ loop has returned) and turns into `on_error`; after an error no further Python code runs.
+template <typename R, typename F>
+R call_python(std::exception_ptr& error, R on_error, F&& f) {
+  py::gil_scoped_acquire gil;
+  if (error) return on_error;
+  try {
+    return f();
+  } catch (...) {
+    error = std::current_exception();
+    return on_error;
+  }
+}
+
+// A Python progress / batch hook's answer: a true value asks to stop (end the epoch), None or false to go on.
+fastann::FitSignal signal_of(const py::object& result) {
+  return (!result.is_none() && py::bool_(result)) ? fastann::FitSignal::stop : fastann::FitSignal::proceed;
+}
+
+// Ctrl-C check between batches: a pending KeyboardInterrupt (or an earlier error) stops the loop.
+std::function<bool()> signal_check(std::exception_ptr& error) {
+  return [&error]() {
+    py::gil_scoped_acquire gil;
+    if (error) return true;
+    if (PyErr_CheckSignals() != 0) {
+      error = std::make_exception_ptr(py::error_already_set());
+      return true;
+    }
+    return false;
+  };
+}
+
+// fit with Python callbacks at epoch boundaries, optional progress (at a bounded rate) and per-batch hooks, and a
+// Ctrl-C check between batches. An exception raised by a callback or by a signal handler stops training after the
+// current batch and is re-raised here.
 py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs,
              int initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
              std::optional<FArray> val_x, std::optional<FArray> val_y, py::object on_epoch_begin,
-             py::object on_epoch_end) {
+             py::object on_epoch_end, py::object on_progress, int progress_interval_ms,
+             py::object on_train_batch_begin, py::object on_train_batch_end, py::object on_nonfinite_loss) {
   fastann::FitOptions o;
   o.batch_size = batch_size;
   o.epochs = epochs;
@@ -121,39 +156,50 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
     o.validation_x = as_tensor(*val_x);
     o.validation_y = as_tensor(*val_y);
   }
+  if (progress_interval_ms < 0) {
+    throw fastann::ValueError("fit: progress_interval_ms must be >= 0, got " + std::to_string(progress_interval_ms));
+  }
+  using fastann::FitSignal;
   std::exception_ptr error;
   fastann::FitCallbacks cb;
   if (!on_epoch_begin.is_none()) {
     cb.on_epoch_begin = [&](int epoch) {
-      py::gil_scoped_acquire gil;
-      if (error) return;
-      try {
+      call_python(error, 0, [&] {
         on_epoch_begin(epoch);
-      } catch (...) {
-        error = std::current_exception();
-      }
+        return 0;
+      });
     };
   }
   cb.on_epoch_end = [&](int epoch, const fastann::Logs& logs) {
-    py::gil_scoped_acquire gil;
-    if (error) return true;
-    try {
-      if (!on_epoch_end.is_none()) return py::bool_(on_epoch_end(epoch, logs_dict(logs))).cast<bool>();
-      return false;
-    } catch (...) {
-      error = std::current_exception();
-      return true;
-    }
+    return call_python(error, true, [&] {
+      if (on_epoch_end.is_none()) return false;
+      return py::bool_(on_epoch_end(epoch, logs_dict(logs))).cast<bool>();
+    });
   };
-  cb.should_stop = [&]() {
-    py::gil_scoped_acquire gil;
-    if (error) return true;
-    if (PyErr_CheckSignals() != 0) {
-      error = std::make_exception_ptr(py::error_already_set());
-      return true;
-    }
-    return false;
-  };
+  if (!on_progress.is_none()) {
+    cb.progress_interval_ms = progress_interval_ms;
+    cb.on_progress = [&](int64_t step, const fastann::Logs& logs) {
+      return call_python(error, FitSignal::abort, [&] { return signal_of(on_progress(step, logs_dict(logs))); });
+    };
+  }
+  if (!on_train_batch_begin.is_none()) {
+    cb.on_train_batch_begin = [&](int64_t batch) {
+      return call_python(error, FitSignal::abort, [&] { return signal_of(on_train_batch_begin(batch)); });
+    };
+  }
+  if (!on_train_batch_end.is_none()) {
+    cb.on_train_batch_end = [&](int64_t batch, const fastann::Logs& logs) {
+      return call_python(error, FitSignal::abort,
+                         [&] { return signal_of(on_train_batch_end(batch, logs_dict(logs))); });
+    };
+  }
+  if (!on_nonfinite_loss.is_none()) {
+    cb.on_nonfinite_loss = [&](int64_t batch, const fastann::Logs& logs) {
+      return call_python(error, FitSignal::abort,
+                         [&] { return signal_of(on_nonfinite_loss(batch, logs_dict(logs))); });
+    };
+  }
+  cb.should_stop = signal_check(error);
   fastann::History h;
   {
     py::gil_scoped_release release;
@@ -165,6 +211,37 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
   py::dict out;
   out["history"] = hist;
   out["epoch"] = h.epoch;
+  return out;
+}
+
+// evaluate with optional progress (at a bounded rate) and a Ctrl-C check between batches.
+std::vector<double> evaluate(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size,
+                             py::object on_progress, int progress_interval_ms) {
+  const Tensor tx = as_tensor(x), ty = as_tensor(y);
+  if (on_progress.is_none()) {
+    py::gil_scoped_release release;
+    return m.evaluate(tx, ty, batch_size);
+  }
+  if (progress_interval_ms < 0) {
+    throw fastann::ValueError("evaluate: progress_interval_ms must be >= 0, got " +
+                              std::to_string(progress_interval_ms));
+  }
+  std::exception_ptr error;
+  fastann::EvaluateCallbacks cb;
+  cb.progress_interval_ms = progress_interval_ms;
+  cb.on_progress = [&](int64_t step, const fastann::Logs& logs) {
+    return call_python(error, fastann::FitSignal::abort, [&] {
+      on_progress(step, logs_dict(logs));
+      return fastann::FitSignal::proceed;
+    });
+  };
+  cb.should_stop = signal_check(error);
+  std::vector<double> out;
+  {
+    py::gil_scoped_release release;
+    out = m.evaluate(tx, ty, batch_size, cb);
+  }
+  if (error) std::rethrow_exception(error);
   return out;
 }
 
@@ -320,14 +397,21 @@ PYBIND11_MODULE(_core, mod) {
       }, "Sets the optimizer (name + Keras keyword arguments), the loss and the metrics.")
       .def_property_readonly("compiled", &fastann::Sequential::compiled)
       .def_property_readonly("metrics_names", &fastann::Sequential::metrics_names)
-      .def("fit", &fit,
+      .def("fit", &fit, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("epochs"),
+           py::arg("initial_epoch"), py::arg("shuffle"), py::arg("seed"), py::arg("validation_split"),
+           py::arg("val_x"), py::arg("val_y"), py::arg("on_epoch_begin"), py::arg("on_epoch_end"),
+           py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
+           py::arg("on_train_batch_begin") = py::none(), py::arg("on_train_batch_end") = py::none(),
+           py::arg("on_nonfinite_loss") = py::none(),
            "Trains in C++ with the GIL released; on_epoch_begin(epoch) / on_epoch_end(epoch, logs) -> stop are called "
-           "between epochs, Ctrl-C is checked between batches. Returns {'history': {...}, 'epoch': [...]}.")
-      .def("evaluate", [](fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size) {
-        const Tensor tx = as_tensor(x), ty = as_tensor(y);
-        py::gil_scoped_release release;
-        return m.evaluate(tx, ty, batch_size);
-      }, "[loss, *metrics] over all of x (GIL released).")
+           "between epochs, Ctrl-C is checked between batches. on_progress(step, running_logs) is called after the "
+           "first batch of an epoch, at most every progress_interval_ms, and after the last. The per-batch hooks "
+           "on_train_batch_begin(batch) / on_train_batch_end(batch, running_logs) and on_nonfinite_loss(batch, "
+           "running_logs) (once per epoch, when the running loss stops being finite) return a true value to end the "
+           "epoch early. Returns {'history': {...}, 'epoch': [...]}.")
+      .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size"),
+           py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
+           "[loss, *metrics] over all of x (GIL released); on_progress(step, running_logs) as in fit.")
       .def("predict", [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
         const Tensor tx = as_tensor(x);
         Tensor out;

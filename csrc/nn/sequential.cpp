@@ -235,19 +235,55 @@ struct Sequential::Impl {
     optimizer->step(params, grads);
   }
 
-  // Mean loss and metrics of x/y, in batches (no update).
-  std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
+  // The running logs that progress hooks see: the metrics, then "loss" (the order of the epoch logs). Built once
+  // per call; fill_running only overwrites the values.
+  Logs running_logs() const {
+    Logs logs;
+    for (const auto& name : metric_names) logs.emplace_back(name, 0.0);
+    logs.emplace_back("loss", 0.0);
+    return logs;
+  }
+
+  static void fill_running(Logs& logs, const std::vector<double>& sums, int64_t seen) {
+    const auto d = static_cast<double>(seen);
+    for (size_t k = 0; k + 1 < logs.size(); ++k) logs[k].second = sums[k + 1] / d;
+    logs.back().second = sums[0] / d;
+  }
+
+  // Mean loss and metrics of x/y, in batches (no update). With callbacks: progress at a bounded rate, and an
+  // early return (means over the batches done) when a hook asks to stop.
+  std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
+                               const EvaluateCallbacks* cb = nullptr) {
     const int64_t n = x.dim(0);
     const int64_t ycols = y.numel() / n;
     prepare(std::min(batch_size, n), ycols);
     const bool f = fused();
     std::vector<double> sums(1 + metrics.size(), 0.0);
+    using clock = std::chrono::steady_clock;
+    Logs running;
+    if (cb && cb->on_progress) running = running_logs();
+    auto last_progress = clock::now(), last_poll = last_progress;
+    int64_t seen = 0, step = 0;
     for (int64_t s = 0; s < n; s += batch_size) {
       const int64_t e = std::min(n, s + batch_size);
       const Tensor out = forward_ws(x.rows(s, e), false, f);
       score(out, y.rows(s, e), f, nullptr, sums.data());
+      seen += e - s;
+      ++step;
+      if (!cb) continue;
+      const auto now = clock::now();
+      if (cb->on_progress &&
+          (step == 1 || e == n || now - last_progress >= std::chrono::milliseconds(cb->progress_interval_ms))) {
+        last_progress = now;
+        fill_running(running, sums, seen);
+        if (cb->on_progress(step, running) != FitSignal::proceed) break;
+      }
+      if (cb->should_stop && now - last_poll >= std::chrono::milliseconds(cb->poll_interval_ms)) {
+        last_poll = now;
+        if (cb->should_stop()) break;
+      }
     }
-    for (double& v : sums) v /= static_cast<double>(n);
+    for (double& v : sums) v /= static_cast<double>(std::max<int64_t>(seen, 1));
     return sums;
   }
 
@@ -513,12 +549,28 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   auto last_poll = clock::now();
   bool stop = false;
   std::vector<double> sums(1 + m.metrics.size());
+  // Reused for every progress / batch-hook call: only the values change per batch.
+  const bool want_running = cb.on_progress || cb.on_train_batch_end || cb.on_nonfinite_loss;
+  Logs running;
+  if (want_running) running = m.running_logs();
+  const auto progress_every = std::chrono::milliseconds(std::max(cb.progress_interval_ms, 0));
+  const auto poll_every = std::chrono::milliseconds(std::max(cb.poll_interval_ms, 0));
   for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; ++epoch) {
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
     if (o.shuffle) rng.shuffle(m.order.data(), n);
     std::fill(sums.begin(), sums.end(), 0.0);
     int64_t seen = 0;
-    for (int64_t s = 0; s < n; s += bs) {
+    bool aborted = false, end_epoch = false, nonfinite_seen = false;
+    auto last_progress = clock::now();
+    // Applies a hook's answer; true when the batch loop must end.
+    auto apply = [&](FitSignal sig) {
+      if (sig == FitSignal::abort) aborted = true;
+      else if (sig == FitSignal::stop) end_epoch = true;
+      return aborted;
+    };
+    int64_t step = 0;
+    for (int64_t s = 0; s < n; s += bs, ++step) {
+      if (cb.on_train_batch_begin && apply(cb.on_train_batch_begin(step))) break;
       const int64_t b = std::min(bs, n - s);
       if (o.shuffle) {
         Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b);
@@ -530,18 +582,31 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
         m.train_step(x.rows(s, s + b), m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sums.data());
       }
       seen += b;
-      if (cb.should_stop) {
-        const auto now = clock::now();
-        if (now - last_poll >= std::chrono::milliseconds(cb.poll_interval_ms)) {
-          last_poll = now;
-          if (cb.should_stop()) {
-            stop = true;
-            break;
-          }
+      const bool last = s + b >= n;
+      const bool nonfinite = cb.on_nonfinite_loss && !nonfinite_seen && !std::isfinite(sums[0]);
+      const auto now = (cb.on_progress || cb.should_stop) ? clock::now() : clock::time_point{};
+      const bool progress = cb.on_progress && (step == 0 || last || now - last_progress >= progress_every);
+      if (cb.on_train_batch_end || nonfinite || progress) Impl::fill_running(running, sums, seen);
+      if (cb.on_train_batch_end && apply(cb.on_train_batch_end(step, running))) break;
+      if (nonfinite) {
+        nonfinite_seen = true;
+        if (apply(cb.on_nonfinite_loss(step, running))) break;
+      }
+      if (progress) {
+        last_progress = now;
+        if (apply(cb.on_progress(step + 1, running))) break;
+      }
+      if (cb.should_stop && now - last_poll >= poll_every) {
+        last_poll = now;
+        if (cb.should_stop()) {
+          aborted = true;
+          break;
         }
       }
+      if (end_epoch) break;
     }
-    if (stop) break;
+    if (aborted || seen == 0) break;
+    if (end_epoch) stop = true;
     Logs logs;
     for (size_t k = 0; k < m.metrics.size(); ++k) logs.emplace_back(m.metric_names[k], sums[k + 1] / seen);
     logs.emplace_back("loss", sums[0] / seen);
@@ -568,6 +633,19 @@ std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64
   m.ensure_built(x.dim(1));
   m.check_xy(x, y, "evaluate");
   return m.evaluate(x, y, batch_size);
+}
+
+std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
+                                         const EvaluateCallbacks& callbacks) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  Impl& m = *impl_;
+  m.require_layers();
+  m.require_compiled("evaluate");
+  FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
+  FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
+  m.ensure_built(x.dim(1));
+  m.check_xy(x, y, "evaluate");
+  return m.evaluate(x, y, batch_size, &callbacks);
 }
 
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {

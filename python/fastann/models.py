@@ -1,7 +1,8 @@
 """Sequential: the Keras model API over the C++ core (fastann._core.Sequential).
 
 This layer converts arguments, resolves names and prints progress; the training loop, shuffling, losses, metrics
-and optimizer updates all run in C++ with the GIL released. Python is called back only at epoch boundaries.
+and optimizer updates all run in C++ with the GIL released. Python is called back at epoch boundaries, for progress
+at a bounded rate (C++ computes the running means), and per batch only for callbacks that override a batch hook.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import numpy as np
 
@@ -195,23 +197,53 @@ class Sequential:
         n_train = xa.shape[0] if vx is not None else int(xa.shape[0] * (1.0 - validation_split))
         steps = math.ceil(n_train / batch_size) if n_train > 0 else 0
 
-        history = _callbacks.History()
-        cbs = [history] + list(callbacks or [])
-        if verbose:
-            cbs.insert(1, _callbacks.ProgbarLogger(verbose))
-        cb = _callbacks.CallbackList(cbs, self, {"epochs": int(epochs), "steps": steps, "verbose": verbose})
+        cb = _callbacks.CallbackList(callbacks, self, {"verbose": verbose, "epochs": int(epochs), "steps": steps},
+                                     add_history=True, add_progbar=verbose != 0)
+        history = cb.history
         self.history = history
         self.stop_training = False
+        last_logs = None
 
         def on_epoch_end(epoch, logs):
-            cb.on_epoch_end(epoch, logs)
+            nonlocal last_logs
+            last_logs = dict(sorted(logs.items()))  # Keras 3 orders the logs by name
+            cb.on_epoch_end(epoch, last_logs)
+            return self.stop_training
+
+        def on_progress(step, logs):
+            cb.progress(step, dict(sorted(logs.items())))
+            return self.stop_training
+
+        begin_cbs = cb.batch_callbacks("begin")
+        end_cbs = cb.batch_callbacks("end")
+        nan_cbs = cb.nonfinite_callbacks()
+
+        def on_train_batch_begin(batch):
+            for c in begin_cbs:
+                c.on_train_batch_begin(batch, None)
+            return self.stop_training
+
+        def on_train_batch_end(batch, logs):
+            logs = dict(sorted(logs.items()))
+            for c in end_cbs:
+                c.on_train_batch_end(batch, logs)
+            return self.stop_training
+
+        def on_nonfinite_loss(batch, logs):
+            logs = dict(sorted(logs.items()))
+            for c in nan_cbs:
+                c.on_batch_end(batch, logs)
             return self.stop_training
 
         cb.on_train_begin()
         self._core.fit(xa, ya, batch_size, int(epochs), int(initial_epoch), bool(shuffle),
                        None if seed is None else int(seed), float(validation_split), vx, vy,
-                       cb.on_epoch_begin, on_epoch_end)
-        cb.on_train_end()
+                       cb.on_epoch_begin, on_epoch_end, on_progress=on_progress,
+                       progress_interval_ms=cb.progress_interval_ms(),
+                       on_train_batch_begin=on_train_batch_begin if begin_cbs else None,
+                       on_train_batch_end=on_train_batch_end if end_cbs else None,
+                       on_nonfinite_loss=on_nonfinite_loss if nan_cbs else None)
+        cb.on_train_end(last_logs)
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -226,15 +258,19 @@ class Sequential:
         batch_size = 32 if batch_size is None else positive_int(batch_size, "evaluate: batch_size")
         xa = self._x(x, "evaluate")
         ya = self._y(y, xa.shape[0], "evaluate")
-        import time
-        start = time.perf_counter()
-        values = self._core.evaluate(xa, ya, batch_size)
+        steps_total = math.ceil(xa.shape[0] / batch_size)
+        cb = _callbacks.CallbackList(callbacks, self, {"verbose": verbose, "epochs": 1, "steps": steps_total},
+                                     add_progbar=verbose != 0)
+        cb.check_no_batch_hooks("evaluate", ("on_test_batch_begin", "on_test_batch_end"))
         names = self.metrics_names
-        if verbose:
-            logs = dict(zip(names[1:], values[1:]))
-            logs["loss"] = values[0]
-            print(_callbacks.progress_line(math.ceil(xa.shape[0] / batch_size), time.perf_counter() - start, logs,
-                                           verbose), flush=True)
+        cb.on_test_begin()
+        progress = None
+        if cb.progress_targets():
+            def progress(step, logs):
+                cb.progress(step, dict(sorted(logs.items())))
+        values = self._core.evaluate(xa, ya, batch_size, on_progress=progress,
+                                     progress_interval_ms=cb.progress_interval_ms())
+        cb.on_test_end(dict(sorted(zip(names, values))))
         if return_dict:
             return dict(zip(names, values))
         return values[0] if len(values) == 1 else list(values)
@@ -248,7 +284,35 @@ class Sequential:
         if not self._core.built:
             self._core.build(xa.shape[1])
         bs = 0 if batch_size is None else positive_int(batch_size, "predict: batch_size")
-        return self._core.predict(xa, bs)
+        step_rows = bs or 32
+        cb = _callbacks.CallbackList(callbacks, self,
+                                     {"verbose": verbose, "epochs": 1, "steps": math.ceil(xa.shape[0] / step_rows)},
+                                     add_progbar=verbose != 0)
+        cb.check_no_batch_hooks("predict", ("on_predict_batch_begin", "on_predict_batch_end"))
+        cb.on_predict_begin()
+        live = [t for t in cb.progress_targets() if t.progbar is not None and t.progbar.dynamic]
+        if live and xa.shape[0] > step_rows:
+            out = self._predict_in_chunks(xa, bs, step_rows, cb, min(t.interval for t in live))
+        else:
+            out = self._core.predict(xa, bs)
+        cb.on_predict_end()
+        return out
+
+    def _predict_in_chunks(self, xa, bs, step_rows, cb, interval):
+        """predict for a live progress bar: row chunks sized to take about `interval` seconds each (results do not
+        depend on how the rows are split), so the bar is redrawn at a bounded rate."""
+        n = xa.shape[0]
+        out = np.empty((n, self._core.output_dim), dtype=np.float32)
+        done, rows = 0, step_rows
+        while done < n:
+            end = min(n, done + rows)
+            start = time.perf_counter()
+            out[done:end] = self._core.predict(xa[done:end], bs)
+            per_row = (time.perf_counter() - start) / (end - done)
+            done = end
+            cb.progress(math.ceil(done / step_rows), None)
+            rows = max(step_rows, int(interval / max(per_row, 1e-9)) // step_rows * step_rows)
+        return out
 
     def predict_on_batch(self, x):
         return self.predict(x, verbose=0)

@@ -114,12 +114,45 @@ struct FitOptions {
   Tensor validation_x, validation_y;  // explicit validation data (overrides validation_split)
 };
 
+// What a batch-level hook asks of fit (or evaluate) next.
+enum class FitSignal {
+  proceed,  // carry on
+  stop,     // end this epoch after the current batch, as Keras does when a batch hook sets model.stop_training:
+            // the epoch's logs cover the batches done, validation runs, on_epoch_end is called, then fit returns
+  abort,    // return now without on_epoch_end (an error or Ctrl-C): the weights are those of the last finished step
+};
+
+// Live progress: called after the first batch, then at most every `interval_ms`, and after the last batch, with the
+// number of batches done so far (1-based) and the running means of the metrics and the loss over those batches.
+// `running` is one object reused for every call (fit allocates nothing per batch for it).
+using ProgressHook = std::function<FitSignal(int64_t step, const Logs& running)>;
+
 // Called by fit; every hook may be empty. Returning true from on_epoch_end or should_stop ends training after the
 // current epoch / batch (the weights are those of the last finished step).
 struct FitCallbacks {
   std::function<void(int epoch)> on_epoch_begin;
   std::function<bool(int epoch, const Logs& logs)> on_epoch_end;
   // Polled between batches, at most every `poll_interval_ms` (e.g. to check for Ctrl-C).
+  std::function<bool()> should_stop;
+  int poll_interval_ms = 50;
+  // Progress of the training batches of each epoch (see ProgressHook); keys and order as on_epoch_end's training
+  // entries (metrics, then "loss"). The rate bound keeps its cost negligible however small the batches are.
+  ProgressHook on_progress;
+  int progress_interval_ms = 50;
+  // Per-batch hooks: a call for every batch, so leave them empty unless they are needed. `batch` counts from 0 in
+  // each epoch; `running` is as on_progress's (the running means of the epoch so far, as Keras 3 passes them).
+  std::function<FitSignal(int64_t batch)> on_train_batch_begin;
+  std::function<FitSignal(int64_t batch, const Logs& running)> on_train_batch_end;
+  // Called once per epoch, after the first batch whose loss is NaN or infinite (fit checks this itself after every
+  // batch at no cost), e.g. to stop training as Keras's TerminateOnNaN does.
+  std::function<FitSignal(int64_t batch, const Logs& running)> on_nonfinite_loss;
+};
+
+// Called by evaluate; empty hooks cost nothing. should_stop, polled as in fit, returning true makes evaluate return
+// the means over the batches done so far.
+struct EvaluateCallbacks {
+  ProgressHook on_progress;  // running means over the batches done: metrics, then "loss" (as fit's)
+  int progress_interval_ms = 50;
   std::function<bool()> should_stop;
   int poll_interval_ms = 50;
 };
@@ -183,6 +216,9 @@ class Sequential {
               const FitCallbacks& callbacks = {});
   // Returns [loss, metrics...] over all of x, as Keras's evaluate.
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32);
+  // The same, reporting progress (e.g. for a progress bar) through `callbacks`.
+  std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
+                               const EvaluateCallbacks& callbacks);
   // Returns (n, output_dim). batch_size only bounds working memory; results do not depend on it.
   Tensor predict(const Tensor& x, int64_t batch_size = 0) const;
   // Writes predictions into `out` (n, output_dim), e.g. caller-owned memory: no allocation for the result.
