@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 
+import fastann
 from fastann import callbacks
 from fastann.callbacks import (CSVLogger, Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
                                ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
@@ -355,7 +356,16 @@ def test_model_checkpoint_errors(tmp_path):
 
 # --- TerminateOnNaN ------------------------------------------------------------------------------------------------
 
-def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
+@pytest.fixture
+def unchecked_inputs():
+    """Non-finite data reaches training (fit rejects it up front by default): the divergence TerminateOnNaN
+    watches for, at a known batch."""
+    fastann.set_check_finite(False)
+    yield
+    fastann.set_check_finite(True)
+
+
+def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys, unchecked_inputs):
     m = small_model()
     x, y = data()
     x[40] = np.inf  # in the second batch
@@ -369,7 +379,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     assert small_model().fit(*data(), epochs=2, verbose=0, callbacks=[TerminateOnNaN()]).epoch == [0, 1]
 
 
-def test_terminate_on_nan_works_alongside_other_batch_hooks(capsys):
+def test_terminate_on_nan_works_alongside_other_batch_hooks(capsys, unchecked_inputs):
     m = small_model()
     x, y = data()
     y[70] = np.nan
