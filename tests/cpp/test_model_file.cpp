@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -213,5 +216,29 @@ TEST(ModelFile, MissingFileAndUnwritablePath) {
   fastann::Sequential m = make_model(2);
   EXPECT_THROW(fastann::save_model(m, temp_path("no_such_dir/x/model.fastann")), fastann::IOError);
 }
+
+#ifdef FASTANN_FUZZ_DIR
+TEST(ModelFile, FuzzCorpusAndRegressionsLoadOrRaise) {
+  // Every seed of fuzz_model_file and every input that once crashed it: a model or a fastann::Error.
+  namespace fs = std::filesystem;
+  int files = 0;
+  for (const char* sub : {"corpus/model_file", "regressions/model_file"}) {
+    const fs::path dir = fs::path(FASTANN_FUZZ_DIR) / sub;
+    if (!fs::exists(dir)) continue;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream f(entry.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      ++files;
+      try {
+        fastann::Sequential m = fastann::load_model_from_memory(bytes.data(), bytes.size());
+        (void)fastann::serialize_model(m);
+      } catch (const fastann::Error&) {
+      }
+    }
+  }
+  EXPECT_GE(files, 6) << "the seed corpus is missing";
+}
+#endif
 
 }  // namespace

@@ -26,8 +26,6 @@ OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "nope"]
 DTYPES = [np.float32, np.float64, np.int64, np.int8, np.bool_, np.float16, object]
 SPECIALS = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e38, -1e38, 1e-45, 3.0, -1.0]
 
-fastann.set_num_threads(1)  # one thread keeps each run cheap and deterministic
-
 
 def _array(fdp, max_dims=3):
     ndim = fdp.ConsumeIntInRange(0, max_dims)
@@ -101,6 +99,7 @@ def test_one_input(data):
 
 
 if __name__ == "__main__":
+    fastann.set_num_threads(1)  # one thread keeps each run cheap and deterministic
     atheris.instrument_all()  # after the imports: the editable install's import hook defeats instrument_imports
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
