@@ -65,7 +65,6 @@ def test_main_paths_point_at_the_installed_package():
 # --- examples/cpp/predict built against this installation's CMake package ------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
-PREDICT_SRC = ROOT / "examples" / "cpp" / "predict"
 
 
 def _cxx_compiler():
@@ -75,34 +74,39 @@ def _cxx_compiler():
     return next((p for p in map(shutil.which, ("c++", "g++", "clang++")) if p), None)
 
 
-@pytest.fixture(scope="module")
-def predict_exe(tmp_path_factory):
-    """examples/cpp/predict configured with -Dfastann_DIR=$(python -m fastann --cmake-dir) and built (one .cpp file
-    linked against the installed libfastann)."""
+def _build_example(name, tmp_path_factory):
+    """examples/cpp/<name> configured with -Dfastann_DIR=$(python -m fastann --cmake-dir) and built (one .cpp file
+    linked against the installed libfastann); returns the executable."""
+    src = ROOT / "examples" / "cpp" / name
     cmake = shutil.which("cmake")
     if cmake is None:
-        pytest.skip("cmake is not installed (needed to build examples/cpp/predict)")
+        pytest.skip(f"cmake is not installed (needed to build examples/cpp/{name})")
     if _cxx_compiler() is None:
-        pytest.skip("no C++ compiler (c++, g++, clang++ or $CXX) to build examples/cpp/predict")
-    if not (PREDICT_SRC / "CMakeLists.txt").is_file():
-        pytest.skip(f"{PREDICT_SRC} is not here (tests run outside a source checkout)")
+        pytest.skip(f"no C++ compiler (c++, g++, clang++ or $CXX) to build examples/cpp/{name}")
+    if not (src / "CMakeLists.txt").is_file():
+        pytest.skip(f"{src} is not here (tests run outside a source checkout)")
     _cpp_package_or_skip()
     r = _run_main("--cmake-dir")
     assert r.returncode == 0, r.stderr
     cmake_dir = r.stdout.strip()
 
-    build = tmp_path_factory.mktemp("predict-build")
-    for cmd in ([cmake, "-S", str(PREDICT_SRC), "-B", str(build), f"-Dfastann_DIR={cmake_dir}",
+    build = tmp_path_factory.mktemp(f"{name}-build")
+    for cmd in ([cmake, "-S", str(src), "-B", str(build), f"-Dfastann_DIR={cmake_dir}",
                  "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON"],
                 [cmake, "--build", str(build), "--config", "Release"]):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
         assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}"
     with open(build / "CMakeCache.txt") as f:  # the package found is this installation's
         assert re.search(r"^fastann_DIR:\w+=" + re.escape(cmake_dir) + "$", f.read(), re.MULTILINE)
-    exe = next((p for p in (build / "predict", build / "Release" / "predict.exe", build / "predict.exe")
+    exe = next((p for p in (build / name, build / "Release" / f"{name}.exe", build / f"{name}.exe")
                 if p.is_file()), None)
-    assert exe is not None, f"no predict executable in {build}"
+    assert exe is not None, f"no {name} executable in {build}"
     return exe
+
+
+@pytest.fixture(scope="module")
+def predict_exe(tmp_path_factory):
+    return _build_example("predict", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +191,19 @@ def test_cpp_predict_reports_bad_input(predict_exe, saved_model, tmp_path):
                        timeout=60, check=False)
     assert r.returncode == 1
     assert r.stderr.startswith("predict: ") and "not_a_model.fastann" in r.stderr
+
+
+def test_a_model_trained_and_saved_in_cpp_loads_in_python(tmp_path_factory, tmp_path):
+    # examples/cpp/train_xor trains XOR in C++ and saves it; Python loads the file and predicts what C++ printed.
+    exe = _build_example("train_xor", tmp_path_factory)
+    path = tmp_path / "xor.fastann"
+    env = dict(os.environ, FASTANN_NUM_THREADS="1")
+    r = subprocess.run([str(exe), str(path)], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    printed = np.array([np.float32(line.split("->")[1]) for line in r.stdout.splitlines() if "->" in line])
+    model = fastann.models.load_model(path)
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    p = model.predict(x, verbose=0)[:, 0]
+    np.testing.assert_array_equal(p, printed)  # %.9g round-trips float32 exactly; same kernels, same thread count
+    assert list((p > 0.5).astype(int)) == [0, 1, 1, 0]
+    assert model.metrics_names == ["loss", "accuracy"] and model.optimizer.iterations > 0
