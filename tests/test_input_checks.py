@@ -72,3 +72,18 @@ def test_check_can_be_turned_off(model):
     finally:
         fastann.set_check_finite(True)
     assert fastann.get_check_finite()
+
+
+def test_a_diverging_loss_is_reported_with_epoch_and_batch():
+    m = Sequential([Dense(8, input_dim=3, activation="relu"), Dense(1)])
+    m.compile(loss="mse", optimizer=fastann.optimizers.SGD(learning_rate=1e6))
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3), dtype=np.float32) * 100
+    y = rng.random((64, 1), dtype=np.float32) * 100
+    with pytest.warns(RuntimeWarning, match=r"fit: the loss became (nan|inf) at epoch 1, batch \d+ .*TerminateOnNaN"):
+        h = m.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert len(h.epoch) == 3  # reported once, and training went on as Keras does
+    m2 = Sequential([Dense(8, input_dim=3, activation="relu"), Dense(1)])
+    m2.compile(loss="mse", optimizer=fastann.optimizers.SGD(learning_rate=1e6))
+    h2 = m2.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[fastann.callbacks.TerminateOnNaN()])
+    assert h2.epoch == [0]  # stopped in the first epoch, no warning (pytest turns warnings into errors)

@@ -276,6 +276,9 @@ PYBIND11_MODULE(_core, mod) {
   mod.def("set_check_finite", &fastann::set_check_finite, py::arg("enabled"),
           "fit/evaluate/train_on_batch/test_on_batch reject NaN or infinity in x or y (default True).");
   mod.def("get_check_finite", &fastann::get_check_finite);
+  mod.attr("CUDA_BUILT") = false;  // the CUDA backend is not part of this build
+  mod.def("parse_device", [](const std::string& name) { return fastann::Device::parse(name).str(); },
+          py::arg("name"), "Canonical device name ('cpu', 'cuda:N'); ValueError for anything else.");
   mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),
           "Seeds the global generator for weight initialisation and shuffling.");
   mod.def("cpu_isa", [] { return fastann::cpu::isa_name(fastann::cpu::active_isa()); },

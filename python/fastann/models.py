@@ -11,16 +11,18 @@ import json
 import math
 import os
 import time
+import warnings
 
 import numpy as np
 
 from . import _core
 from . import callbacks as _callbacks
+from . import cuda as _cuda
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
-from ._validate import as_float32, positive_int
 from . import layers as _layers
+from ._validate import as_float32, positive_int
 from .layers import Layer, _unique_name
 
 _FIT_ARGS_UNSUPPORTED = ("class_weight", "sample_weight", "steps_per_epoch", "validation_steps")
@@ -93,11 +95,14 @@ class Sequential:
 
     # --- compile ------------------------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
-                run_eagerly=False, steps_per_execution=1, jit_compile="auto", **kwargs):
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", device="cpu", **kwargs):
         """Sets the optimizer (name or fastann.optimizers object), the loss (name or fastann.losses object) and the
-        metrics ('accuracy', 'mse', 'mae', ...)."""
+        metrics ('accuracy', 'mse', 'mae', ...). device: 'cpu' (CUDA devices need a CUDA build: fastann.cuda)."""
         if kwargs:
             raise TypeError(f"compile got unexpected arguments: {', '.join(sorted(kwargs))}")
+        if not isinstance(device, str):
+            raise TypeError(f"compile: device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+        _cuda.require(device)
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='mse'")
         if loss_weights is not None or weighted_metrics is not None:
@@ -229,20 +234,35 @@ class Sequential:
                 c.on_train_batch_end(batch, logs)
             return self.stop_training
 
+        epoch_now = int(initial_epoch)
+        reported = False
+
+        def on_epoch_begin(epoch):
+            nonlocal epoch_now
+            epoch_now = epoch
+            cb.on_epoch_begin(epoch)
+
         def on_nonfinite_loss(batch, logs):
+            # C++ calls this once an epoch, when the running loss first stops being finite.
+            nonlocal reported
             logs = dict(sorted(logs.items()))
             for c in nan_cbs:
                 c.on_batch_end(batch, logs)
+            if not nan_cbs and not reported:
+                reported = True
+                warnings.warn(f"fit: the loss became {logs.get('loss')} at epoch {epoch_now + 1}, batch {batch} "
+                              "(a learning rate too high, or extreme data?); training goes on: add "
+                              "fastann.callbacks.TerminateOnNaN() to stop there", RuntimeWarning, stacklevel=3)
             return self.stop_training
 
         cb.on_train_begin()
         self._core.fit(xa, ya, batch_size, int(epochs), int(initial_epoch), bool(shuffle),
                        None if seed is None else int(seed), float(validation_split), vx, vy,
-                       cb.on_epoch_begin, on_epoch_end, on_progress=on_progress,
+                       on_epoch_begin, on_epoch_end, on_progress=on_progress,
                        progress_interval_ms=cb.progress_interval_ms(),
                        on_train_batch_begin=on_train_batch_begin if begin_cbs else None,
                        on_train_batch_end=on_train_batch_end if end_cbs else None,
-                       on_nonfinite_loss=on_nonfinite_loss if nan_cbs else None)
+                       on_nonfinite_loss=on_nonfinite_loss)
         cb.on_train_end(last_logs)
         return history
 
