@@ -218,3 +218,53 @@ def test_sigint_during_fit_stops_promptly_twenty_times():
         # The loop polls for signals every 50 ms and a batch takes well under a millisecond here: a second is
         # a liveness bound (the interrupt was honoured), not a speed claim.
         assert float(latency) < 1.0, f"run {run}: took {latency} s to stop"
+
+
+def _python_ticks_while(call):
+    """How often the main thread ran Python (1 ms sleeps) while `call` ran in another thread: a call that held the
+    GIL throughout would allow about none."""
+    done = threading.Event()
+    errors = []
+
+    def run():
+        try:
+            call()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=run)
+    start = time.perf_counter()
+    t.start()
+    ticks = 0
+    while not done.is_set():
+        time.sleep(0.001)
+        ticks += 1
+    t.join()
+    assert not errors, errors[0]
+    return ticks, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("what", ["fit", "evaluate", "predict", "save_load", "matmul", "activation", "loss"])
+def test_long_calls_release_the_gil(tmp_path, what):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20000, 256)).astype(np.float32)
+    y = rng.standard_normal((20000, 1)).astype(np.float32)
+    m = Sequential([Dense(256, input_dim=256, activation="relu"), Dense(1)])
+    m.compile(loss="mse", optimizer="sgd")
+    big = rng.standard_normal((3000, 3000)).astype(np.float32)
+    calls = {
+        "fit": lambda: m.fit(x, y, epochs=2, batch_size=64, verbose=0),
+        "evaluate": lambda: [m.evaluate(x, y, verbose=0) for _ in range(5)],
+        "predict": lambda: [m.predict(x, verbose=0) for _ in range(5)],
+        "save_load": lambda: [(m.save(tmp_path / "m.fastann"), load_model(tmp_path / "m.fastann"))
+                              for _ in range(20)],
+        "matmul": lambda: fastann.ops.matmul(big, big),
+        "activation": lambda: [fastann.ops.activation("tanh", big) for _ in range(10)],
+        "loss": lambda: [fastann.ops.loss("mse", big, big) for _ in range(10)],
+    }
+    ticks, elapsed = _python_ticks_while(calls[what])
+    # Main-thread ticks take ~1 ms plus scheduling; holding the GIL would stall them for the whole call. A tenth of
+    # the possible ticks is a generous floor on a busy 2-core machine.
+    assert ticks >= max(3, 0.1 * elapsed * 1000), f"{what}: {ticks} ticks in {elapsed * 1000:.0f} ms"

@@ -331,7 +331,10 @@ PYBIND11_MODULE(_core, mod) {
     const auto p = act_params(name, alpha);
     const Tensor tx = as_tensor(x);
     Tensor y = Tensor::empty(tx.shape());
-    fastann::ops::activation_forward(p, tx, y);
+    {
+      py::gil_scoped_release release;
+      fastann::ops::activation_forward(p, tx, y);
+    }
     return to_numpy(std::move(y));
   }, py::arg("name"), py::arg("x"), py::arg("alpha") = py::none(), "The named activation of x (softmax: last axis).");
 
@@ -341,8 +344,11 @@ PYBIND11_MODULE(_core, mod) {
     const Tensor tx = as_tensor(x), tdy = as_tensor(dy);
     if (tx.shape() != tdy.shape()) throw fastann::ValueError("activation_grad: x and dy must have the same shape");
     Tensor y = Tensor::empty(tx.shape()), dx = Tensor::empty(tx.shape());
-    fastann::ops::activation_forward(p, tx, y);
-    fastann::ops::activation_backward(p, tx, y, tdy, dx);
+    {
+      py::gil_scoped_release release;
+      fastann::ops::activation_forward(p, tx, y);
+      fastann::ops::activation_backward(p, tx, y, tdy, dx);
+    }
     return to_numpy(std::move(dx));
   }, py::arg("name"), py::arg("x"), py::arg("dy"), py::arg("alpha") = py::none(),
      "dy * activation'(x) (softmax: the row-wise vector-Jacobian product).");
@@ -357,7 +363,11 @@ PYBIND11_MODULE(_core, mod) {
     if (yp.ndim() < 1 || yp.numel() == 0) throw fastann::ValueError(name + ": y_pred is empty");
     const int64_t rows = yp.numel() / yp.dim(-1);
     Tensor grad = Tensor::empty(yp.shape());
-    const double sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows));
+    double sum;
+    {
+      py::gil_scoped_release release;
+      sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows));
+    }
     return py::make_tuple(sum / static_cast<double>(rows), to_numpy(std::move(grad)));
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits") = false,
      py::arg("delta") = 1.0, "(batch-mean loss, gradient with respect to y_pred).");
