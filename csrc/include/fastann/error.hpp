@@ -6,45 +6,47 @@
 #include <stdexcept>
 #include <string>
 
+#include "fastann/export.hpp"
+
 namespace fastann {
 
-class Error : public std::runtime_error {
+class FASTANN_API Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 // A bad value or shape (Python: ValueError).
-class ValueError : public Error {
+class FASTANN_API ValueError : public Error {
  public:
   using Error::Error;
 };
 
 // An argument of the wrong kind, e.g. an unknown name where an enumeration is expected (Python: TypeError).
-class TypeError : public Error {
+class FASTANN_API TypeError : public Error {
  public:
   using Error::Error;
 };
 
 // The object is not in a state that allows the call, e.g. fit before compile (Python: RuntimeError).
-class StateError : public Error {
+class FASTANN_API StateError : public Error {
  public:
   using Error::Error;
 };
 
 // A file could not be read or written, or is not a valid fastann file (Python: OSError).
-class IOError : public Error {
+class FASTANN_API IOError : public Error {
  public:
   using Error::Error;
 };
 
 // A memory allocation that cannot succeed, e.g. a layer far larger than the machine's memory (Python: MemoryError).
-class OutOfMemoryError : public Error {
+class FASTANN_API OutOfMemoryError : public Error {
  public:
   using Error::Error;
 };
 
 // The requested device or feature is not available in this build or on this machine (Python: RuntimeError).
-class UnavailableError : public Error {
+class FASTANN_API UnavailableError : public Error {
  public:
   using Error::Error;
 };

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <string>
 
+#include "fastann/export.hpp"
 #include "fastann/model.hpp"
 
 namespace fastann {
@@ -27,22 +28,22 @@ constexpr int kModelFormatVersion = 1;
 // (slots and iteration count), so a loaded model resumes training exactly where this one stopped.
 // A model that is not built is saved without weights (its architecture and compile configuration only).
 // Throws IOError when the file cannot be written.
-void save_model(const Sequential& model, const std::string& path, bool include_optimizer = true);
+FASTANN_API void save_model(const Sequential& model, const std::string& path, bool include_optimizer = true);
 
 // Reads a model written by save_model (from Python or C++). A file that is not a valid fastann model (truncated,
 // inconsistent offsets, wrong dtype, foreign or newer format, bad JSON, data that fails its checksum, ...) is
 // rejected with IOError naming the problem; the reader never trusts a size or offset it has not checked.
-Sequential load_model(const std::string& path);
+FASTANN_API Sequential load_model(const std::string& path);
 
 // As load_model, from a file's bytes in memory (e.g. a model embedded in the application).
-Sequential load_model_from_memory(const void* data, size_t size);
+FASTANN_API Sequential load_model_from_memory(const void* data, size_t size);
 
 // The model's architecture and compile configuration as JSON, as the model file stores it:
 // {"class_name": "Sequential", "name", "built", "input_dim", "layers": [{"class_name": "Dense"|"Activation",
 //  "config": {...}}], "compile": null | {"optimizer": {...}, "loss": {...}, "metrics": [...]}}.
-std::string model_config_json(const Sequential& model);
+FASTANN_API std::string model_config_json(const Sequential& model);
 
 // The file's bytes, as save_model would write them.
-std::string serialize_model(const Sequential& model, bool include_optimizer = true);
+FASTANN_API std::string serialize_model(const Sequential& model, bool include_optimizer = true);
 
 }  // namespace fastann

@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "fastann/export.hpp"
 #include "fastann/tensor.hpp"
 
 namespace fastann {
@@ -70,7 +71,7 @@ struct Activation {
 
 // Optimizer hyperparameters; defaults(name) gives Keras's defaults for sgd, adam, adamw, rmsprop, adagrad.
 // The update rules are Keras's (see optimizers in the README).
-struct OptimizerConfig {
+struct FASTANN_API OptimizerConfig {
   std::string name = "rmsprop";
   double learning_rate = 0.001;
   double momentum = 0.0;       // sgd, rmsprop
@@ -98,7 +99,7 @@ struct LossConfig {
 // Ordered name -> value pairs, as Keras's `logs` dict: loss, metrics, then val_loss, val_metrics.
 using Logs = std::vector<std::pair<std::string, double>>;
 
-struct History {
+struct FASTANN_API History {
   std::vector<int> epoch;
   std::vector<std::pair<std::string, std::vector<double>>> history;
   const std::vector<double>& operator[](const std::string& key) const;  // throws ValueError when absent
@@ -180,7 +181,7 @@ struct LayerInfo {
   std::vector<Shape> weight_shapes;  // Keras order: kernel (in, out), bias (out,)
 };
 
-class Sequential {
+class FASTANN_API Sequential {
  public:
   Sequential();
   ~Sequential();
@@ -257,15 +258,15 @@ class Sequential {
 };
 
 // Seeds the global generator that weight initialisation and shuffling draw from when no seed is given.
-void set_random_seed(uint64_t seed);
+FASTANN_API void set_random_seed(uint64_t seed);
 
 // Threads used by the CPU kernels (default: available cores, or FASTANN_NUM_THREADS).
-void set_num_threads(int n);
-int get_num_threads();
+FASTANN_API void set_num_threads(int n);
+FASTANN_API int get_num_threads();
 
 // fit / evaluate / train_on_batch / test_on_batch reject x or y holding NaN or infinity with a ValueError naming
 // the row and column (default on; one threaded pass over the data per call). Off: such data is used as given.
-void set_check_finite(bool enabled);
-bool get_check_finite();
+FASTANN_API void set_check_finite(bool enabled);
+FASTANN_API bool get_check_finite();
 
 }  // namespace fastann

@@ -9,13 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "fastann/export.hpp"
+
 namespace fastann {
 
 using Shape = std::vector<int64_t>;
 
 enum class DeviceType { CPU = 0, CUDA = 1 };
 
-struct Device {
+struct FASTANN_API Device {
   DeviceType type = DeviceType::CPU;
   int index = 0;
 
@@ -28,11 +30,11 @@ struct Device {
   bool operator!=(const Device& o) const { return !(*this == o); }
 };
 
-std::string shape_str(const Shape& shape);  // "(2, 3)"
+FASTANN_API std::string shape_str(const Shape& shape);  // "(2, 3)"
 
 // A Tensor keeps its dimensions inline (no heap allocation), so views and row slices are cheap enough to make in
 // the training loop's steady state.
-class Tensor {
+class FASTANN_API Tensor {
  public:
   static constexpr int kMaxDims = 8;
 
