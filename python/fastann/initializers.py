@@ -10,13 +10,19 @@ class Initializer:
     """Base class: an initializer is a name plus parameters, resolved in C++."""
 
     _name = ""
+    _seeded = True  # whether the constructor takes `seed` (Zeros, Ones and Constant draw nothing)
 
     def __init__(self, seed=None, **params):
         self.seed = seed
         self._params = params
 
     def get_config(self) -> dict:
-        return dict(self._params, seed=self.seed)
+        """The constructor's arguments: `type(init)(**init.get_config())` makes the same initializer."""
+        return dict(self._params, seed=self.seed) if self._seeded else dict(self._params)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Initializer":
+        return cls(**config)
 
     def _spec(self) -> dict:
         return dict(self._params, name=self._name, seed=self.seed)
@@ -42,6 +48,7 @@ LecunNormal = _simple("LecunNormal", "lecun_normal")
 
 
 class Zeros(Initializer):
+    _seeded = False
     _name = "zeros"
 
     def __init__(self):
@@ -49,6 +56,7 @@ class Zeros(Initializer):
 
 
 class Ones(Initializer):
+    _seeded = False
     _name = "ones"
 
     def __init__(self):
@@ -56,6 +64,7 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
+    _seeded = False
     _name = "constant"
 
     def __init__(self, value=0.0):
@@ -84,7 +93,10 @@ class TruncatedNormal(Initializer):
 
 
 def get(identifier) -> dict:
-    """Resolves a name or an Initializer object to the spec the C++ core takes."""
+    """Resolves a name, an Initializer object or a serialized initializer (see `serialize`) to the spec the C++
+    core takes."""
+    if isinstance(identifier, dict):
+        identifier = deserialize(identifier)
     if isinstance(identifier, Initializer):
         return identifier._spec()
     if isinstance(identifier, str) and identifier in _NAMES:
@@ -94,6 +106,38 @@ def get(identifier) -> dict:
 
 _BY_NAME = {c._name: c for c in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Zeros,
                                  Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal)}
+_BY_CLASS_NAME = {c.__name__: c for c in _BY_NAME.values()}
+
+
+def serialize(initializer):
+    """A JSON-serialisable form of an initializer: a name stays a name; an Initializer object becomes
+    {"class_name": "RandomNormal", "config": {...}} (Keras's layout), which `deserialize` turns back into it."""
+    if isinstance(initializer, Initializer):
+        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    if isinstance(initializer, dict):
+        return serialize(deserialize(initializer))
+    get(initializer)  # validates the name
+    return initializer
+
+
+def deserialize(config):
+    """The initializer for a name, a {"class_name": ..., "config": {...}} dict (`serialize`; Keras's "module" and
+    "registered_name" keys are ignored) or a spec as the model file stores it ({"name": "random_normal", ...})."""
+    if isinstance(config, (str, Initializer)):
+        get(config)
+        return config
+    if not isinstance(config, dict):
+        raise TypeError(f"cannot deserialize an initializer from {config!r}")
+    if "class_name" in config:
+        cls = _BY_CLASS_NAME.get(config["class_name"])
+        if cls is None:
+            raise ValueError(f"unknown initializer class {config['class_name']!r}; valid classes: "
+                             f"{', '.join(_BY_CLASS_NAME)}")
+        return cls.from_config(dict(config.get("config") or {}))
+    if config.get("name") in _BY_NAME:
+        return from_spec(config)
+    raise ValueError(f"cannot deserialize an initializer from {config!r}: expected a name or "
+                     "{'class_name': ..., 'config': {...}}")
 
 
 def from_spec(spec: dict):

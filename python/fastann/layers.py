@@ -94,7 +94,30 @@ class Layer:
         return self._info()["param_count"]
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        """The constructor's arguments as JSON-serialisable values (`input_dim` only when the layer was given
+        one); `type(layer).from_config(layer.get_config())` makes the same layer, without weights."""
+        config = {"name": self.name}
+        if self._input_dim:
+            config["input_dim"] = self._input_dim
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        """The layer for a `get_config()` dict (also accepts the model file's layer configs and Keras's
+        `batch_input_shape`)."""
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config expects a dict, got {type(config).__name__}")
+        config = dict(config)
+        alpha = config.pop("activation_alpha", None)
+        if not config.get("input_dim"):
+            config.pop("input_dim", None)
+        batch_shape = config.pop("batch_input_shape", None)
+        if batch_shape is not None:
+            config.setdefault("input_shape", tuple(batch_shape)[1:])
+        layer = cls(**config)
+        if alpha is not None:
+            layer._alpha = float(alpha)
+        return layer
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
@@ -141,8 +164,21 @@ class Dense(Layer):
         return w[1] if self.use_bias and w else None
 
     def get_config(self) -> dict:
-        return {"name": self.name, "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
+                      kernel_initializer=_initializers.serialize(self.kernel_initializer),
+                      bias_initializer=_initializers.serialize(self.bias_initializer))
+        if self._alpha is not None:
+            config["activation_alpha"] = self._alpha
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Dense":
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            if key in config:
+                config[key] = _initializers.deserialize(config[key])
+        return super().from_config(config)
 
 
 class Activation(Layer):
@@ -163,7 +199,40 @@ class Activation(Layer):
         return self._input_dim or None
 
     def get_config(self) -> dict:
-        return {"name": self.name, "activation": self.activation}
+        config = super().get_config()
+        config["activation"] = self.activation
+        if self._alpha is not None:
+            config["activation_alpha"] = self._alpha
+        return config
+
+
+def _layer_classes() -> dict:
+    """Every Layer subclass by class name (layers defined later are found too)."""
+    found, todo = {}, [Layer]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.setdefault(sub.__name__, sub)
+            todo.append(sub)
+    return found
+
+
+def serialize(layer: Layer) -> dict:
+    """{"class_name": "Dense", "config": layer.get_config()}, as Keras writes a layer into a model's config."""
+    if not isinstance(layer, Layer):
+        raise TypeError(f"serialize expects a fastann layer, got {type(layer).__name__}")
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config: dict) -> Layer:
+    """The layer for a {"class_name": ..., "config": {...}} dict (`serialize`); Keras's "module" and
+    "registered_name" keys are ignored."""
+    if not isinstance(config, dict) or "class_name" not in config or not isinstance(config.get("config"), dict):
+        raise ValueError(f"a layer config is a dict {{'class_name': ..., 'config': {{...}}}}, got {config!r}")
+    classes = _layer_classes()
+    cls = classes.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"unknown layer class {config['class_name']!r}; fastann layers: {', '.join(sorted(classes))}")
+    return cls.from_config(config["config"])
 
 
 def from_config_entry(entry: dict) -> Layer:

@@ -463,9 +463,52 @@ class Sequential:
             model.compiled_metrics = list(config["compile"]["metrics"])
         return model
 
+    # --- config round trip (Keras's get_config / from_config) ---------------------------------------------------
     def get_config(self) -> dict:
-        return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
-                                              for l in self._layers]}
+        """The architecture as JSON-serialisable values: the name, each layer as {"class_name", "config"} and, once
+        built, "build_input_shape". `Sequential.from_config(model.get_config())` makes the same architecture with
+        fresh weights, uncompiled."""
+        config = {"name": self.name, "layers": [_layers.serialize(l) for l in self._layers]}
+        if self._core.built:
+            config["build_input_shape"] = [None, int(self._core.input_dim)]
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None) -> "Sequential":
+        """A new, uncompiled model with the architecture of `config` (from `get_config`); built when the config
+        has a "build_input_shape" or its first layer an `input_dim`."""
+        if custom_objects:
+            raise NotImplementedError("from_config: custom_objects are not supported (fastann has no custom layers yet)")
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("from_config expects a dict with a 'layers' list, as Sequential.get_config() returns")
+        model = cls([_layers.deserialize(entry) for entry in config["layers"]], name=config.get("name"))
+        shape = config.get("build_input_shape")
+        if shape is not None and not model.built:
+            model.build(shape)
+        return model
+
+    # --- pickling (pickle, copy.deepcopy, joblib, scikit-learn's clone) -----------------------------------------
+    def __getstate__(self) -> dict:
+        """The model file's bytes (architecture, weights, compile configuration, optimizer state), the loss as
+        given to compile, and the History."""
+        self._core.name = self.name
+        state = {"model_file": _core.serialize_model(self._core, True), "loss": self.loss}
+        if self.history is not None:
+            state["history"] = (self.history.history, self.history.epoch)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        restored = Sequential._wrap(_core.load_model_from_bytes(state["model_file"]))
+        self.__dict__.update(restored.__dict__)
+        for layer in self._layers:
+            layer._model = self
+        if self.optimizer is not None:
+            self.optimizer._model = self
+            self.loss = state["loss"]
+        if "history" in state:
+            self.history = _callbacks.History()
+            self.history.history, self.history.epoch = state["history"]
+            self.history.set_model(self)
 
     def export(self, filepath, format="onnx", **kwargs) -> None:
         """Writes the built model to `filepath` for inference elsewhere. format='onnx' (needs the `onnx` package:
