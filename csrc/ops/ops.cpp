@@ -240,8 +240,9 @@ namespace {
 void check_bn(const char* op, const Tensor& x, const Tensor& y, std::initializer_list<const Tensor*> vecs) {
   require_cpu(x, op);
   FASTANN_CHECK_ARG(x.ndim() == 2, op << ": x must be 2-D (rows, features), got " << shape_str(x.shape()));
-  FASTANN_CHECK_ARG(y.shape() == x.shape(), op << ": output " << shape_str(y.shape()) << " differs from x "
-                                               << shape_str(x.shape()));
+  // Dimensions compared one by one: shape() makes a std::vector, and this runs in the training steady state.
+  FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(0) == x.dim(0) && y.dim(1) == x.dim(1),
+                    op << ": output " << shape_str(y.shape()) << " differs from x " << shape_str(x.shape()));
   for (const Tensor* v : vecs) {
     if (!v) continue;
     require_cpu(*v, op);
@@ -292,7 +293,10 @@ void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invst
                         const Tensor& dy, Tensor* dgamma, Tensor* dbeta, Tensor* dx) {
   const cpu::FlushDenormalsScope flush;
   check_bn("batchnorm_backward", x, dy, {&mean, &invstd, gamma, dgamma, dbeta});
-  if (dx) FASTANN_CHECK_ARG(dx->shape() == x.shape(), "batchnorm_backward: dx must have x's shape");
+  if (dx) {
+    FASTANN_CHECK_ARG(dx->ndim() == 2 && dx->dim(0) == x.dim(0) && dx->dim(1) == x.dim(1),
+                      "batchnorm_backward: dx must have x's shape " << shape_str(x.shape()));
+  }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
     cpu::batchnorm_backward_cols(x.data(), rows, cols, c0, c1, mean.data(), invstd.data(), data_or_null(gamma),
