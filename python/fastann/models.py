@@ -415,7 +415,15 @@ class Sequential:
             info = self._core.layer_info(i)
             shape = f"(None, {info['output_dim']})" if info["output_dim"] else "?"
             params = f"{info['param_count']:,}" if built else "0 (unbuilt)"
-            lines.append(row((f"{layer.name} ({info['type']})", shape, params)))
+            # A name too long for its column wraps onto more lines at a space, as Keras's table does.
+            words, cells = f"{layer.name} ({info['type']})".split(" "), [""]
+            for word in words:
+                if cells[-1] and len(cells[-1]) + 1 + len(word) > widths[0] - 2:
+                    cells.append(word)
+                else:
+                    cells[-1] = f"{cells[-1]} {word}" if cells[-1] else word
+            lines.append(row((cells[0], shape, params)))
+            lines.extend(row((cell, "", "")) for cell in cells[1:])
             if i + 1 < len(self._layers):
                 lines.append(rule("├", "┼", "┤", "─"))
         lines.append(rule("└", "┴", "┘", "─"))
