@@ -235,3 +235,33 @@ def test_export_replaces_file_atomically(onnx, ort, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.onnx"] and path.read_bytes() == good
     with pytest.raises(FileNotFoundError):
         model.export(tmp_path / "missing" / "m.onnx")
+
+
+def test_dropout_and_batch_normalization_match_predict(onnx, ort, tmp_path):
+    """Dropout exports as the identity, BatchNormalization as the ONNX operator with the moving statistics (after
+    training, so they are not the initial 0 / 1), with and without gamma/beta."""
+    from fastann.layers import BatchNormalization, Dropout, Input
+    rng = np.random.default_rng(7)
+    model = Sequential([Input(shape=(6,)), Dense(16, activation="relu"), BatchNormalization(momentum=0.8),
+                        Dropout(0.4, seed=3), Dense(8), BatchNormalization(center=False, scale=False, epsilon=0.01),
+                        Activation("tanh"), Dense(3), Dropout(0.2, seed=4)])  # a trailing Dropout too
+    model.compile(loss="mse", optimizer="adam")
+    x = rng.standard_normal((256, 6)).astype(np.float32) * 2 + 1
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 256)]
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0, seed=2)
+    bn = model.layers[1]
+    assert np.abs(bn.moving_mean).max() > 0.05 and np.abs(bn.moving_variance - 1).max() > 0.05
+    path = tmp_path / "bn_dropout.onnx"
+    model.export(str(path), format="onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops.count("BatchNormalization") == 2 and "Dropout" not in ops
+    assert_matches_predict(ort, model, path, rng, 6, scale=2.0)
+
+
+def test_model_of_only_dropout_is_identity(onnx, ort, tmp_path):
+    from fastann.layers import Dropout
+    model = Sequential([Dropout(0.5, input_dim=4)])
+    path = tmp_path / "dropout.onnx"
+    model.export(str(path), format="onnx")
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(run_onnx(ort, path, x), x)

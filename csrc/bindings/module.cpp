@@ -66,6 +66,17 @@ fastann::InitializerSpec to_initializer(const py::dict& d) {
   return s;
 }
 
+// {'name': 'l1'|'l2'|'l1_l2', 'l1': float, 'l2': float} or None.
+std::optional<fastann::Regularizer> to_regularizer(const py::object& o) {
+  if (o.is_none()) return std::nullopt;
+  const py::dict d = o.cast<py::dict>();
+  fastann::Regularizer r;
+  r.name = d["name"].cast<std::string>();
+  r.l1 = d["l1"].cast<double>();
+  r.l2 = d["l2"].cast<double>();
+  return r;
+}
+
 fastann::OptimizerConfig to_optimizer(const std::string& name, const py::dict& kw) {
   fastann::OptimizerConfig c = fastann::OptimizerConfig::defaults(name);
   for (auto item : kw) {
@@ -96,6 +107,9 @@ py::dict layer_info_dict(const fastann::LayerInfo& li) {
   d["param_count"] = li.param_count;
   d["use_bias"] = li.use_bias;
   d["weight_shapes"] = li.weight_shapes;
+  d["weight_names"] = li.weight_names;
+  d["trainable_weights"] = li.trainable_weights;
+  d["non_trainable_param_count"] = li.non_trainable_param_count;
   return d;
 }
 
@@ -372,13 +386,68 @@ PYBIND11_MODULE(_core, mod) {
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits") = false,
      py::arg("delta") = 1.0, "(batch-mean loss, gradient with respect to y_pred).");
 
+  // Layer kernels, for tests against NumPy references (the layers call the same ops).
+  mod.def("dropout", [](const FArray& x, double rate, uint64_t seed) {
+    const Tensor tx = as_tensor(x);
+    Tensor y = Tensor::empty(tx.shape()), mask = Tensor::empty(tx.shape());
+    fastann::ops::dropout_forward(rate, seed, tx, mask, y);
+    return py::make_tuple(to_numpy(std::move(y)), to_numpy(std::move(mask)));
+  }, py::arg("x"), py::arg("rate"), py::arg("seed"), "(y, mask) of inverted dropout; y = x * mask.");
+  mod.def("batchnorm_train", [](const FArray& x, std::optional<FArray> gamma, std::optional<FArray> beta,
+                                float epsilon, double momentum, const FArray& moving_mean,
+                                const FArray& moving_variance) {
+    const Tensor tx = as_tensor(x);
+    if (tx.ndim() != 2) throw fastann::ValueError("batchnorm_train: x must be 2-D");
+    const Tensor tg = gamma ? as_tensor(*gamma) : Tensor(), tb = beta ? as_tensor(*beta) : Tensor();
+    Tensor y = Tensor::empty(tx.shape()), mean = Tensor::empty({tx.dim(1)}), invstd = Tensor::empty({tx.dim(1)});
+    Tensor mm = as_tensor(moving_mean).clone(), mv = as_tensor(moving_variance).clone();
+    fastann::ops::batchnorm_forward_train(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, epsilon,
+                                          static_cast<float>(momentum), static_cast<float>(1.0 - momentum), mean,
+                                          invstd, mm, mv, y);
+    return py::make_tuple(to_numpy(std::move(y)), to_numpy(std::move(mean)), to_numpy(std::move(invstd)),
+                          to_numpy(std::move(mm)), to_numpy(std::move(mv)));
+  }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon"), py::arg("momentum"),
+     py::arg("moving_mean"), py::arg("moving_variance"),
+     "Training-mode batch norm: (y, batch mean, invstd, new moving_mean, new moving_variance).");
+  mod.def("batchnorm_infer", [](const FArray& x, std::optional<FArray> gamma, std::optional<FArray> beta,
+                                const FArray& mean, const FArray& variance, float epsilon) {
+    const Tensor tx = as_tensor(x);
+    if (tx.ndim() != 2) throw fastann::ValueError("batchnorm_infer: x must be 2-D");
+    const Tensor tg = gamma ? as_tensor(*gamma) : Tensor(), tb = beta ? as_tensor(*beta) : Tensor();
+    Tensor y = Tensor::empty(tx.shape());
+    fastann::ops::batchnorm_forward_infer(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, as_tensor(mean),
+                                          as_tensor(variance), epsilon, y);
+    return to_numpy(std::move(y));
+  }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("mean"), py::arg("variance"), py::arg("epsilon"));
+  mod.def("batchnorm_backward", [](const FArray& x, const FArray& mean, const FArray& invstd,
+                                   std::optional<FArray> gamma, const FArray& dy) {
+    const Tensor tx = as_tensor(x);
+    if (tx.ndim() != 2) throw fastann::ValueError("batchnorm_backward: x must be 2-D");
+    const Tensor tg = gamma ? as_tensor(*gamma) : Tensor();
+    Tensor dx = Tensor::empty(tx.shape()), dgamma = Tensor::empty({tx.dim(1)}), dbeta = Tensor::empty({tx.dim(1)});
+    fastann::ops::batchnorm_backward(tx, as_tensor(mean), as_tensor(invstd), gamma ? &tg : nullptr, as_tensor(dy),
+                                     &dgamma, &dbeta, &dx);
+    return py::make_tuple(to_numpy(std::move(dx)), to_numpy(std::move(dgamma)), to_numpy(std::move(dbeta)));
+  }, py::arg("x"), py::arg("mean"), py::arg("invstd"), py::arg("gamma"), py::arg("dy"), "(dx, dgamma, dbeta).");
+  mod.def("regularizer", [](float l1, float l2, const FArray& w, float grad_scale) {
+    const Tensor tw = as_tensor(w);
+    Tensor g(tw.shape());
+    const double penalty = fastann::ops::regularizer(l1, l2, tw, &g, grad_scale);
+    return py::make_tuple(penalty, to_numpy(std::move(g)));
+  }, py::arg("l1"), py::arg("l2"), py::arg("w"), py::arg("grad_scale") = 1.0f,
+     "(l1 * sum|w| + l2 * sum w^2, grad_scale * its gradient).");
+
   // --- Sequential --------------------------------------------------------------------------------------------
   py::class_<fastann::Sequential>(mod, "Sequential")
       .def(py::init<>())
       .def("add_dense", [](fastann::Sequential& m, int64_t units, const std::string& activation,
                            std::optional<double> alpha, bool use_bias, const py::dict& kernel_init,
-                           const py::dict& bias_init, int64_t input_dim, const std::string& name) {
+                           const py::dict& bias_init, int64_t input_dim, const std::string& name,
+                           const py::object& kernel_reg, const py::object& bias_reg, const py::object& activity_reg) {
         fastann::Dense d(units, activation);
+        d.kernel_regularizer = to_regularizer(kernel_reg);
+        d.bias_regularizer = to_regularizer(bias_reg);
+        d.activity_regularizer = to_regularizer(activity_reg);
         d.activation.alpha = alpha ? *alpha : std::numeric_limits<double>::quiet_NaN();
         d.use_bias = use_bias;
         d.kernel_initializer = to_initializer(kernel_init);
@@ -386,7 +455,11 @@ PYBIND11_MODULE(_core, mod) {
         d.input_dim = input_dim;
         d.name = name;
         m.add(d);
-      }, "Appends a Dense layer (initializers as {'name': ..., 'seed': ..., ...} dicts).")
+      }, py::arg("units"), py::arg("activation"), py::arg("alpha"), py::arg("use_bias"), py::arg("kernel_init"),
+         py::arg("bias_init"), py::arg("input_dim"), py::arg("name"), py::arg("kernel_regularizer") = py::none(),
+         py::arg("bias_regularizer") = py::none(), py::arg("activity_regularizer") = py::none(),
+         "Appends a Dense layer (initializers as {'name': ..., 'seed': ..., ...} dicts, regularizers as "
+         "{'name': 'l1'|'l2'|'l1_l2', 'l1': ..., 'l2': ...} or None).")
       .def("add_activation", [](fastann::Sequential& m, const std::string& activation, std::optional<double> alpha,
                                 int64_t input_dim, const std::string& name) {
         fastann::Activation a(activation);
@@ -395,6 +468,32 @@ PYBIND11_MODULE(_core, mod) {
         a.name = name;
         m.add(a);
       }, "Appends an Activation layer.")
+      .def("add_dropout", [](fastann::Sequential& m, double rate, std::optional<uint64_t> seed, int64_t input_dim,
+                             const std::string& name) {
+        fastann::Dropout d(rate, seed);
+        d.input_dim = input_dim;
+        d.name = name;
+        m.add(d);
+      }, py::arg("rate"), py::arg("seed"), py::arg("input_dim"), py::arg("name"), "Appends a Dropout layer.")
+      .def("add_batch_normalization", [](fastann::Sequential& m, double momentum, double epsilon, bool center,
+                                         bool scale, const py::dict& beta_init, const py::dict& gamma_init,
+                                         const py::dict& moving_mean_init, const py::dict& moving_variance_init,
+                                         int64_t input_dim, const std::string& name) {
+        fastann::BatchNormalization b;
+        b.momentum = momentum;
+        b.epsilon = epsilon;
+        b.center = center;
+        b.scale = scale;
+        b.beta_initializer = to_initializer(beta_init);
+        b.gamma_initializer = to_initializer(gamma_init);
+        b.moving_mean_initializer = to_initializer(moving_mean_init);
+        b.moving_variance_initializer = to_initializer(moving_variance_init);
+        b.input_dim = input_dim;
+        b.name = name;
+        m.add(b);
+      }, "Appends a BatchNormalization layer.")
+      .def("add_input", [](fastann::Sequential& m, int64_t dim) { m.add(fastann::Input(dim)); }, py::arg("dim"),
+           "Sets the input size before the first layer (Keras's Input(shape=(dim,))).")
       .def("build", &fastann::Sequential::build, py::arg("input_dim"), py::arg("seed") = py::none(),
            "Creates and initialises the weights for inputs of input_dim features.")
       .def_property_readonly("built", &fastann::Sequential::built)

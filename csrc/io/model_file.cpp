@@ -72,9 +72,6 @@ void require_little_endian() {
 
 [[noreturn]] void bad(const std::string& msg) { throw IOError(msg); }
 
-std::string weight_name(const std::string& layer, size_t j) {
-  return layer + (j == 0 ? "/kernel" : "/bias");
-}
 
 // --- config <-> JSON ------------------------------------------------------------------------------------------------
 Json number_or_null(double v) { return std::isnan(v) ? Json() : Json(v); }
@@ -91,10 +88,41 @@ Json initializer_json(const InitializerSpec& s) {
   return j;
 }
 
+Json regularizer_json(const std::optional<Regularizer>& r) {
+  if (!r) return Json();
+  Json j = Json::object();
+  j.set("name", r->name);
+  j.set("l1", r->l1);
+  j.set("l2", r->l2);
+  return j;
+}
+
+Json seed_json(const std::optional<uint64_t>& seed) {
+  return seed ? Json(std::to_string(*seed)) : Json();  // a string: JSON numbers lose integers above 2^53
+}
+
 Json layer_json(const LayerConfig& cfg) {
   Json c = Json::object();
   Json out = Json::object();
-  if (const Dense* d = std::get_if<Dense>(&cfg)) {
+  if (const Dropout* dr = std::get_if<Dropout>(&cfg)) {
+    out.set("class_name", "Dropout");
+    c.set("name", dr->name);
+    c.set("rate", dr->rate);
+    c.set("seed", seed_json(dr->seed));
+    c.set("input_dim", dr->input_dim);
+  } else if (const BatchNormalization* bn = std::get_if<BatchNormalization>(&cfg)) {
+    out.set("class_name", "BatchNormalization");
+    c.set("name", bn->name);
+    c.set("momentum", bn->momentum);
+    c.set("epsilon", bn->epsilon);
+    c.set("center", bn->center);
+    c.set("scale", bn->scale);
+    c.set("beta_initializer", initializer_json(bn->beta_initializer));
+    c.set("gamma_initializer", initializer_json(bn->gamma_initializer));
+    c.set("moving_mean_initializer", initializer_json(bn->moving_mean_initializer));
+    c.set("moving_variance_initializer", initializer_json(bn->moving_variance_initializer));
+    c.set("input_dim", bn->input_dim);
+  } else if (const Dense* d = std::get_if<Dense>(&cfg)) {
     out.set("class_name", "Dense");
     c.set("name", d->name);
     c.set("units", d->units);
@@ -103,6 +131,9 @@ Json layer_json(const LayerConfig& cfg) {
     c.set("use_bias", d->use_bias);
     c.set("kernel_initializer", initializer_json(d->kernel_initializer));
     c.set("bias_initializer", initializer_json(d->bias_initializer));
+    c.set("kernel_regularizer", regularizer_json(d->kernel_regularizer));
+    c.set("bias_regularizer", regularizer_json(d->bias_regularizer));
+    c.set("activity_regularizer", regularizer_json(d->activity_regularizer));
     c.set("input_dim", d->input_dim);
   } else {
     const Activation& a = std::get<Activation>(cfg);
@@ -153,6 +184,15 @@ ActivationSpec activation_from(const Json& c, const std::string& path) {
   return a;
 }
 
+uint64_t seed_from(const Json& seed, const std::string& path) {
+  const std::string& text = seed.as_string(path);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE) bad(path + ": not an integer seed");
+  return v;
+}
+
 InitializerSpec initializer_from(const Json& j, const std::string& path) {
   InitializerSpec s(j.at("name", path).as_string(path + ".name"));
   std::optional<double>* params[] = {&s.minval, &s.maxval, &s.mean, &s.stddev, &s.value};
@@ -160,15 +200,20 @@ InitializerSpec initializer_from(const Json& j, const std::string& path) {
   for (size_t i = 0; i < 5; ++i) {
     if (const Json* v = j.find(keys[i])) *params[i] = v->as_number(path + "." + keys[i]);
   }
-  if (const Json* seed = j.find("seed")) {
-    const std::string& text = seed->as_string(path + ".seed");
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE) bad(path + ".seed: not an integer seed");
-    s.seed = v;
-  }
+  if (const Json* seed = j.find("seed")) s.seed = seed_from(*seed, path + ".seed");
   return s;
+}
+
+// An optional regularizer: absent or null is none (files written before regularizers existed have no key).
+std::optional<Regularizer> regularizer_from(const Json& c, const char* key, const std::string& cpath) {
+  const Json* j = c.find(key);
+  if (!j || j->is_null()) return std::nullopt;
+  const std::string path = cpath + "." + key;
+  Regularizer r;
+  r.name = j->at("name", path).as_string(path + ".name");
+  r.l1 = j->at("l1", path).as_number(path + ".l1");
+  r.l2 = j->at("l2", path).as_number(path + ".l2");
+  return r;
 }
 
 // --- the tensors named in the header ------------------------------------------------------------------------------
@@ -259,15 +304,27 @@ class TensorSource {
   const unsigned char* data_;
 };
 
-// Weight shapes implied by the config, checked against the file before building allocates anything.
-std::vector<std::pair<std::string, Shape>> expected_weights(const std::vector<LayerConfig>& layers, int64_t in_dim) {
-  std::vector<std::pair<std::string, Shape>> out;
+struct WeightSpec {
+  std::string name;  // "<layer>/<weight>"
+  Shape shape;
+  bool trainable;
+};
+
+// Weight names and shapes implied by the config (get_weights order), checked against the file before building
+// allocates anything.
+std::vector<WeightSpec> expected_weights(const std::vector<LayerConfig>& layers, int64_t in_dim) {
+  std::vector<WeightSpec> out;
   int64_t d = in_dim;
   for (const LayerConfig& cfg : layers) {
     if (const Dense* dense = std::get_if<Dense>(&cfg)) {
-      out.emplace_back(weight_name(dense->name, 0), Shape{d, dense->units});
-      if (dense->use_bias) out.emplace_back(weight_name(dense->name, 1), Shape{dense->units});
+      out.push_back({dense->name + "/kernel", Shape{d, dense->units}, true});
+      if (dense->use_bias) out.push_back({dense->name + "/bias", Shape{dense->units}, true});
       d = dense->units;
+    } else if (const BatchNormalization* bn = std::get_if<BatchNormalization>(&cfg)) {
+      if (bn->scale) out.push_back({bn->name + "/gamma", Shape{d}, true});
+      if (bn->center) out.push_back({bn->name + "/beta", Shape{d}, true});
+      out.push_back({bn->name + "/moving_mean", Shape{d}, false});
+      out.push_back({bn->name + "/moving_variance", Shape{d}, false});
     }
   }
   return out;
@@ -314,6 +371,9 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
       d.use_bias = c.at("use_bias", cp).as_bool(cp + ".use_bias");
       d.kernel_initializer = initializer_from(c.at("kernel_initializer", cp), cp + ".kernel_initializer");
       d.bias_initializer = initializer_from(c.at("bias_initializer", cp), cp + ".bias_initializer");
+      d.kernel_regularizer = regularizer_from(c, "kernel_regularizer", cp);
+      d.bias_regularizer = regularizer_from(c, "bias_regularizer", cp);
+      d.activity_regularizer = regularizer_from(c, "activity_regularizer", cp);
       d.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
       d.name = c.at("name", cp).as_string(cp + ".name");
       layers.emplace_back(std::move(d));
@@ -323,6 +383,28 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
       a.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
       a.name = c.at("name", cp).as_string(cp + ".name");
       layers.emplace_back(std::move(a));
+    } else if (cls == "Dropout") {
+      Dropout dr(c.at("rate", cp).as_number(cp + ".rate"));
+      const Json& seed = c.at("seed", cp);
+      if (!seed.is_null()) dr.seed = seed_from(seed, cp + ".seed");
+      dr.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
+      dr.name = c.at("name", cp).as_string(cp + ".name");
+      layers.emplace_back(std::move(dr));
+    } else if (cls == "BatchNormalization") {
+      BatchNormalization bn;
+      bn.momentum = c.at("momentum", cp).as_number(cp + ".momentum");
+      bn.epsilon = c.at("epsilon", cp).as_number(cp + ".epsilon");
+      bn.center = c.at("center", cp).as_bool(cp + ".center");
+      bn.scale = c.at("scale", cp).as_bool(cp + ".scale");
+      bn.beta_initializer = initializer_from(c.at("beta_initializer", cp), cp + ".beta_initializer");
+      bn.gamma_initializer = initializer_from(c.at("gamma_initializer", cp), cp + ".gamma_initializer");
+      bn.moving_mean_initializer =
+          initializer_from(c.at("moving_mean_initializer", cp), cp + ".moving_mean_initializer");
+      bn.moving_variance_initializer =
+          initializer_from(c.at("moving_variance_initializer", cp), cp + ".moving_variance_initializer");
+      bn.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
+      bn.name = c.at("name", cp).as_string(cp + ".name");
+      layers.emplace_back(std::move(bn));
     } else {
       bad(path + ".class_name: unknown layer type '" + cls + "'");
     }
@@ -336,7 +418,7 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
   int64_t in_dim = 0;
   if (built) {
     in_dim = config.at("input_dim", cpath).as_int("config.input_dim", 1, kMaxDim);
-    for (const auto& [name, shape] : expected_weights(layers, in_dim)) weights.push_back(tensors.take(name, shape));
+    for (const WeightSpec& w : expected_weights(layers, in_dim)) weights.push_back(tensors.take(w.name, w.shape));
   }
   Sequential model = Sequential::from_config(layers, /*seed=*/0);
   model.set_name(config.at("name", cpath).as_string("config.name"));
@@ -372,13 +454,12 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
       OptimizerState state;
       state.iterations = st.at("iterations", "config.optimizer_state")
                              .as_int("config.optimizer_state.iterations", 0, int64_t{1} << 52);
-      const std::vector<Tensor> w = model.get_weights();
-      std::vector<std::pair<std::string, Shape>> names = expected_weights(layers, model.input_dim());
+      const std::vector<WeightSpec> names = expected_weights(layers, model.input_dim());
       for (const Json& s : st.at("slots", "config.optimizer_state").as_array("config.optimizer_state.slots")) {
         state.slot_names.push_back(s.as_string("config.optimizer_state.slots[]"));
         std::vector<Tensor> slot;
-        for (const auto& [name, shape] : names) {
-          slot.push_back(tensors.take("optimizer/" + name + "/" + state.slot_names.back(), shape));
+        for (const WeightSpec& w : names) {
+          if (w.trainable) slot.push_back(tensors.take("optimizer/" + w.name + "/" + state.slot_names.back(), w.shape));
         }
         state.slots.push_back(std::move(slot));
       }
@@ -411,24 +492,27 @@ std::string model_config_json(const Sequential& model) { return model_config(mod
 
 std::string serialize_model(const Sequential& model, bool include_optimizer) {
   require_little_endian();
-  // The tensors in file order: weights (Keras order), then the optimizer's slots.
+  // The tensors in file order: weights (Keras order), then the optimizer's slots (of the trainable weights).
   std::vector<std::pair<std::string, Tensor>> tensors;
+  std::vector<std::string> trainable;  // names of the trainable weights, in get_weights order
   if (model.built()) {
     for (size_t i = 0; i < model.num_layers(); ++i) {
-      const std::string& layer = model.layer_info(i).name;
+      const LayerInfo li = model.layer_info(i);
       const std::vector<Tensor> w = model.get_layer_weights(i);
-      for (size_t j = 0; j < w.size(); ++j) tensors.emplace_back(weight_name(layer, j), w[j]);
+      for (size_t j = 0; j < w.size(); ++j) {
+        tensors.emplace_back(li.name + "/" + li.weight_names.at(j), w[j]);
+        if (j < li.trainable_weights) trainable.push_back(tensors.back().first);
+      }
     }
   }
-  const size_t n_weights = tensors.size();
   Json state;
   if (include_optimizer && model.compiled() && model.built()) {
     const OptimizerState st = model.get_optimizer_state();
     Json slots = Json::array();
     for (size_t s = 0; s < st.slot_names.size(); ++s) {
       slots.push_back(st.slot_names[s]);
-      for (size_t w = 0; w < n_weights; ++w) {
-        tensors.emplace_back("optimizer/" + tensors[w].first + "/" + st.slot_names[s], st.slots[s][w]);
+      for (size_t w = 0; w < trainable.size(); ++w) {
+        tensors.emplace_back("optimizer/" + trainable[w] + "/" + st.slot_names[s], st.slots[s][w]);
       }
     }
     state = Json::object();

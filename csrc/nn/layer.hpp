@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,15 +33,29 @@ class Layer {
 
   // Fixes the input size and with it the parameter shapes.
   virtual void build(int64_t input_dim) = 0;
-  // Parameter shapes in Keras order (empty for parameter-free layers).
+  // Trainable parameter shapes in Keras order (empty for parameter-free layers).
   virtual std::vector<Shape> param_shapes() const { return {}; }
-  // Points the layer at its parameters and their gradients (views into flat buffers, shapes as param_shapes).
-  void bind(std::vector<Tensor> params, std::vector<Tensor> grads) {
+  // Non-trainable weights (e.g. batch norm's moving statistics): in get_weights after the parameters, never seen by
+  // the optimizer; updated by the layer itself in training.
+  virtual std::vector<Shape> state_shapes() const { return {}; }
+  // Names of the parameters then the state weights ("kernel", "bias", "moving_mean", ...).
+  virtual std::vector<std::string> weight_names() const { return {}; }
+  // Points the layer at its parameters, their gradients and its state (views into the model's flat buffers).
+  void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> state = {}) {
     params_ = std::move(params);
     grads_ = std::move(grads);
+    state_ = std::move(state);
   }
   const std::vector<Tensor>& params() const { return params_; }
+  const std::vector<Tensor>& grads() const { return grads_; }
+  const std::vector<Tensor>& state() const { return state_; }
+  // Initialises the parameters and the state.
   virtual void init_params(uint64_t seed) { (void)seed; }
+  // The regularizer of parameter j (null: none) and of the layer's output.
+  const Regularizer* param_regularizer(size_t j) const {
+    return j < param_regs_.size() && param_regs_[j] ? &*param_regs_[j] : nullptr;
+  }
+  const Regularizer* activity_regularizer() const { return activity_reg_ ? &*activity_reg_ : nullptr; }
   // Allocates per-batch workspace for training batches of up to max_batch rows.
   virtual void prepare(int64_t max_batch) { (void)max_batch; }
 
@@ -63,7 +78,9 @@ class Layer {
   int64_t declared_input_dim_ = 0;
   int64_t input_dim_ = 0;
   int64_t output_dim_ = 0;
-  std::vector<Tensor> params_, grads_;
+  std::vector<Tensor> params_, grads_, state_;
+  std::vector<std::optional<Regularizer>> param_regs_;  // per parameter
+  std::optional<Regularizer> activity_reg_;
 };
 
 class DenseLayer final : public Layer {
@@ -72,6 +89,7 @@ class DenseLayer final : public Layer {
   const char* type() const override { return "Dense"; }
   void build(int64_t input_dim) override;
   std::vector<Shape> param_shapes() const override;
+  std::vector<std::string> weight_names() const override;
   void init_params(uint64_t seed) override;
   void prepare(int64_t max_batch) override;
   void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
@@ -95,6 +113,45 @@ class ActivationLayer final : public Layer {
 
  private:
   Activation cfg_;
+};
+
+// Inverted dropout (training only); identity in inference.
+class DropoutLayer final : public Layer {
+ public:
+  DropoutLayer(const Dropout& cfg, std::string name);
+  const char* type() const override { return "Dropout"; }
+  LayerConfig config() const override;
+  void build(int64_t input_dim) override;
+  void prepare(int64_t max_batch) override;
+  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
+
+ private:
+  Dropout cfg_;
+  Rng rng_;      // one seed per training step for the mask
+  Tensor mask_;  // (max_batch, features): 0 or 1 / (1 - rate), kept for backward
+};
+
+// Batch normalisation (Keras): batch statistics in training, the moving statistics in inference.
+class BatchNormLayer final : public Layer {
+ public:
+  BatchNormLayer(const BatchNormalization& cfg, std::string name);
+  const char* type() const override { return "BatchNormalization"; }
+  LayerConfig config() const override;
+  void build(int64_t input_dim) override;
+  std::vector<Shape> param_shapes() const override;
+  std::vector<Shape> state_shapes() const override;
+  std::vector<std::string> weight_names() const override;
+  void init_params(uint64_t seed) override;
+  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
+  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
+
+ private:
+  const Tensor* gamma() const { return cfg_.scale ? &params_[0] : nullptr; }
+  const Tensor* beta() const { return cfg_.center ? &params_[cfg_.scale ? 1 : 0] : nullptr; }
+  BatchNormalization cfg_;
+  float one_minus_momentum_ = 0.0f;
+  Tensor batch_mean_, batch_invstd_;  // (features,): of the last training batch, for backward
 };
 
 // Fills w (fan_in, fan_out for 2-D kernels) per a Keras initializer spec. Throws ValueError for an unknown name.

@@ -1,7 +1,8 @@
 // Sequential: the layer stack, its flat parameter/gradient buffers, and the fit/evaluate/predict loops.
 //
 // All parameters live in one flat buffer (each tensor 64-byte aligned inside it) and all gradients in a second one
-// of the same layout, so one fused optimizer op updates the whole model per step. Training buffers (per-layer
+// of the same layout, so one fused optimizer op updates the whole model per step. Non-trainable weights (batch norm's
+// moving statistics) live in a third flat buffer that the optimizer never sees. Training buffers (per-layer
 // outputs and gradients, the gathered batch) are allocated once per fit for the largest batch; the steady state of
 // an epoch allocates nothing.
 #include <algorithm>
@@ -53,6 +54,16 @@ struct Sequential::Impl {
   bool built = false;
   int64_t input_dim = 0;
   Tensor params, grads;  // flat
+  Tensor state;          // flat non-trainable weights
+  int64_t input_from_input = 0;  // set by add(Input): the first layer's input size
+
+  // Weight regularizers (kernel_regularizer, bias_regularizer), gathered at build: the step adds their penalties
+  // and gradients without looking the layers up.
+  struct RegTerm {
+    Tensor w, g;
+    float l1, l2;
+  };
+  std::vector<RegTerm> reg_terms;
 
   bool compiled = false;
   std::unique_ptr<nn::Optimizer> optimizer;
@@ -81,6 +92,8 @@ struct Sequential::Impl {
   bool fused() const {
     if (!compiled || layers.empty() || loss_cfg.from_logits) return false;
     const ops::Act a = layers.back()->activation().kind;
+    // An activity regularizer penalises the final layer's output, so the loss must see that output.
+    if (layers.back()->activity_regularizer()) return false;
     return (a == ops::Act::sigmoid && loss.kind == ops::Loss::bce) ||
            (a == ops::Act::softmax && (loss.kind == ops::Loss::cce || loss.kind == ops::Loss::scce));
   }
@@ -95,29 +108,41 @@ struct Sequential::Impl {
     FASTANN_CHECK_ARG(declared == 0 || declared == in_dim, "the model expects inputs with " << declared
                                                                << " features, got " << in_dim);
     FASTANN_CHECK_ARG(in_dim > 0, "the input dimension must be positive, got " << in_dim);
-    int64_t d = in_dim, total = 0;
-    std::vector<std::vector<int64_t>> offsets(layers.size());
+    int64_t d = in_dim, total = 0, state_total = 0;
+    std::vector<std::vector<int64_t>> offsets(layers.size()), state_offsets(layers.size());
+    auto place = [](const Shape& s, int64_t& end) {
+      const int64_t at = end;
+      int64_t n = 1;
+      for (int64_t v : s) n *= v;
+      end += (n + kParamAlign - 1) / kParamAlign * kParamAlign;
+      return at;
+    };
     for (size_t i = 0; i < layers.size(); ++i) {
       layers[i]->build(d);
       d = layers[i]->output_dim();
-      for (const Shape& s : layers[i]->param_shapes()) {
-        offsets[i].push_back(total);
-        int64_t n = 1;
-        for (int64_t v : s) n *= v;
-        total += (n + kParamAlign - 1) / kParamAlign * kParamAlign;
-      }
+      for (const Shape& s : layers[i]->param_shapes()) offsets[i].push_back(place(s, total));
+      for (const Shape& s : layers[i]->state_shapes()) state_offsets[i].push_back(place(s, state_total));
     }
     params = Tensor({std::max<int64_t>(total, 1)});
     grads = Tensor({std::max<int64_t>(total, 1)});
+    state = Tensor({std::max<int64_t>(state_total, 1)});
+    reg_terms.clear();
     Rng rng(seed ? *seed : next_global_seed());
     for (size_t i = 0; i < layers.size(); ++i) {
-      std::vector<Tensor> p, g;
+      std::vector<Tensor> p, g, st;
       const auto shapes = layers[i]->param_shapes();
       for (size_t j = 0; j < shapes.size(); ++j) {
         p.push_back(Tensor::view(params.data() + offsets[i][j], shapes[j]));
         g.push_back(Tensor::view(grads.data() + offsets[i][j], shapes[j]));
+        if (const Regularizer* r = layers[i]->param_regularizer(j)) {
+          reg_terms.push_back({p.back(), g.back(), static_cast<float>(r->l1), static_cast<float>(r->l2)});
+        }
       }
-      layers[i]->bind(std::move(p), std::move(g));
+      const auto sshapes = layers[i]->state_shapes();
+      for (size_t j = 0; j < sshapes.size(); ++j) {
+        st.push_back(Tensor::view(state.data() + state_offsets[i][j], sshapes[j]));
+      }
+      layers[i]->bind(std::move(p), std::move(g), std::move(st));
       layers[i]->init_params(rng.next_u64());
     }
     input_dim = in_dim;
@@ -219,6 +244,26 @@ struct Sequential::Impl {
     for (size_t m = 0; m < metrics.size(); ++m) sums[m + 1] += ops::metric_sum(metrics[m], pred, y);
   }
 
+  // Activity regularizers of the batch's outputs (in the workspace): the sum of their penalties over the batch,
+  // i.e. batch size x the loss term (Keras 3 divides each by the batch size).
+  double activity_penalty(int64_t b) {
+    double sum = 0.0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      if (const Regularizer* r = layers[i]->activity_regularizer()) {
+        sum += ops::regularizer(static_cast<float>(r->l1), static_cast<float>(r->l2), outs[i].rows(0, b), nullptr,
+                                0.0f);
+      }
+    }
+    return sum;
+  }
+
+  // The weight regularizers' penalty (a loss term, as Keras adds it to every batch's loss).
+  double weight_penalty() {
+    double sum = 0.0;
+    for (RegTerm& t : reg_terms) sum += ops::regularizer(t.l1, t.l2, t.w, nullptr, 0.0f);
+    return sum;
+  }
+
   void train_step(const Tensor& x, const Tensor& y, double* sums) {
     const int64_t b = x.dim(0);
     const bool f = fused();
@@ -226,12 +271,22 @@ struct Sequential::Impl {
     const size_t L = layers.size();
     Tensor g = douts[L - 1].rows(0, b);
     score(out, y, f, &g, sums);
+    const float inv_b = 1.0f / static_cast<float>(b);
     for (size_t i = L; i-- > 0;) {
       const Tensor xi = i ? outs[i - 1].rows(0, b) : x;
       Tensor dy = douts[i].rows(0, b);
       Tensor dx = i ? douts[i - 1].rows(0, b) : Tensor();
+      if (const Regularizer* r = layers[i]->activity_regularizer()) {
+        // d(penalty / b)/dy joins the loss gradient before the layer's own backward.
+        sums[0] += ops::regularizer(static_cast<float>(r->l1), static_cast<float>(r->l2), outs[i].rows(0, b), &dy,
+                                    inv_b);
+      }
       layers[i]->backward(xi, outs[i].rows(0, b), dy, i ? &dx : nullptr, f && i + 1 == L);
     }
+    // Weight penalties from the weights before the update, their gradients added to the fresh gradients.
+    double wp = 0.0;
+    for (RegTerm& t : reg_terms) wp += ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
+    sums[0] += wp * static_cast<double>(b);
     optimizer->step(params, grads);
   }
 
@@ -258,6 +313,7 @@ struct Sequential::Impl {
     const int64_t ycols = y.numel() / n;
     prepare(std::min(batch_size, n), ycols);
     const bool f = fused();
+    const double penalty = weight_penalty();  // the weights do not change during evaluate
     std::vector<double> sums(1 + metrics.size(), 0.0);
     using clock = std::chrono::steady_clock;
     Logs running;
@@ -268,6 +324,7 @@ struct Sequential::Impl {
       const int64_t e = std::min(n, s + batch_size);
       const Tensor out = forward_ws(x.rows(s, e), false, f);
       score(out, y.rows(s, e), f, nullptr, sums.data());
+      sums[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
       seen += e - s;
       ++step;
       if (!cb) continue;
@@ -326,6 +383,7 @@ struct Sequential::Impl {
       for (const auto& l : layers) {
         kept.emplace_back();
         for (const Tensor& p : l->params()) kept.back().push_back(p.clone());
+        for (const Tensor& p : l->state()) kept.back().push_back(p.clone());
       }
     }
     layers.push_back(std::move(layer));
@@ -333,8 +391,9 @@ struct Sequential::Impl {
       built = false;
       build(input_dim, std::nullopt);
       for (size_t i = 0; i < kept.size(); ++i) {
+        const size_t np = layers[i]->params().size();
         for (size_t j = 0; j < kept[i].size(); ++j) {
-          Tensor dst = layers[i]->params()[j];
+          Tensor dst = j < np ? layers[i]->params()[j] : layers[i]->state()[j - np];
           dst.copy_from(kept[i][j]);
         }
       }
@@ -380,18 +439,72 @@ std::unique_ptr<nn::Layer> make_layer(const Activation& cfg, const nn::Layer* pr
   return l;
 }
 
+// Layers whose width is their input's (known now from the previous layer or their own input_dim).
+template <class L, class Cfg>
+std::unique_ptr<nn::Layer> make_same_width(const Cfg& cfg, const nn::Layer* prev, const char* base) {
+  auto l = std::make_unique<L>(cfg, cfg.name.empty() ? unique_name(base) : cfg.name);
+  const int64_t in = prev ? prev->output_dim() : cfg.input_dim;
+  if (in > 0) l->build(in);
+  return l;
+}
+
+std::unique_ptr<nn::Layer> make_layer(const Dropout& cfg, const nn::Layer* prev) {
+  return make_same_width<nn::DropoutLayer>(cfg, prev, "dropout");
+}
+
+std::unique_ptr<nn::Layer> make_layer(const BatchNormalization& cfg, const nn::Layer* prev) {
+  return make_same_width<nn::BatchNormLayer>(cfg, prev, "batch_normalization");
+}
+
+// The first layer takes the size of a preceding Input.
+template <class Cfg>
+std::unique_ptr<nn::Layer> make_after_input(Cfg cfg, const nn::Layer* prev, int64_t input_dim) {
+  if (!prev && input_dim > 0) {
+    FASTANN_CHECK_ARG(cfg.input_dim == 0 || cfg.input_dim == input_dim,
+                      "the layer's input_dim=" << cfg.input_dim << " disagrees with the model's Input (shape=("
+                                               << input_dim << ",))");
+    cfg.input_dim = input_dim;
+  }
+  return make_layer(cfg, prev);
+}
+
 }  // namespace
 
 void Sequential::add(const Dense& layer) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding a layer");
-  impl_->add(make_layer(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get()));
+  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
+                              impl_->input_from_input));
 }
 
 void Sequential::add(const Activation& layer) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding a layer");
-  impl_->add(make_layer(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get()));
+  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
+                              impl_->input_from_input));
+}
+
+void Sequential::add(const Dropout& layer) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("adding a layer");
+  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
+                              impl_->input_from_input));
+}
+
+void Sequential::add(const BatchNormalization& layer) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("adding a layer");
+  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
+                              impl_->input_from_input));
+}
+
+void Sequential::add(const Input& input) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("adding an Input");
+  FASTANN_CHECK_ARG(input.dim > 0, "Input: shape must be (features,) with features > 0, got (" << input.dim << ",)");
+  FASTANN_CHECK_ARG(impl_->layers.empty() && impl_->input_from_input == 0,
+                    "an Input can only be added first, before any layer (and only once)");
+  impl_->input_from_input = input.dim;
 }
 
 Sequential Sequential::from_config(const std::vector<LayerConfig>& layers, std::optional<uint64_t> seed) {
@@ -416,7 +529,7 @@ void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) {
 bool Sequential::built() const { return impl_->built; }
 int64_t Sequential::input_dim() const {
   if (impl_->built) return impl_->input_dim;
-  return impl_->layers.empty() ? 0 : impl_->layers.front()->declared_input_dim();
+  return impl_->layers.empty() ? impl_->input_from_input : impl_->layers.front()->declared_input_dim();
 }
 int64_t Sequential::output_dim() const { return impl_->output_dim(); }
 
@@ -679,7 +792,7 @@ LayerInfo Sequential::layer_info(size_t index) const {
   FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range (the model has "
                                                                  << impl_->layers.size() << " layers)");
   LayerInfo li = impl_->layers[index]->info();
-  if (!impl_->built) li.weight_shapes.clear(), li.param_count = 0, li.input_dim = 0;
+  if (!impl_->built) li.weight_shapes.clear(), li.param_count = 0, li.non_trainable_param_count = 0, li.input_dim = 0;
   if (auto* d = dynamic_cast<const nn::DenseLayer*>(impl_->layers[index].get())) li.use_bias = d->use_bias();
   return li;
 }
@@ -696,6 +809,7 @@ std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
   std::vector<Tensor> out;
   if (!impl_->built) return out;
   for (const Tensor& p : impl_->layers[index]->params()) out.push_back(p.clone());
+  for (const Tensor& p : impl_->layers[index]->state()) out.push_back(p.clone());
   return out;
 }
 
@@ -704,7 +818,8 @@ void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weig
   const nn::Layer& l = *impl_->layers[index];
   FASTANN_CHECK_STATE(impl_->built, "set_weights: the model is not built yet; build it (or give the first layer an "
                                     "input_dim) before setting weights");
-  const auto& params = l.params();
+  std::vector<Tensor> params = l.params();
+  for (const Tensor& t : l.state()) params.push_back(t);
   FASTANN_CHECK_ARG(weights.size() == params.size(), "layer '" << l.name() << "' expects " << params.size()
                                                                << " weight arrays, got " << weights.size());
   for (size_t j = 0; j < params.size(); ++j) {
@@ -712,10 +827,7 @@ void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weig
                       "layer '" << l.name() << "' weight " << j << " must have shape " << shape_str(params[j].shape())
                                 << ", got " << shape_str(weights[j].shape()));
   }
-  for (size_t j = 0; j < params.size(); ++j) {
-    Tensor dst = params[j];
-    dst.copy_from(weights[j]);
-  }
+  for (size_t j = 0; j < params.size(); ++j) params[j].copy_from(weights[j]);
 }
 
 std::vector<Tensor> Sequential::get_weights() const {
@@ -729,22 +841,24 @@ std::vector<Tensor> Sequential::get_weights() const {
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
   FASTANN_CHECK_STATE(impl_->built, "set_weights: the model is not built yet");
   size_t expected = 0;
-  for (const auto& l : impl_->layers) expected += l->params().size();
+  for (const auto& l : impl_->layers) expected += l->params().size() + l->state().size();
   FASTANN_CHECK_ARG(weights.size() == expected, "set_weights: the model has " << expected
                                                                               << " weight arrays, got " << weights.size());
   // Validate everything before changing anything.
   size_t k = 0;
   for (const auto& l : impl_->layers) {
-    for (const Tensor& p : l->params()) {
-      FASTANN_CHECK_ARG(weights[k].shape() == p.shape(), "set_weights: weight " << k << " (layer '" << l->name()
-                                                             << "') must have shape " << shape_str(p.shape())
-                                                             << ", got " << shape_str(weights[k].shape()));
-      ++k;
+    for (const auto* group : {&l->params(), &l->state()}) {
+      for (const Tensor& p : *group) {
+        FASTANN_CHECK_ARG(weights[k].shape() == p.shape(), "set_weights: weight " << k << " (layer '" << l->name()
+                                                               << "') must have shape " << shape_str(p.shape())
+                                                               << ", got " << shape_str(weights[k].shape()));
+        ++k;
+      }
     }
   }
   k = 0;
   for (size_t i = 0; i < impl_->layers.size(); ++i) {
-    const size_t cnt = impl_->layers[i]->params().size();
+    const size_t cnt = impl_->layers[i]->params().size() + impl_->layers[i]->state().size();
     set_layer_weights(i, std::vector<Tensor>(weights.begin() + static_cast<long>(k),
                                              weights.begin() + static_cast<long>(k + cnt)));
     k += cnt;

@@ -2,6 +2,8 @@
 #include "ops/ops.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <initializer_list>
 #include <vector>
 
 #include "core/check.hpp"
@@ -202,6 +204,117 @@ double metric_sum(Metric m, const Tensor& pred, const Tensor& y_true) {
   require_cpu(pred, "metric");
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
   return cpu::metric_sum(m, pred.data(), y_true.data(), rows_of(pred), cols);
+}
+
+void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y) {
+  require_cpu(x, "dropout");
+  require_cpu(mask, "dropout");
+  require_cpu(y, "dropout");
+  FASTANN_CHECK_ARG(rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " << rate);
+  FASTANN_CHECK_ARG(mask.numel() == x.numel() && y.numel() == x.numel(),
+                    "dropout: x " << shape_str(x.shape()) << ", mask " << shape_str(mask.shape()) << " and y "
+                                  << shape_str(y.shape()) << " differ in size");
+  const float* xp = x.data();
+  float *mp = mask.data(), *yp = y.data();
+  cpu::parallel_for(x.numel(), 16384, [&](int64_t b, int64_t e) {
+    cpu::dropout_forward(rate, seed, xp + b, mp + b, yp + b, b, e - b);
+  });
+}
+
+void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  const cpu::FlushDenormalsScope flush;
+  require_cpu(a, "multiply");
+  require_cpu(b, "multiply");
+  require_cpu(out, "multiply");
+  FASTANN_CHECK_ARG(a.numel() == b.numel() && out.numel() == a.numel(),
+                    "multiply: operands " << shape_str(a.shape()) << ", " << shape_str(b.shape()) << " -> "
+                                          << shape_str(out.shape()) << " differ in size");
+  const float *ap = a.data(), *bp = b.data();
+  float* op = out.data();
+  cpu::parallel_for(a.numel(), 16384, [&](int64_t s, int64_t e) { cpu::multiply(ap + s, bp + s, op + s, e - s); });
+}
+
+namespace {
+
+// Checks of the batch-norm operands: x and y (rows, cols), every per-feature vector (cols,).
+void check_bn(const char* op, const Tensor& x, const Tensor& y, std::initializer_list<const Tensor*> vecs) {
+  require_cpu(x, op);
+  FASTANN_CHECK_ARG(x.ndim() == 2, op << ": x must be 2-D (rows, features), got " << shape_str(x.shape()));
+  // Dimensions compared one by one: shape() makes a std::vector, and this runs in the training steady state.
+  FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(0) == x.dim(0) && y.dim(1) == x.dim(1),
+                    op << ": output " << shape_str(y.shape()) << " differs from x " << shape_str(x.shape()));
+  for (const Tensor* v : vecs) {
+    if (!v) continue;
+    require_cpu(*v, op);
+    FASTANN_CHECK_ARG(v->numel() == x.dim(1), op << ": per-feature vectors must have " << x.dim(1)
+                                                 << " elements, got " << shape_str(v->shape()));
+  }
+}
+
+// Blocks of columns for the batch-norm kernels: each column is reduced by one thread, in row order.
+template <typename F>
+void over_columns(int64_t rows, int64_t cols, const F& f) {
+  const int64_t block = 64;
+  const int64_t blocks = (cols + block - 1) / block;
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, rows * block));
+  cpu::parallel_for(blocks, grain, [&](int64_t b, int64_t e) { f(b * block, std::min(cols, e * block)); });
+}
+
+const float* data_or_null(const Tensor* t) { return t ? t->data() : nullptr; }
+
+}  // namespace
+
+void batchnorm_forward_train(const Tensor& x, const Tensor* gamma, const Tensor* beta, float epsilon, float momentum,
+                             float one_minus_momentum, Tensor& mean, Tensor& invstd, Tensor& moving_mean,
+                             Tensor& moving_variance, Tensor& y) {
+  const cpu::FlushDenormalsScope flush;
+  check_bn("batchnorm", x, y, {gamma, beta, &mean, &invstd, &moving_mean, &moving_variance});
+  FASTANN_CHECK_ARG(x.dim(0) > 0, "batchnorm: the batch is empty");
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
+    cpu::batchnorm_train_cols(x.data(), rows, cols, c0, c1, data_or_null(gamma), data_or_null(beta), epsilon,
+                              momentum, one_minus_momentum, mean.data(), invstd.data(), moving_mean.data(),
+                              moving_variance.data(), y.data());
+  });
+}
+
+void batchnorm_forward_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta, const Tensor& mean,
+                             const Tensor& variance, float epsilon, Tensor& y) {
+  const cpu::FlushDenormalsScope flush;
+  check_bn("batchnorm", x, y, {gamma, beta, &mean, &variance});
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
+    cpu::batchnorm_infer_cols(x.data(), rows, cols, c0, c1, data_or_null(gamma), data_or_null(beta), mean.data(),
+                              variance.data(), epsilon, y.data());
+  });
+}
+
+void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor* gamma,
+                        const Tensor& dy, Tensor* dgamma, Tensor* dbeta, Tensor* dx) {
+  const cpu::FlushDenormalsScope flush;
+  check_bn("batchnorm_backward", x, dy, {&mean, &invstd, gamma, dgamma, dbeta});
+  if (dx) {
+    FASTANN_CHECK_ARG(dx->ndim() == 2 && dx->dim(0) == x.dim(0) && dx->dim(1) == x.dim(1),
+                      "batchnorm_backward: dx must have x's shape " << shape_str(x.shape()));
+  }
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
+    cpu::batchnorm_backward_cols(x.data(), rows, cols, c0, c1, mean.data(), invstd.data(), data_or_null(gamma),
+                                 dy.data(), dgamma ? dgamma->data() : nullptr, dbeta ? dbeta->data() : nullptr,
+                                 dx ? dx->data() : nullptr);
+  });
+}
+
+double regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale) {
+  const cpu::FlushDenormalsScope flush;
+  require_cpu(w, "regularizer");
+  FASTANN_CHECK_ARG(l1 >= 0.0f && l2 >= 0.0f && std::isfinite(l1) && std::isfinite(l2),
+                    "regularizer: l1 and l2 must be finite and >= 0, got " << l1 << " and " << l2);
+  if (g) {
+    require_cpu(*g, "regularizer");
+    FASTANN_CHECK_ARG(g->numel() == w.numel(), "regularizer: gradient and weight sizes differ");
+  }
+  return cpu::regularizer(l1, l2, w.data(), g ? g->data() : nullptr, grad_scale, w.numel());
 }
 
 void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3) {

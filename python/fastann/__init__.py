@@ -10,7 +10,9 @@ whole fit/evaluate/predict loops) runs in C++ with the GIL released.
 from . import _core
 from ._core import __version__
 
-from . import activations, callbacks, cuda, initializers, layers, losses, metrics, models, ops, optimizers, utils
+from . import (activations, callbacks, cuda, initializers, layers, losses, metrics, models, ops, optimizers,
+               regularizers, utils)
+from .layers import Input
 from .models import Sequential
 from ._paths import get_cmake_dir, get_include, get_library_dir
 
@@ -38,7 +40,7 @@ def get_check_finite() -> bool:
 
 
 __all__ = [
-    "__version__", "Sequential", "activations", "callbacks", "cuda", "initializers", "layers", "losses", "metrics",
-    "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
+    "__version__", "Sequential", "Input", "activations", "callbacks", "cuda", "initializers", "layers", "losses",
+    "metrics", "models", "ops", "optimizers", "regularizers", "utils", "set_num_threads", "get_num_threads",
     "set_check_finite", "get_check_finite", "get_include", "get_library_dir", "get_cmake_dir",
 ]

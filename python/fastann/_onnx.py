@@ -2,7 +2,9 @@
 
 The graph takes "input" of shape (batch, features) float32 and gives "output" (batch, outputs) float32:
 each Dense layer is a Gemm (kernel (in, out) as B, bias as C), each activation the ONNX operator that computes what
-the C++ kernels in csrc/cpu/ops/activation.cpp compute.
+the C++ kernels in csrc/cpu/ops/activation.cpp compute. Dropout is the identity at inference (no node);
+BatchNormalization is ONNX's BatchNormalization in inference mode with the moving statistics (gamma 1 / beta 0
+when the layer has none).
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def build_onnx_model(model, opset=None):
     for i, layer in enumerate(model.layers):
         info = core.layer_info(i)
         kind, act = info["type"], info["activation"]
-        alpha = entries[i]["config"]["activation_alpha"]
+        alpha = entries[i]["config"].get("activation_alpha")
         prefix = layer.name
         if kind == "Dense":
             weights = core.get_layer_weights(i)
@@ -149,6 +151,19 @@ def build_onnx_model(model, opset=None):
             if info["use_bias"]:
                 inputs.append(g.tensor(f"{prefix}/bias", weights[1]))
             x = g.emit("Gemm", inputs, f"{prefix}/gemm")
+        elif kind == "Dropout":
+            continue  # identity at inference
+        elif kind == "BatchNormalization":
+            named = dict(zip(info["weight_names"], core.get_layer_weights(i)))
+            width = info["output_dim"]
+            scale = named.get("gamma", np.ones(width, np.float32))
+            bias = named.get("beta", np.zeros(width, np.float32))
+            inputs = [x, g.tensor(f"{prefix}/gamma", scale), g.tensor(f"{prefix}/beta", bias),
+                      g.tensor(f"{prefix}/moving_mean", named["moving_mean"]),
+                      g.tensor(f"{prefix}/moving_variance", named["moving_variance"])]
+            x = g.emit("BatchNormalization", inputs, f"{prefix}/batchnorm",
+                       epsilon=float(entries[i]["config"]["epsilon"]))
+            continue
         elif kind != "Activation":
             raise NotImplementedError(f"ONNX export does not support {kind} layers yet (layer '{layer.name}')")
         x = g.activation(act, x, prefix, alpha)

@@ -23,7 +23,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import layers as _layers
 from ._validate import as_float32, positive_int
-from .layers import Layer, _unique_name
+from .layers import Input, Layer, _unique_name
 
 _FIT_ARGS_UNSUPPORTED = ("class_weight", "sample_weight", "steps_per_epoch", "validation_steps")
 
@@ -57,8 +57,13 @@ class Sequential:
         return list(self._layers)
 
     def add(self, layer: Layer) -> None:
-        """Appends a layer. The first layer may give `input_dim`/`input_shape`; otherwise the model is built from
-        the first data it sees."""
+        """Appends a layer. The first layer may give `input_dim`/`input_shape` (or an `Input(shape=(d,))` is added
+        first); otherwise the model is built from the first data it sees."""
+        if isinstance(layer, Input):
+            if self._layers:
+                raise ValueError("an Input can only be added first, before any layer")
+            self._core.add_input(layer.dim)
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a fastann layer, got {type(layer).__name__}")
         if layer._model is not None:
@@ -374,6 +379,14 @@ class Sequential:
     def weights(self) -> list:
         return self.get_weights()
 
+    @property
+    def trainable_weights(self) -> list:
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
     def count_params(self) -> int:
         if not self._core.built:
             raise ValueError("count_params: the model is not built yet; call build() or fit() first")
@@ -402,14 +415,23 @@ class Sequential:
             info = self._core.layer_info(i)
             shape = f"(None, {info['output_dim']})" if info["output_dim"] else "?"
             params = f"{info['param_count']:,}" if built else "0 (unbuilt)"
-            lines.append(row((f"{layer.name} ({info['type']})", shape, params)))
+            # A name too long for its column wraps onto more lines at a space, as Keras's table does.
+            words, cells = f"{layer.name} ({info['type']})".split(" "), [""]
+            for word in words:
+                if cells[-1] and len(cells[-1]) + 1 + len(word) > widths[0] - 2:
+                    cells.append(word)
+                else:
+                    cells[-1] = f"{cells[-1]} {word}" if cells[-1] else word
+            lines.append(row((cells[0], shape, params)))
+            lines.extend(row((cell, "", "")) for cell in cells[1:])
             if i + 1 < len(self._layers):
                 lines.append(rule("├", "┼", "┤", "─"))
         lines.append(rule("└", "┴", "┘", "─"))
         total = self._core.count_params() if built else 0
+        fixed = sum(self._core.layer_info(i)["non_trainable_param_count"] for i in range(len(self._layers)))
         lines.append(f" Total params: {total:,} ({_bytes(total * 4)})")
-        lines.append(f" Trainable params: {total:,} ({_bytes(total * 4)})")
-        lines.append(f" Non-trainable params: 0 ({_bytes(0)})")
+        lines.append(f" Trainable params: {total - fixed:,} ({_bytes((total - fixed) * 4)})")
+        lines.append(f" Non-trainable params: {fixed:,} ({_bytes(fixed * 4)})")
         for line in lines:
             out(line)
 

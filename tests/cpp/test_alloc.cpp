@@ -161,11 +161,23 @@ Data binary_data(int64_t n, uint32_t seed) {
   return d;
 }
 
-Sequential make_model(const char* optimizer) {
+Sequential make_model(const char* optimizer, bool extra_layers = false) {
   Sequential m;
-  m.add(Dense(32, "relu").with_input_dim(kFeatures));
+  if (extra_layers) {  // Input, BatchNormalization, Dropout and the three kinds of regularizer
+    m.add(fastann::Input(kFeatures));
+    Dense d(32, "relu");
+    d.kernel_regularizer = fastann::Regularizer::L2(0.01);
+    d.bias_regularizer = fastann::Regularizer::L1(0.01);
+    d.activity_regularizer = fastann::Regularizer::L1L2(0.001, 0.001);
+    m.add(d);
+    m.add(fastann::BatchNormalization());
+    m.add(fastann::Dropout(0.3, 5));
+  } else {
+    m.add(Dense(32, "relu").with_input_dim(kFeatures));
+  }
   m.add(Dense(24, "tanh"));
   m.add(fastann::Activation("swish"));
+  if (extra_layers) m.add(fastann::Dropout(0.1, 6));
   m.add(Dense(1, "sigmoid"));
   m.build(kFeatures, 1);
   m.compile(fastann::OptimizerConfig::defaults(optimizer), {"binary_crossentropy"}, {"accuracy", "mse"});
@@ -178,11 +190,13 @@ struct Case {
   bool validation;  // validation data of as many batches as the training data
   bool poll;        // a should_stop callback polled after every batch
   int threads;
+  bool extra_layers = false;  // BatchNormalization, Dropout, regularizers
 };
 
 std::string name(const Case& c) {
   return std::string(c.optimizer) + (c.shuffle ? " shuffle" : " no-shuffle") + (c.validation ? " +validation" : "") +
-         (c.poll ? " +should_stop" : "") + " threads=" + std::to_string(c.threads);
+         (c.poll ? " +should_stop" : "") + " threads=" + std::to_string(c.threads) +
+         (c.extra_layers ? " +bn/dropout/regularizers" : "");
 }
 
 // Allocations of one fit of one epoch over `batches` batches, after warm-up fits (the workspace, the index buffer and
@@ -226,7 +240,7 @@ TEST_P(FitAllocations, DoNotGrowWithTheNumberOfBatches) {
   const Case c = GetParam();
   fastann::set_num_threads(c.threads);
   Data train = binary_data(kManyBatches * kBatch, 1), val = binary_data(kManyBatches * kBatch, 2);
-  Sequential m = make_model(c.optimizer);
+  Sequential m = make_model(c.optimizer, c.extra_layers);
   // Warm-up: the largest case first, then the small one, a few times (the pool's threads and each thread's
   // grow-only GEMM scratch reach their sizes; which thread runs which part of a product can vary between calls).
   for (int rep = 0; rep < 3; ++rep) {
@@ -251,11 +265,13 @@ INSTANTIATE_TEST_SUITE_P(
     Sequential, FitAllocations,
     ::testing::Values(Case{"adam", true, false, false, 1}, Case{"adam", true, false, false, 3},
                       Case{"sgd", false, false, false, 2}, Case{"rmsprop", true, true, false, 2},
-                      Case{"adagrad", true, false, true, 2}),
+                      Case{"adagrad", true, false, true, 2}, Case{"adam", true, true, false, 2, true},
+                      Case{"sgd", false, false, false, 1, true}),
     [](const ::testing::TestParamInfo<Case>& info) {  // e.g. adam_shuffle_threads3
       const Case& c = info.param;
       return std::string(c.optimizer) + (c.shuffle ? "_shuffle" : "_noshuffle") + (c.validation ? "_validation" : "") +
-             (c.poll ? "_shouldstop" : "") + "_threads" + std::to_string(c.threads);
+             (c.poll ? "_shouldstop" : "") + "_threads" + std::to_string(c.threads) +
+             (c.extra_layers ? "_bn_dropout_reg" : "");
     });
 
 TEST(FitAllocations, PerEpochCostIsConstant) {

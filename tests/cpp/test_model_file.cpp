@@ -94,6 +94,50 @@ TEST(ModelFile, ResumedFitEqualsUninterruptedFit) {
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(same(wa[i], wc[i])) << "weight " << i;
 }
 
+TEST(ModelFile, BatchNormDropoutAndRegularizersRoundTrip) {
+  fastann::Sequential m;
+  m.add(fastann::Input(3));
+  fastann::Dense hidden(8, "relu");
+  hidden.name = "hidden";
+  hidden.kernel_initializer.seed = 1;
+  hidden.kernel_regularizer = fastann::Regularizer::L2(0.01);
+  hidden.activity_regularizer = fastann::Regularizer::L1L2(0.001, 0.002);
+  m.add(hidden);
+  fastann::BatchNormalization bn;
+  bn.name = "bn";
+  bn.momentum = 0.8;
+  bn.center = false;
+  m.add(bn);
+  fastann::Dropout drop(0.25, 99);
+  drop.name = "drop";
+  m.add(drop);
+  fastann::Dense out(2, "softmax");
+  out.name = "out";
+  out.kernel_initializer.seed = 2;
+  m.add(out);
+  m.compile(fastann::OptimizerConfig::defaults("adam"), {"categorical_crossentropy"}, {"accuracy"});
+  const Data d = make_data(40);
+  m.fit(d.tx, d.ty, no_shuffle(2));
+  // gamma, moving_mean, moving_variance: one trainable and two non-trainable weights of 8.
+  const fastann::LayerInfo li = m.layer_info(1);
+  EXPECT_EQ(li.weight_names, (std::vector<std::string>{"gamma", "moving_mean", "moving_variance"}));
+  EXPECT_EQ(li.trainable_weights, 1u);
+  EXPECT_EQ(li.param_count, 24);
+  EXPECT_EQ(li.non_trainable_param_count, 16);
+  EXPECT_EQ(m.get_optimizer_state().slots[0].size(), 5u);  // hidden kernel + bias, gamma, out kernel + bias
+  const std::string bytes = fastann::serialize_model(m);
+  fastann::Sequential loaded = fastann::load_model_from_memory(bytes.data(), bytes.size());
+  EXPECT_TRUE(same(m.predict(d.tx), loaded.predict(d.tx)));
+  EXPECT_EQ(fastann::serialize_model(loaded), bytes);
+  const auto cfg = std::get<fastann::Dense>(loaded.layer_config(0));
+  ASSERT_TRUE(cfg.kernel_regularizer && cfg.activity_regularizer);
+  EXPECT_EQ(cfg.kernel_regularizer->name, "l2");
+  EXPECT_EQ(cfg.activity_regularizer->l2, 0.002);
+  EXPECT_FALSE(cfg.bias_regularizer);
+  EXPECT_EQ(std::get<fastann::Dropout>(loaded.layer_config(2)).seed, std::optional<uint64_t>(99));
+  EXPECT_EQ(std::get<fastann::BatchNormalization>(loaded.layer_config(1)).momentum, 0.8);
+}
+
 TEST(ModelFile, OptimizerStateRoundTrips) {
   fastann::Sequential m = make_model(7);
   const Data d = make_data(16);

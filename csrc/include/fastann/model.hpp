@@ -44,13 +44,27 @@ struct InitializerSpec {
   InitializerSpec(std::string n) : name(std::move(n)) {}  // NOLINT
 };
 
+// A weight or activity penalty, Keras's regularizers: l1 * sum|w| + l2 * sum w^2, added to the loss (and its gradient
+// to the weights' gradients). name: "l1", "l2" or "l1_l2" (Keras's classes L1, L2, L1L2; kept in the model file).
+struct Regularizer {
+  std::string name = "l1_l2";
+  double l1 = 0.0;
+  double l2 = 0.0;
+  static Regularizer L1(double l1 = 0.01) { return {"l1", l1, 0.0}; }
+  static Regularizer L2(double l2 = 0.01) { return {"l2", 0.0, l2}; }
+  static Regularizer L1L2(double l1 = 0.0, double l2 = 0.0) { return {"l1_l2", l1, l2}; }
+};
+
 // A fully connected layer: y = activation(x @ kernel + bias), kernel (input_dim, units), bias (units).
+// Regularizers (Keras): kernel/bias add their penalty to the loss of every batch; activity penalises the layer's
+// output, divided by the batch size (Keras 3).
 struct Dense {
   int64_t units = 0;
   ActivationSpec activation;
   bool use_bias = true;
   InitializerSpec kernel_initializer{"glorot_uniform"};
   InitializerSpec bias_initializer{"zeros"};
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
   int64_t input_dim = 0;  // 0: taken from the previous layer or the data
   std::string name;       // empty: "dense", "dense_1", ...
 
@@ -67,6 +81,41 @@ struct Activation {
   int64_t input_dim = 0;
   std::string name;
   explicit Activation(std::string activation_) { activation.name = std::move(activation_); }
+};
+
+// Inverted dropout: in training each input is zeroed with probability `rate` and the others are scaled by
+// 1 / (1 - rate), so E[y] = x; identity in predict and evaluate. The masks come from the layer's own generator,
+// seeded with `seed` (else from the global generator), so training is repeatable. rate in [0, 1).
+struct Dropout {
+  double rate = 0.0;
+  std::optional<uint64_t> seed;
+  int64_t input_dim = 0;
+  std::string name;  // empty: "dropout", "dropout_1", ...
+  explicit Dropout(double rate_, std::optional<uint64_t> seed_ = std::nullopt) : rate(rate_), seed(seed_) {}
+};
+
+// Batch normalisation over the batch axis (Keras semantics). Training: y = gamma * (x - mean) / sqrt(var + epsilon)
+// + beta with the batch's mean and biased variance, and moving = moving * momentum + batch * (1 - momentum).
+// predict / evaluate use the moving statistics. Weights (Keras order): gamma (scale), beta (center) trainable;
+// moving_mean, moving_variance non-trainable (in get_weights and the model file, never touched by the optimizer).
+struct BatchNormalization {
+  double momentum = 0.99;
+  double epsilon = 1e-3;
+  bool center = true;
+  bool scale = true;
+  InitializerSpec beta_initializer{"zeros"};
+  InitializerSpec gamma_initializer{"ones"};
+  InitializerSpec moving_mean_initializer{"zeros"};
+  InitializerSpec moving_variance_initializer{"ones"};
+  int64_t input_dim = 0;
+  std::string name;  // empty: "batch_normalization", "batch_normalization_1", ...
+};
+
+// The input of a Sequential (Keras's `Input(shape=(dim,))`): added first, it sets the first layer's input size.
+// Not a layer of the model.
+struct Input {
+  int64_t dim = 0;
+  explicit Input(int64_t dim_) : dim(dim_) {}
 };
 
 // Optimizer hyperparameters; defaults(name) gives Keras's defaults for sgd, adam, adamw, rmsprop, adagrad.
@@ -159,9 +208,9 @@ struct EvaluateCallbacks {
 };
 
 // A layer's configuration as added to the model, with the name it was given.
-using LayerConfig = std::variant<Dense, Activation>;
+using LayerConfig = std::variant<Dense, Activation, Dropout, BatchNormalization>;
 
-// The optimizer's variables (Keras's slots) for every weight, in get_weights() order, plus its step count.
+// The optimizer's variables (Keras's slots) for every trainable weight, in get_weights() order, plus its step count.
 // Slot names by optimizer: sgd with momentum {"momentum"}; adam/adamw {"momentum", "velocity"}; rmsprop
 // {"velocity"} + "momentum" when momentum > 0 + "average_gradient" when centered; adagrad {"accumulator"}.
 struct OptimizerState {
@@ -172,13 +221,18 @@ struct OptimizerState {
 
 struct LayerInfo {
   std::string name;
-  std::string type;        // "Dense", "Activation"
+  std::string type;        // "Dense", "Activation", "Dropout", "BatchNormalization"
   std::string activation;  // Keras name
   int64_t input_dim = 0;
   int64_t output_dim = 0;
-  int64_t param_count = 0;
+  int64_t param_count = 0;               // all weights, as Keras's count_params
+  int64_t non_trainable_param_count = 0;  // of which non-trainable (BatchNormalization's moving statistics)
   bool use_bias = false;
-  std::vector<Shape> weight_shapes;  // Keras order: kernel (in, out), bias (out,)
+  // Keras order, trainable weights first: Dense kernel (in, out), bias (out,); BatchNormalization gamma, beta,
+  // moving_mean, moving_variance (each (features,)).
+  std::vector<Shape> weight_shapes;
+  std::vector<std::string> weight_names;  // "kernel", "bias", "gamma", ... (the model file's "<layer>/<name>")
+  size_t trainable_weights = 0;           // the first trainable_weights of weight_shapes are trainable
 };
 
 class FASTANN_API Sequential {
@@ -192,6 +246,10 @@ class FASTANN_API Sequential {
 
   void add(const Dense& layer);
   void add(const Activation& layer);
+  void add(const Dropout& layer);
+  void add(const BatchNormalization& layer);
+  // Sets the input size, as Keras's `model.add(Input(shape=(dim,)))`: only before the first layer.
+  void add(const Input& input);
   // A model of these layers (as Keras's Sequential.from_config), built once (weights drawn from `seed`, else the
   // global generator) when the first layer has an input_dim.
   static Sequential from_config(const std::vector<LayerConfig>& layers, std::optional<uint64_t> seed = std::nullopt);
@@ -235,7 +293,7 @@ class FASTANN_API Sequential {
   const std::string& name() const;
   void set_name(std::string name);
   int64_t count_params() const;
-  // Weights in Keras order (per layer: kernel, bias), as copies.
+  // Weights in Keras order (per layer: its trainable weights, then its non-trainable ones), as copies.
   std::vector<Tensor> get_weights() const;
   void set_weights(const std::vector<Tensor>& weights);
   std::vector<Tensor> get_layer_weights(size_t index) const;
