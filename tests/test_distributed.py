@@ -180,6 +180,7 @@ def test_mpi_two_ranks_equal_one_process_on_the_double_batch(tmp_path, overlap):
     for i in range(nw):
         assert np.array_equal(d[0][f"final_{i}"], d[1][f"final_{i}"])  # bitwise identical on both ranks
     # One process, batch 2x, same data order (seed), from rank 0's initial weights (fit broadcast them).
+    threads = fastann.get_num_threads()
     fastann.set_num_threads(1)
     try:
         x, y = worker.data()
@@ -188,7 +189,7 @@ def test_mpi_two_ranks_equal_one_process_on_the_double_batch(tmp_path, overlap):
         fit = dict(worker.FIT, batch_size=2 * worker.FIT["batch_size"], verbose=0)
         h = ref.fit(x, y, **fit)
     finally:
-        fastann.set_num_threads(os.cpu_count() or 1)
+        fastann.set_num_threads(threads)
     for i, w in enumerate(ref.get_weights()):
         np.testing.assert_allclose(d[0][f"final_{i}"], w, rtol=1e-5, atol=1e-6)
     assert sorted(h.history) == sorted(k[5:] for k in d[0] if k.startswith("hist_"))
