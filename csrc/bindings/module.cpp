@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <string>
 #include <vector>
@@ -158,8 +159,11 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
              int initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
              std::optional<FArray> val_x, std::optional<FArray> val_y, py::object on_epoch_begin,
              py::object on_epoch_end, py::object on_progress, int progress_interval_ms,
-             py::object on_train_batch_begin, py::object on_train_batch_end, py::object on_nonfinite_loss) {
+             py::object on_train_batch_begin, py::object on_train_batch_end, py::object on_nonfinite_loss,
+             int64_t shard_index, int64_t shard_count) {
   fastann::FitOptions o;
+  o.shard_index = shard_index;
+  o.shard_count = shard_count;
   o.batch_size = batch_size;
   o.epochs = epochs;
   o.initial_epoch = initial_epoch;
@@ -258,6 +262,29 @@ std::vector<double> evaluate(fastann::Sequential& m, const FArray& x, const FArr
   if (error) std::rethrow_exception(error);
   return out;
 }
+
+// GradientReducer subclassed in Python (tests, experiments): each call takes the GIL. reduce(grads) gets a writable
+// float32 memoryview of the whole gradient buffer; reduce_sums(values) a float64 one; gradients_ready(grads, begin,
+// end) is optional.
+class PyGradientReducer : public fastann::GradientReducer {
+ public:
+  void reduce(float* grads, int64_t n) override {
+    py::gil_scoped_acquire gil;
+    py::function f = py::get_override(static_cast<const fastann::GradientReducer*>(this), "reduce");
+    if (!f) throw fastann::StateError("GradientReducer subclass does not define reduce(grads)");
+    f(py::memoryview::from_buffer(grads, {n}, {static_cast<py::ssize_t>(sizeof(float))}));
+  }
+  void reduce_sums(double* values, int64_t n) override {
+    py::gil_scoped_acquire gil;
+    py::function f = py::get_override(static_cast<const fastann::GradientReducer*>(this), "reduce_sums");
+    if (f) f(py::memoryview::from_buffer(values, {n}, {static_cast<py::ssize_t>(sizeof(double))}));
+  }
+  void gradients_ready(float* grads, int64_t begin, int64_t end) override {
+    py::gil_scoped_acquire gil;
+    py::function f = py::get_override(static_cast<const fastann::GradientReducer*>(this), "gradients_ready");
+    if (f) f(py::memoryview::from_buffer(grads, {end}, {static_cast<py::ssize_t>(sizeof(float))}), begin, end);
+  }
+};
 
 fastann::ops::ActParams act_params(const std::string& name, std::optional<double> alpha) {
   return fastann::ops::parse_activation(name, alpha ? *alpha : std::numeric_limits<double>::quiet_NaN());
@@ -438,6 +465,12 @@ PYBIND11_MODULE(_core, mod) {
      "(l1 * sum|w| + l2 * sum w^2, grad_scale * its gradient).");
 
   // --- Sequential --------------------------------------------------------------------------------------------
+  py::class_<fastann::GradientReducer, PyGradientReducer, std::shared_ptr<fastann::GradientReducer>>(
+      mod, "GradientReducer",
+      "fit's per-step gradient hook (fastann/distributed.hpp); fastann._mpi.MpiReducer, or a Python subclass "
+      "defining reduce(grads) and optionally reduce_sums(values), gradients_ready(grads, begin, end).")
+      .def(py::init<>());
+
   py::class_<fastann::Sequential>(mod, "Sequential")
       .def(py::init<>())
       .def("add_dense", [](fastann::Sequential& m, int64_t units, const std::string& activation,
@@ -514,13 +547,18 @@ PYBIND11_MODULE(_core, mod) {
            py::arg("val_x"), py::arg("val_y"), py::arg("on_epoch_begin"), py::arg("on_epoch_end"),
            py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
            py::arg("on_train_batch_begin") = py::none(), py::arg("on_train_batch_end") = py::none(),
-           py::arg("on_nonfinite_loss") = py::none(),
+           py::arg("on_nonfinite_loss") = py::none(), py::arg("shard_index") = 0, py::arg("shard_count") = 1,
            "Trains in C++ with the GIL released; on_epoch_begin(epoch) / on_epoch_end(epoch, logs) -> stop are called "
            "between epochs, Ctrl-C is checked between batches. on_progress(step, running_logs) is called after the "
            "first batch of an epoch, at most every progress_interval_ms, and after the last. The per-batch hooks "
            "on_train_batch_begin(batch) / on_train_batch_end(batch, running_logs) and on_nonfinite_loss(batch, "
            "running_logs) (once per epoch, when the running loss stops being finite) return a true value to end the "
-           "epoch early. Returns {'history': {...}, 'epoch': [...]}.")
+           "epoch early. shard_index/shard_count: this worker's share of each global batch (data-parallel fit, with "
+           "a gradient reducer). Returns {'history': {...}, 'epoch': [...]}.")
+      .def("set_gradient_reducer", [](fastann::Sequential& m, std::shared_ptr<fastann::GradientReducer> r) {
+             m.set_gradient_reducer(std::move(r));
+           }, py::arg("reducer").none(true), "The per-step gradient hook of fit (None removes it).")
+      .def_property_readonly("gradient_reducer", &fastann::Sequential::gradient_reducer)
       .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size"),
            py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
            "[loss, *metrics] over all of x (GIL released); on_progress(step, running_logs) as in fit.")

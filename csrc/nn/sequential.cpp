@@ -15,6 +15,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "fastann/distributed.hpp"
 #include "fastann/model.hpp"
 #include "nn/layer.hpp"
 #include "nn/optimizer.hpp"
@@ -81,6 +82,12 @@ struct Sequential::Impl {
   // same thread, between epochs, when the workspace is not in use).
   std::recursive_mutex train_mu;
   bool fitting = false;  // set while fit runs: callbacks may not change the layers, optimizer or loss
+  // Data-parallel training (fastann/distributed.hpp); null when unused. tail_*: the last layer with parameters and
+  // where its gradients start in `grads` (the range gradients_ready reports). grad_scale: the loss-gradient scale of
+  // a sharded step (shards / rows of the global batch); 0 means 1 / rows of the batch.
+  std::shared_ptr<GradientReducer> reducer;
+  int64_t tail_layer = -1, tail_begin = 0;
+  float grad_scale = 0.0f;
 
   void require_not_fitting(const char* what) const {
     FASTANN_CHECK_STATE(!fitting, what << " is not allowed while the model is being fit (e.g. from a callback)");
@@ -122,6 +129,10 @@ struct Sequential::Impl {
       d = layers[i]->output_dim();
       for (const Shape& s : layers[i]->param_shapes()) offsets[i].push_back(place(s, total));
       for (const Shape& s : layers[i]->state_shapes()) state_offsets[i].push_back(place(s, state_total));
+    }
+    tail_layer = -1;
+    for (size_t i = layers.size(); i-- > 0 && tail_layer < 0;) {
+      if (!offsets[i].empty()) tail_layer = static_cast<int64_t>(i), tail_begin = offsets[i].front();
     }
     params = Tensor({std::max<int64_t>(total, 1)});
     grads = Tensor({std::max<int64_t>(total, 1)});
@@ -239,7 +250,8 @@ struct Sequential::Impl {
     ops::LossParams lp = loss;
     lp.from_logits = fused_now || loss_cfg.from_logits;
     Tensor pr = probs.rows(0, b);
-    sums[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, 1.0f / static_cast<float>(b));
+    const float gs = grad_scale > 0.0f ? grad_scale : 1.0f / static_cast<float>(b);
+    sums[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, gs);
     const Tensor& pred = fused_now ? pr : out;
     for (size_t m = 0; m < metrics.size(); ++m) sums[m + 1] += ops::metric_sum(metrics[m], pred, y);
   }
@@ -282,11 +294,28 @@ struct Sequential::Impl {
                                     inv_b);
       }
       layers[i]->backward(xi, outs[i].rows(0, b), dy, i ? &dx : nullptr, f && i + 1 == L);
+      // The last layer's gradients are final here, unless weight penalties are still to be added after the loop.
+      if (reducer && static_cast<int64_t>(i) == tail_layer && reg_terms.empty()) {
+        reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
+      }
     }
-    // Weight penalties from the weights before the update, their gradients added to the fresh gradients.
+    // Weight penalties from the weights before the update, their gradients added to the fresh gradients (before the
+    // reduction: every worker adds them, so the average keeps them once).
     double wp = 0.0;
     for (RegTerm& t : reg_terms) wp += ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
     sums[0] += wp * static_cast<double>(b);
+    if (reducer) reducer->reduce(grads.data(), grads.numel());
+    optimizer->step(params, grads);
+  }
+
+  // The step of a data-parallel worker that has no rows in the (short) last global batch: its zero gradient (plus
+  // the weight penalties every worker adds) takes part in the same reduction calls as every other worker's, then
+  // the same update follows.
+  void empty_step() {
+    grads.fill(0.0f);
+    for (RegTerm& t : reg_terms) ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
+    if (tail_layer >= 0 && reg_terms.empty()) reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
+    reducer->reduce(grads.data(), grads.numel());
     optimizer->step(params, grads);
   }
 
@@ -615,6 +644,11 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   FASTANN_CHECK_ARG(o.initial_epoch >= 0, "fit: initial_epoch must be >= 0, got " << o.initial_epoch);
   FASTANN_CHECK_ARG(o.validation_split >= 0.0 && o.validation_split < 1.0,
                     "fit: validation_split must be in [0, 1), got " << o.validation_split);
+  FASTANN_CHECK_ARG(o.shard_count >= 1 && o.shard_index >= 0 && o.shard_index < o.shard_count,
+                    "fit: shard_index must be in [0, shard_count) and shard_count >= 1, got shard_index="
+                        << o.shard_index << ", shard_count=" << o.shard_count);
+  FASTANN_CHECK_STATE(o.shard_count == 1 || m.reducer, "fit: shard_count=" << o.shard_count
+                          << " (data-parallel) needs a gradient reducer: call set_gradient_reducer first");
 
   // Hold out the last fraction (before any shuffling), as Keras does.
   Tensor x = x_all, y = y_all, vx, vy;
@@ -647,6 +681,12 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     explicit FittingFlag(bool& flag) : f(flag) { f = true; }
     ~FittingFlag() { f = false; }
   } fitting_flag(m.fitting);
+  // Sharded: worker r takes rows [r*bs, (r+1)*bs) of each global batch of gbs rows (fastann/distributed.hpp).
+  const int64_t shards = o.shard_count, gbs = bs * shards, shard_lo = o.shard_index * bs;
+  struct ScaleReset {
+    float& s;
+    ~ScaleReset() { s = 0.0f; }
+  } scale_reset{m.grad_scale};
 
   History hist;
   std::vector<std::string> keys;
@@ -662,6 +702,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   auto last_poll = clock::now();
   bool stop = false;
   std::vector<double> sums(1 + m.metrics.size());
+  sums.reserve(sums.size() + 1);  // room for the sample count that reduce_sums takes with them
   // Reused for every progress / batch-hook call: only the values change per batch.
   const bool want_running = cb.on_progress || cb.on_train_batch_end || cb.on_nonfinite_loss;
   Logs running;
@@ -682,10 +723,14 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       return aborted;
     };
     int64_t step = 0;
-    for (int64_t s = 0; s < n; s += bs, ++step) {
+    for (int64_t gs = 0; gs < n; gs += gbs, ++step) {
       if (cb.on_train_batch_begin && apply(cb.on_train_batch_begin(step))) break;
-      const int64_t b = std::min(bs, n - s);
-      if (o.shuffle) {
+      const int64_t g = std::min(gbs, n - gs);  // rows of this global batch (all of it when not sharded)
+      const int64_t s = gs + std::min(shard_lo, g), b = std::min(bs, gs + g - s);
+      if (shards > 1) m.grad_scale = static_cast<float>(shards) / static_cast<float>(g);
+      if (b == 0) {
+        m.empty_step();
+      } else if (o.shuffle) {
         Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b);
         ops::gather_rows(x, m.order.data() + s, b, xb);
         ops::gather_rows(y2, m.order.data() + s, b, yb);
@@ -695,7 +740,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
         m.train_step(x.rows(s, s + b), m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sums.data());
       }
       seen += b;
-      const bool last = s + b >= n;
+      const bool last = gs + g >= n;
       const bool nonfinite = cb.on_nonfinite_loss && !nonfinite_seen && !std::isfinite(sums[0]);
       const auto now = (cb.on_progress || cb.should_stop) ? clock::now() : clock::time_point{};
       const bool progress = cb.on_progress && (step == 0 || last || now - last_progress >= progress_every);
@@ -717,6 +762,12 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
         }
       }
       if (end_epoch) break;
+    }
+    if (m.reducer && !aborted) {  // global sums and count: every worker reports the same logs
+      sums.push_back(static_cast<double>(seen));
+      m.reducer->reduce_sums(sums.data(), static_cast<int64_t>(sums.size()));
+      seen = static_cast<int64_t>(sums.back());
+      sums.pop_back();
     }
     if (aborted || seen == 0) break;
     if (end_epoch) stop = true;
@@ -955,5 +1006,13 @@ void Sequential::set_optimizer_state(const OptimizerState& st) {
   }
   m.optimizer->set_iterations(st.iterations);
 }
+
+void Sequential::set_gradient_reducer(std::shared_ptr<GradientReducer> reducer) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  impl_->require_not_fitting("setting the gradient reducer");
+  impl_->reducer = std::move(reducer);
+}
+
+const std::shared_ptr<GradientReducer>& Sequential::gradient_reducer() const { return impl_->reducer; }
 
 }  // namespace fastann

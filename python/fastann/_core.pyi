@@ -34,6 +34,11 @@ def batchnorm_infer(x: F32, gamma: Optional[F32], beta: Optional[F32], mean: F32
 def batchnorm_backward(x: F32, mean: F32, invstd: F32, gamma: Optional[F32], dy: F32) -> tuple[F32, F32, F32]: ...
 def regularizer(l1: float, l2: float, w: F32, grad_scale: float = ...) -> tuple[float, F32]: ...
 
+class GradientReducer:
+    """fit's per-step gradient hook; subclass with reduce(grads) (+ optional reduce_sums(values),
+    gradients_ready(grads, begin, end)), or fastann._mpi.MpiReducer."""
+    def __init__(self) -> None: ...
+
 class Sequential:
     built: bool
     input_dim: int
@@ -67,7 +72,10 @@ class Sequential:
             progress_interval_ms: int = ...,
             on_train_batch_begin: Optional[Callable[[int], Any]] = ...,
             on_train_batch_end: Optional[Callable[[int, dict[str, float]], Any]] = ...,
-            on_nonfinite_loss: Optional[Callable[[int, dict[str, float]], Any]] = ...) -> dict[str, Any]: ...
+            on_nonfinite_loss: Optional[Callable[[int, dict[str, float]], Any]] = ...,
+            shard_index: int = ..., shard_count: int = ...) -> dict[str, Any]: ...
+    gradient_reducer: Optional[GradientReducer]
+    def set_gradient_reducer(self, reducer: Optional[GradientReducer]) -> None: ...
     def evaluate(self, x: F32, y: F32, batch_size: int,
                  on_progress: Optional[Callable[[int, dict[str, float]], Any]] = ...,
                  progress_interval_ms: int = ...) -> list[float]: ...

@@ -94,6 +94,19 @@ class Callback:
         pass
 
 
+def _chief() -> bool:
+    """False on the ranks other than 0 of a fastann.distributed job: only rank 0 prints and writes files
+    (checkpoints, CSV logs); every rank still runs every callback's logic (on the same, global, logs)."""
+    dist = sys.modules.get("fastann.distributed")
+    return dist is None or dist._is_chief()
+
+
+def _say(*args, **kwargs) -> None:
+    """print, on rank 0 only (see _chief)."""
+    if _chief():
+        print(*args, **kwargs)
+
+
 def _overrides(cb, name) -> bool:
     """True when `cb` has its own `name` hook (a subclass method or an instance attribute, as LambdaCallback sets)."""
     if name in vars(cb):
@@ -245,12 +258,14 @@ class ProgbarLogger(Callback):
         self.target = params.get("steps") or 0
 
     def _print(self, text):
+        if not _chief():
+            return
         stream = self.stream if self.stream is not None else sys.stdout
         stream.write(text + "\n")
         stream.flush()
 
     def _new_bar(self):
-        self.progbar = Progbar(self.target, self.verbose, self.stream)
+        self.progbar = Progbar(self.target, self.verbose, self.stream) if _chief() else None
 
     def _progress(self, step, logs=None):
         """Called by the C++ loops at a bounded rate with the running means (not a Keras hook)."""
@@ -510,10 +525,10 @@ class EarlyStopping(_MonitorCallback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping", flush=True)
+            _say(f"Epoch {self.stopped_epoch + 1}: early stopping", flush=True)
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.", flush=True)
+                _say(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.", flush=True)
             self.model.set_weights(self.best_weights)
 
     def get_monitor_value(self, logs):
@@ -554,6 +569,8 @@ class ModelCheckpoint(_MonitorCallback):
         filepath = self._get_file_path(epoch, logs)
         if not self._should_save(epoch, logs, filepath):
             return
+        if not _chief():
+            return  # rank 0 writes the checkpoints of a distributed fit
         if os.path.isdir(filepath):
             raise IsADirectoryError("Please specify a non-directory filepath for ModelCheckpoint. Filepath used is "
                                     f"an existing directory: {filepath}")
@@ -565,12 +582,12 @@ class ModelCheckpoint(_MonitorCallback):
         else:
             self.model.save(filepath, overwrite=True)
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}", flush=True)
+            _say(f"\nEpoch {epoch + 1}: finished saving model to {filepath}", flush=True)
 
     def _should_save(self, epoch, logs, filepath) -> bool:
         if not self.save_best_only:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: saving model to {filepath}", flush=True)
+                _say(f"\nEpoch {epoch + 1}: saving model to {filepath}", flush=True)
             return True
         current = logs.get(self.monitor)
         if current is None:
@@ -579,12 +596,12 @@ class ModelCheckpoint(_MonitorCallback):
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model to "
+                _say(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, saving model to "
                       f"{filepath}", flush=True)
             self.best = current
             return True
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}", flush=True)
+            _say(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}", flush=True)
         return False
 
     def _get_file_path(self, epoch, logs) -> str:
@@ -609,7 +626,7 @@ class TerminateOnNaN(Callback):
         if self.raise_error:
             raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating "
                                "training immediately.")
-        print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+        _say(f"Batch {batch}: Invalid loss, terminating training", flush=True)
         self.model.stop_training = True
 
 
@@ -639,7 +656,7 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch)
         optimizer.learning_rate = _check_learning_rate(lr, "LearningRateScheduler")
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.", flush=True)
+            _say(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -712,7 +729,7 @@ class ReduceLROnPlateau(_MonitorCallback):
         new = max(old * self.factor, self.min_lr)
         optimizer.learning_rate = new
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.", flush=True)
+            _say(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.", flush=True)
         return True
 
 
@@ -731,6 +748,8 @@ class CSVLogger(Callback):
         self._write_header = True
 
     def on_train_begin(self, logs=None):
+        if not _chief():
+            return  # rank 0 writes the log of a distributed fit
         self._write_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename, encoding="utf-8") as f:
@@ -741,6 +760,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _chief():
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)

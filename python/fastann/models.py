@@ -168,8 +168,12 @@ class Sequential:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
-            validation_freq=1, seed=None, nb_epoch=None, **kwargs):
-        """Trains for `epochs` epochs (`nb_epoch` is the old Keras spelling) and returns a History."""
+            validation_freq=1, seed=None, nb_epoch=None, distributed=False, **kwargs):
+        """Trains for `epochs` epochs (`nb_epoch` is the old Keras spelling) and returns a History.
+
+        distributed=True: data-parallel training over the processes joined by fastann.distributed.init(); every
+        rank passes the same data and arguments, trains on its share of each global batch of batch_size * size()
+        rows and averages gradients every step (see fastann.distributed)."""
         if kwargs:
             raise TypeError(f"fit got unexpected arguments: {', '.join(sorted(kwargs))}")
         for arg in _FIT_ARGS_UNSUPPORTED:
@@ -204,8 +208,15 @@ class Sequential:
                 raise NotImplementedError("fit: validation sample weights are not supported yet")
             vx = self._x(validation_data[0], "fit (validation_data)")
             vy = self._y(validation_data[1], vx.shape[0], "fit (validation_data)")
+        reducer, shard_index, shard_count = None, 0, 1
+        if distributed:
+            from . import distributed as _distributed
+            reducer, seed, shard_index, shard_count = _distributed._prepare_fit(
+                self, xa, ya, batch_size, epochs, initial_epoch, shuffle, seed, validation_split, vx)
+            if shard_index != 0:
+                verbose = 0  # rank 0 prints; every rank keeps the History
         n_train = xa.shape[0] if vx is not None else int(xa.shape[0] * (1.0 - validation_split))
-        steps = math.ceil(n_train / batch_size) if n_train > 0 else 0
+        steps = math.ceil(n_train / (batch_size * shard_count)) if n_train > 0 else 0
 
         cb = _callbacks.CallbackList(callbacks, self, {"verbose": verbose, "epochs": int(epochs), "steps": steps},
                                      add_history=True, add_progbar=verbose != 0)
@@ -261,13 +272,19 @@ class Sequential:
             return self.stop_training
 
         cb.on_train_begin()
-        self._core.fit(xa, ya, batch_size, int(epochs), int(initial_epoch), bool(shuffle),
-                       None if seed is None else int(seed), float(validation_split), vx, vy,
-                       on_epoch_begin, on_epoch_end, on_progress=on_progress,
-                       progress_interval_ms=cb.progress_interval_ms(),
-                       on_train_batch_begin=on_train_batch_begin if begin_cbs else None,
-                       on_train_batch_end=on_train_batch_end if end_cbs else None,
-                       on_nonfinite_loss=on_nonfinite_loss)
+        if reducer is not None:
+            self._core.set_gradient_reducer(reducer)
+        try:
+            self._core.fit(xa, ya, batch_size, int(epochs), int(initial_epoch), bool(shuffle),
+                           None if seed is None else int(seed), float(validation_split), vx, vy,
+                           on_epoch_begin, on_epoch_end, on_progress=on_progress,
+                           progress_interval_ms=cb.progress_interval_ms(),
+                           on_train_batch_begin=on_train_batch_begin if begin_cbs else None,
+                           on_train_batch_end=on_train_batch_end if end_cbs else None,
+                           on_nonfinite_loss=on_nonfinite_loss, shard_index=shard_index, shard_count=shard_count)
+        finally:
+            if reducer is not None:
+                self._core.set_gradient_reducer(None)
         cb.on_train_end(last_logs)
         return history
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <random>
 #include <string>
@@ -294,6 +295,48 @@ TEST(FitAllocations, PerEpochCostIsConstant) {
               static_cast<long>(kManyBatches / kFewBatches), e4many);
   EXPECT_EQ(e4, e4many);
   EXPECT_LE(e4 - e1, 3 * 8);  // at most a few allocations per epoch (History vectors growing)
+}
+
+// A gradient reducer (fastann/distributed.hpp) on a sharded fit: the hook calls, the shard selection and the
+// epoch-sum reduction add no per-batch allocations (this reducer scales by 1/2 as a 2-worker mean of equal
+// gradients would, and allocates nothing itself).
+class HalvingReducer final : public fastann::GradientReducer {
+ public:
+  void reduce(float* g, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) g[i] *= 0.5f;
+    ++calls;
+  }
+  void reduce_sums(double* v, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) v[i] *= 2.0;
+  }
+  long calls = 0;
+};
+
+TEST(FitAllocations, AGradientReducerAndShardingAddNone) {
+  fastann::set_num_threads(2);
+  Data train = binary_data(kManyBatches * kBatch, 1);
+  Sequential m = make_model("adam");
+  auto reducer = std::make_shared<HalvingReducer>();
+  m.set_gradient_reducer(reducer);
+  fastann::FitOptions o;
+  o.batch_size = kBatch;
+  o.seed = 3;
+  o.epochs = 1;
+  o.shard_index = 1;
+  o.shard_count = 2;
+  auto fit_batches = [&](int64_t batches) {
+    const Counts before = now();
+    fastann::History h = m.fit(train.xt().rows(0, batches * kBatch), train.yt().rows(0, batches * kBatch), o);
+    return since(before);
+  };
+  for (int rep = 0; rep < 3; ++rep) fit_batches(kManyBatches), fit_batches(kFewBatches);  // warm-up
+  const Counts few = fit_batches(kFewBatches), many = fit_batches(kManyBatches);
+  std::printf("[ alloc    ] sharded fit with a reducer: %ld batches: %ld new + %ld malloc; %ld: %ld + %ld\n",
+              static_cast<long>(kFewBatches), few.news, few.mallocs, static_cast<long>(kManyBatches), many.news,
+              many.mallocs);
+  EXPECT_EQ(few.news, many.news);
+  EXPECT_EQ(few.mallocs, many.mallocs);
+  EXPECT_GT(reducer->calls, 0);
 }
 
 TEST(FitAllocations, TrainOnBatchAllocatesOnlyItsResult) {

@@ -26,6 +26,8 @@
 
 namespace fastann {
 
+class GradientReducer;  // fastann/distributed.hpp
+
 // Activation names (Keras): linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish
 // (alias silu). `alpha` is leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0); NaN = default.
 struct ActivationSpec {
@@ -162,6 +164,11 @@ struct FitOptions {
   std::optional<uint64_t> seed;  // shuffling seed; unset: drawn from the global generator
   double validation_split = 0.0;  // the last fraction of x/y (before shuffling) is held out, as Keras does
   Tensor validation_x, validation_y;  // explicit validation data (overrides validation_split)
+  // Data-parallel fit (fastann/distributed.hpp): this worker's index and the number of workers. Each global batch of
+  // batch_size * shard_count rows of the (shared) shuffled order is split so that worker r trains on rows
+  // [r*batch_size, (r+1)*batch_size) of it. shard_count > 1 needs a gradient reducer (set_gradient_reducer).
+  int64_t shard_index = 0;
+  int64_t shard_count = 1;
 };
 
 // What a batch-level hook asks of fit (or evaluate) next.
@@ -309,6 +316,12 @@ class FASTANN_API Sequential {
   // Replaces them: the slot names must be this optimizer's and every shape must match (checked before anything
   // changes), so training continues exactly where the state was taken.
   void set_optimizer_state(const OptimizerState& state);
+
+  // Data-parallel training (fastann/distributed.hpp): fit (and train_on_batch) hand every step's gradients to this
+  // reducer between the backward pass and the optimizer update, and fit reduces each epoch's loss and metric sums
+  // with it. nullptr (the default) removes it. Not allowed while the model is being fit.
+  void set_gradient_reducer(std::shared_ptr<GradientReducer> reducer);
+  const std::shared_ptr<GradientReducer>& gradient_reducer() const;
 
  private:
   struct Impl;
