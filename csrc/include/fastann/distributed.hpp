@@ -21,17 +21,18 @@
 #include <cstdint>
 
 #include "fastann/error.hpp"
+#include "fastann/export.hpp"
 
 namespace fastann {
 
 // A collective of a distributed fit failed or did not complete in time, e.g. because another worker died
 // (Python: RuntimeError). Thrown by fastann's reducers (MPI, NCCL).
-class DistributedError : public Error {
+class FASTANN_API DistributedError : public Error {
  public:
   using Error::Error;
 };
 
-class GradientReducer {
+class FASTANN_API GradientReducer {
  public:
   virtual ~GradientReducer() = default;
 
