@@ -39,7 +39,9 @@ Sequential load_model_from_memory(const void* data, size_t size);
 
 // The model's architecture and compile configuration as JSON, as the model file stores it:
 // {"class_name": "Sequential", "name", "built", "input_dim", "layers": [{"class_name": "Dense"|"Activation",
-//  "config": {...}}], "compile": null | {"optimizer": {...}, "loss": {...}, "metrics": [...]}}.
+//  "config": {...}}], "compile": null | {"optimizer": {...}, "loss": {...}, "metrics": [...],
+//  optional "weighted_metrics": [...]}}. A metric is its name, or {"name", "display_name", "k", "num_thresholds",
+//  "threshold"} when it has other parameters or is reported under another name.
 std::string model_config_json(const Sequential& model);
 
 // The file's bytes, as save_model would write them.
