@@ -409,7 +409,7 @@ struct Sequential::Impl {
                       what << ": class_weight and sample_weight cannot be given together (pass one of them)");
     if (sample_weight.defined()) {
       check_sample_weight(sample_weight, n, what, "sample_weight");
-      return sample_weight.reshape({n});
+      return sample_weight.ndim() == 1 ? sample_weight : sample_weight.reshape({n});
     }
     if (!class_weight.empty()) return class_sample_weights(y, class_weight, what);
     return Tensor();
