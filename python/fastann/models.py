@@ -207,7 +207,10 @@ class Sequential:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1, seed=None, nb_epoch=None, **kwargs):
-        """Trains for `epochs` epochs (`nb_epoch` is the old Keras spelling) and returns a History."""
+        """Trains for `epochs` epochs (`nb_epoch` is the old Keras spelling) and returns a History.
+        sample_weight (one weight >= 0 per sample) or class_weight ({class index: weight}) weight the training
+        samples as Keras 3 does (a batch's loss is sum(w * loss) / batch size); validation_data may carry the
+        validation samples' weights as a third element."""
         if kwargs:
             raise TypeError(f"fit got unexpected arguments: {', '.join(sorted(kwargs))}")
         for arg in _FIT_ARGS_UNSUPPORTED:
@@ -317,7 +320,8 @@ class Sequential:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
-        """Returns the loss, or [loss, *metrics] when metrics were compiled (a dict with return_dict=True)."""
+        """Returns the loss, or [loss, *metrics] when metrics were compiled (a dict with return_dict=True).
+        sample_weight: one weight >= 0 per sample (the loss and weighted_metrics use it)."""
         if kwargs:
             raise TypeError(f"evaluate got unexpected arguments: {', '.join(sorted(kwargs))}")
         if steps is not None:
