@@ -137,10 +137,7 @@ def test_in_a_pipeline_and_cross_val_score(digits):
 
 # The checks that cannot pass, with the reason (xfail_strict: a check that starts passing fails here, to be updated).
 EXPECTED_FAILED_CHECKS = {
-    "SKLearnClassifier": {
-        "check_classifiers_one_label_sample_weights":
-            "fastann's fit has no sample_weight yet: model.fit raises NotImplementedError",
-    },
+    "SKLearnClassifier": {},
     "SKLearnRegressor": {},
 }
 
@@ -348,7 +345,6 @@ def test_set_params_of_build_and_fit_arguments():
     (mlp, {"model_kwargs": {"units": 3, "colour": "red"}}, TypeError, "colour"),
     (mlp, {"model_kwargs": "units=3"}, TypeError, "model_kwargs must be a dict"),
     (mlp, {"fit_kwargs": ["epochs", 3]}, TypeError, "fit_kwargs must be a dict"),
-    (mlp, {"fit_kwargs": {"sample_weight": np.ones(240)}}, NotImplementedError, "sample_weight"),
 ])
 def test_bad_models_and_arguments(model, kwargs, error, match):
     X, idx = _blobs()

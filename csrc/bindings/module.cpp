@@ -98,6 +98,35 @@ fastann::OptimizerConfig to_optimizer(const std::string& name, const py::dict& k
   return c;
 }
 
+// A metric from Python: its name, or a dict {"name", "display_name", "k", "num_thresholds", "threshold"} (keys
+// optional but the name).
+fastann::MetricConfig to_metric(const py::handle& h) {
+  if (py::isinstance<py::str>(h)) return fastann::MetricConfig(h.cast<std::string>());
+  const auto d = h.cast<py::dict>();
+  fastann::MetricConfig c(d["name"].cast<std::string>());
+  if (d.contains("display_name") && !d["display_name"].is_none()) c.display_name = d["display_name"].cast<std::string>();
+  if (d.contains("k")) c.k = d["k"].cast<int64_t>();
+  if (d.contains("num_thresholds")) c.num_thresholds = d["num_thresholds"].cast<int64_t>();
+  if (d.contains("threshold")) c.threshold = d["threshold"].cast<double>();
+  return c;
+}
+
+std::vector<fastann::MetricConfig> to_metrics(const py::list& l) {
+  std::vector<fastann::MetricConfig> out;
+  for (const py::handle h : l) out.push_back(to_metric(h));
+  return out;
+}
+
+py::dict metric_dict(const fastann::MetricConfig& c) {
+  py::dict d;
+  d["name"] = c.name;
+  d["display_name"] = c.display_name;
+  d["k"] = c.k;
+  d["num_thresholds"] = c.num_thresholds;
+  d["threshold"] = c.threshold;
+  return d;
+}
+
 py::dict layer_info_dict(const fastann::LayerInfo& li) {
   py::dict d;
   d["name"] = li.name;
@@ -160,7 +189,8 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
              std::optional<FArray> val_x, std::optional<FArray> val_y, py::object on_epoch_begin,
              py::object on_epoch_end, py::object on_progress, int progress_interval_ms,
              py::object on_train_batch_begin, py::object on_train_batch_end, py::object on_nonfinite_loss,
-             int64_t shard_index, int64_t shard_count) {
+             int64_t shard_index, int64_t shard_count, std::optional<FArray> sample_weight,
+             const std::vector<float>& class_weight, std::optional<FArray> val_sample_weight) {
   fastann::FitOptions o;
   o.shard_index = shard_index;
   o.shard_count = shard_count;
@@ -174,6 +204,9 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
     o.validation_x = as_tensor(*val_x);
     o.validation_y = as_tensor(*val_y);
   }
+  if (sample_weight) o.sample_weight = as_tensor(*sample_weight);
+  o.class_weight = class_weight;
+  if (val_sample_weight) o.validation_sample_weight = as_tensor(*val_sample_weight);
   if (progress_interval_ms < 0) {
     throw fastann::ValueError("fit: progress_interval_ms must be >= 0, got " + std::to_string(progress_interval_ms));
   }
@@ -234,11 +267,12 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
 
 // evaluate with optional progress (at a bounded rate) and a Ctrl-C check between batches.
 std::vector<double> evaluate(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size,
-                             py::object on_progress, int progress_interval_ms) {
+                             py::object on_progress, int progress_interval_ms, std::optional<FArray> sample_weight) {
   const Tensor tx = as_tensor(x), ty = as_tensor(y);
+  const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
   if (on_progress.is_none()) {
     py::gil_scoped_release release;
-    return m.evaluate(tx, ty, batch_size);
+    return m.evaluate(tx, ty, tw, batch_size);
   }
   if (progress_interval_ms < 0) {
     throw fastann::ValueError("evaluate: progress_interval_ms must be >= 0, got " +
@@ -257,7 +291,7 @@ std::vector<double> evaluate(fastann::Sequential& m, const FArray& x, const FArr
   std::vector<double> out;
   {
     py::gil_scoped_release release;
-    out = m.evaluate(tx, ty, batch_size, cb);
+    out = m.evaluate(tx, ty, tw, batch_size, cb);
   }
   if (error) std::rethrow_exception(error);
   return out;
@@ -395,7 +429,7 @@ PYBIND11_MODULE(_core, mod) {
      "dy * activation'(x) (softmax: the row-wise vector-Jacobian product).");
 
   mod.def("loss", [](const std::string& name, const FArray& y_true, const FArray& y_pred, bool from_logits,
-                     double delta) {
+                     double delta, std::optional<FArray> sample_weight) {
     fastann::ops::LossParams p;
     p.kind = fastann::ops::parse_loss(name);
     p.from_logits = from_logits;
@@ -404,14 +438,40 @@ PYBIND11_MODULE(_core, mod) {
     if (yp.ndim() < 1 || yp.numel() == 0) throw fastann::ValueError(name + ": y_pred is empty");
     const int64_t rows = yp.numel() / yp.dim(-1);
     Tensor grad = Tensor::empty(yp.shape());
+    const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
     double sum;
     {
       py::gil_scoped_release release;
-      sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows));
+      sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows),
+                               sample_weight ? &tw : nullptr);
     }
     return py::make_tuple(sum / static_cast<double>(rows), to_numpy(std::move(grad)));
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits") = false,
-     py::arg("delta") = 1.0, "(batch-mean loss, gradient with respect to y_pred).");
+     py::arg("delta") = 1.0, py::arg("sample_weight") = py::none(),
+     "(batch-mean loss, gradient with respect to y_pred); with sample weights sum(w * loss) / rows, as Keras 3.");
+
+  mod.def("metric", [](const std::string& name, const FArray& y_true, const FArray& y_pred,
+                       std::optional<FArray> sample_weight, int64_t k, int64_t num_thresholds, double threshold) {
+    fastann::ops::MetricParams p;
+    if (!fastann::ops::find_metric(name, &p.kind)) {
+      throw fastann::ValueError("unknown metric '" + name + "'; valid metrics: " + fastann::ops::metric_names_list());
+    }
+    if (k < 1) throw fastann::ValueError(name + ": k must be a positive integer, got " + std::to_string(k));
+    if (num_thresholds < 2 || num_thresholds > 1000000) {
+      throw fastann::ValueError(name + ": num_thresholds must be in [2, 1000000], got " + std::to_string(num_thresholds));
+    }
+    p.k = k;
+    p.num_thresholds = num_thresholds;
+    p.threshold = static_cast<float>(threshold);
+    const Tensor yt = as_tensor(y_true), yp = as_tensor(y_pred);
+    const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
+    if (yp.ndim() < 1 || yp.numel() == 0) throw fastann::ValueError(name + ": y_pred is empty");
+    std::vector<double> state(static_cast<size_t>(fastann::ops::metric_state_size(p)), 0.0);
+    fastann::ops::metric_update(p, yp, yt, sample_weight ? &tw : nullptr, state.data());
+    return fastann::ops::metric_result(p, state.data());
+  }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight") = py::none(),
+     py::arg("k") = 5, py::arg("num_thresholds") = 200, py::arg("threshold") = 0.5,
+     "The named metric of one batch (as compile's metrics compute it over an epoch).");
 
   // Layer kernels, for tests against NumPy references (the layers call the same ops).
   mod.def("dropout", [](const FArray& x, double rate, uint64_t seed) {
@@ -533,13 +593,21 @@ PYBIND11_MODULE(_core, mod) {
       .def_property_readonly("input_dim", &fastann::Sequential::input_dim)
       .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
       .def("compile", [](fastann::Sequential& m, const std::string& opt, const py::dict& opt_kwargs,
-                         const std::string& loss, bool from_logits, double delta,
-                         const std::vector<std::string>& metrics) {
+                         const std::string& loss, bool from_logits, double delta, const py::list& metrics,
+                         const py::list& weighted_metrics) {
         fastann::LossConfig lc(loss);
         lc.from_logits = from_logits;
         lc.delta = delta;
-        m.compile(to_optimizer(opt, opt_kwargs), lc, metrics);
-      }, "Sets the optimizer (name + Keras keyword arguments), the loss and the metrics.")
+        m.compile(to_optimizer(opt, opt_kwargs), lc, to_metrics(metrics), to_metrics(weighted_metrics));
+      }, py::arg("optimizer"), py::arg("optimizer_kwargs"), py::arg("loss"), py::arg("from_logits"), py::arg("delta"),
+         py::arg("metrics"), py::arg("weighted_metrics") = py::list(),
+         "Sets the optimizer (name + Keras keyword arguments), the loss and the metrics (names or dicts "
+         "{'name', 'display_name', 'k', 'num_thresholds', 'threshold'}).")
+      .def("metric_configs", [](const fastann::Sequential& m, bool weighted) {
+        py::list out;
+        for (const auto& c : m.metric_configs(weighted)) out.append(metric_dict(c));
+        return out;
+      }, py::arg("weighted") = false, "The compiled metrics as dicts, with the names logs report.")
       .def_property_readonly("compiled", &fastann::Sequential::compiled)
       .def_property_readonly("metrics_names", &fastann::Sequential::metrics_names)
       .def("fit", &fit, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("epochs"),
@@ -548,6 +616,8 @@ PYBIND11_MODULE(_core, mod) {
            py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
            py::arg("on_train_batch_begin") = py::none(), py::arg("on_train_batch_end") = py::none(),
            py::arg("on_nonfinite_loss") = py::none(), py::arg("shard_index") = 0, py::arg("shard_count") = 1,
+           py::arg("sample_weight") = py::none(), py::arg("class_weight") = std::vector<float>{},
+           py::arg("val_sample_weight") = py::none(),
            "Trains in C++ with the GIL released; on_epoch_begin(epoch) / on_epoch_end(epoch, logs) -> stop are called "
            "between epochs, Ctrl-C is checked between batches. on_progress(step, running_logs) is called after the "
            "first batch of an epoch, at most every progress_interval_ms, and after the last. The per-batch hooks "
@@ -561,6 +631,7 @@ PYBIND11_MODULE(_core, mod) {
       .def_property_readonly("gradient_reducer", &fastann::Sequential::gradient_reducer)
       .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size"),
            py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
+           py::arg("sample_weight") = py::none(),
            "[loss, *metrics] over all of x (GIL released); on_progress(step, running_logs) as in fit.")
       .def("predict", [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
         const Tensor tx = as_tensor(x);
@@ -571,16 +642,22 @@ PYBIND11_MODULE(_core, mod) {
         }
         return to_numpy(std::move(out));
       }, "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
-      .def("train_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y) {
+      .def("train_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y,
+                                std::optional<FArray> sample_weight, const std::vector<float>& class_weight) {
         const Tensor tx = as_tensor(x), ty = as_tensor(y);
+        const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
         py::gil_scoped_release release;
-        return m.train_on_batch(tx, ty);
-      }, "One optimizer step on this batch; returns [loss, *metrics] computed before the update.")
-      .def("test_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y) {
+        return m.train_on_batch(tx, ty, tw, class_weight);
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
+         py::arg("class_weight") = std::vector<float>{},
+         "One optimizer step on this batch; returns [loss, *metrics] computed before the update.")
+      .def("test_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y,
+                               std::optional<FArray> sample_weight) {
         const Tensor tx = as_tensor(x), ty = as_tensor(y);
+        const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
         py::gil_scoped_release release;
-        return m.test_on_batch(tx, ty);
-      }, "[loss, *metrics] of this batch, no update.")
+        return m.test_on_batch(tx, ty, tw);
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(), "[loss, *metrics] of this batch, no update.")
       .def_property_readonly("num_layers", &fastann::Sequential::num_layers)
       .def("layer_info", [](const fastann::Sequential& m, size_t i) { return layer_info_dict(m.layer_info(i)); },
            "name, type, activation, input/output dims, parameter count and weight shapes of layer i.")

@@ -166,13 +166,33 @@ Json compile_json(const Sequential& model) {
   loss.set("name", l.name);
   loss.set("from_logits", l.from_logits);
   loss.set("delta", l.delta);
-  Json metrics = Json::array();
-  const auto names = model.metrics_names();
-  for (size_t i = 1; i < names.size(); ++i) metrics.push_back(names[i]);
+  // A metric is its name when it has the defaults and is reported under that name (the form of older files),
+  // else an object with its parameters and reported name.
+  auto metrics_json = [](const std::vector<MetricConfig>& configs) {
+    Json out = Json::array();
+    for (const MetricConfig& mc : configs) {
+      const MetricConfig d(mc.name);
+      if (mc.display_name == mc.name && mc.k == d.k && mc.num_thresholds == d.num_thresholds &&
+          mc.threshold == d.threshold) {
+        out.push_back(mc.name);
+        continue;
+      }
+      Json o = Json::object();
+      o.set("name", mc.name);
+      o.set("display_name", mc.display_name);
+      o.set("k", mc.k);
+      o.set("num_thresholds", mc.num_thresholds);
+      o.set("threshold", mc.threshold);
+      out.push_back(std::move(o));
+    }
+    return out;
+  };
   Json c = Json::object();
   c.set("optimizer", std::move(opt));
   c.set("loss", std::move(loss));
-  c.set("metrics", std::move(metrics));
+  c.set("metrics", metrics_json(model.metric_configs(false)));
+  const std::vector<MetricConfig> weighted = model.metric_configs(true);
+  if (!weighted.empty()) c.set("weighted_metrics", metrics_json(weighted));
   return c;
 }
 
@@ -443,11 +463,28 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
     LossConfig lc(l.at("name", lp).as_string(lp + ".name"));
     lc.from_logits = l.at("from_logits", lp).as_bool(lp + ".from_logits");
     lc.delta = l.at("delta", lp).as_number(lp + ".delta");
-    std::vector<std::string> metrics;
-    for (const Json& m : compile.at("metrics", "config.compile").as_array("config.compile.metrics")) {
-      metrics.push_back(m.as_string("config.compile.metrics[]"));
-    }
-    model.compile(oc, lc, metrics);
+    auto metrics_from = [](const Json& list, const std::string& path) {
+      std::vector<MetricConfig> out;
+      for (const Json& m : list.as_array(path)) {
+        const std::string mp = path + "[" + std::to_string(out.size()) + "]";
+        if (!m.is_object()) {
+          out.emplace_back(m.as_string(mp));
+          continue;
+        }
+        MetricConfig mc(m.at("name", mp).as_string(mp + ".name"));
+        mc.display_name = m.at("display_name", mp).as_string(mp + ".display_name");
+        mc.k = m.at("k", mp).as_int(mp + ".k", 1, 1000000);
+        mc.num_thresholds = m.at("num_thresholds", mp).as_int(mp + ".num_thresholds", 2, 1000000);
+        mc.threshold = m.at("threshold", mp).as_number(mp + ".threshold");
+        out.push_back(std::move(mc));
+      }
+      return out;
+    };
+    const std::vector<MetricConfig> metrics =
+        metrics_from(compile.at("metrics", "config.compile"), "config.compile.metrics");
+    std::vector<MetricConfig> weighted;
+    if (const Json* wm = compile.find("weighted_metrics")) weighted = metrics_from(*wm, "config.compile.weighted_metrics");
+    model.compile(oc, lc, metrics, weighted);
     const Json& st = config.at("optimizer_state", cpath);
     if (!st.is_null()) {
       if (!built) bad("config.optimizer_state: present for a model that is not built");

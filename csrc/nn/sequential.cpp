@@ -70,13 +70,23 @@ struct Sequential::Impl {
   std::unique_ptr<nn::Optimizer> optimizer;
   LossConfig loss_cfg;
   ops::LossParams loss;
-  std::vector<ops::Metric> metrics;
+  // The compiled metrics (unweighted first, then weighted) with their reported names and their place in a
+  // streaming state: [sum of w * loss, samples, each metric's state...].
+  struct CompiledMetric {
+    ops::MetricParams p;
+    MetricConfig cfg;  // as compiled; cfg.display_name is the reported name
+    bool weighted = false;
+    int64_t offset = 0;
+  };
+  std::vector<CompiledMetric> metrics;
   std::vector<std::string> metric_names;
+  int64_t state_size = 2;
+  std::vector<double> batch_state;  // train_on_batch's, sized at compile
 
   // Training workspace, sized for ws_rows rows.
   int64_t ws_rows = 0;
   std::vector<Tensor> outs, douts;
-  Tensor xb, yb, probs;
+  Tensor xb, yb, probs, wb;  // wb: the batch's sample weights
   std::vector<int64_t> order;
   // One training/evaluation call at a time per model. Recursive: fit's callbacks may evaluate the model (on the
   // same thread, between epochs, when the workspace is not in use).
@@ -88,6 +98,11 @@ struct Sequential::Impl {
   std::shared_ptr<GradientReducer> reducer;
   int64_t tail_layer = -1, tail_begin = 0;
   float grad_scale = 0.0f;
+
+  // The scale of a step's loss (and activity-penalty) gradients for a batch of b rows on this worker.
+  float step_grad_scale(int64_t b) const {
+    return grad_scale > 0.0f ? grad_scale : 1.0f / static_cast<float>(b);
+  }
 
   void require_not_fitting(const char* what) const {
     FASTANN_CHECK_STATE(!fitting, what << " is not allowed while the model is being fit (e.g. from a callback)");
@@ -229,6 +244,7 @@ struct Sequential::Impl {
     xb = Tensor::empty({rows, input_dim});
     yb = Tensor::empty({rows, ycols});
     probs = Tensor::empty({rows, output_dim()});
+    wb = Tensor::empty({rows});
     ws_rows = rows;
   }
 
@@ -244,16 +260,19 @@ struct Sequential::Impl {
     return in;
   }
 
-  // Loss and metric sums of one batch from the final output; writes dL/d(output) when grad is given.
-  void score(const Tensor& out, const Tensor& y, bool fused_now, Tensor* grad, double* sums) {
+  // Adds one batch to a streaming state (loss, then metrics) from the final output; writes dL/d(output) when grad
+  // is given. w: the batch's sample weights or null (the loss is sum(w * loss) / batch size, as Keras 3).
+  void score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad, double* state) {
     const int64_t b = out.dim(0);
     ops::LossParams lp = loss;
     lp.from_logits = fused_now || loss_cfg.from_logits;
     Tensor pr = probs.rows(0, b);
-    const float gs = grad_scale > 0.0f ? grad_scale : 1.0f / static_cast<float>(b);
-    sums[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, gs);
+    state[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, step_grad_scale(b), w);
+    state[1] += static_cast<double>(b);
     const Tensor& pred = fused_now ? pr : out;
-    for (size_t m = 0; m < metrics.size(); ++m) sums[m + 1] += ops::metric_sum(metrics[m], pred, y);
+    for (const CompiledMetric& cm : metrics) {
+      ops::metric_update(cm.p, pred, y, cm.weighted ? w : nullptr, state + cm.offset);
+    }
   }
 
   // Activity regularizers of the batch's outputs (in the workspace): the sum of their penalties over the batch,
@@ -276,22 +295,35 @@ struct Sequential::Impl {
     return sum;
   }
 
-  void train_step(const Tensor& x, const Tensor& y, double* sums) {
+  // Entry k of [loss, metrics...] from a streaming state.
+  double result(size_t k, const double* state) const {
+    if (k == 0) return state[1] > 0.0 ? state[0] / state[1] : 0.0;
+    const CompiledMetric& cm = metrics[k - 1];
+    return ops::metric_result(cm.p, state + cm.offset);
+  }
+
+  std::vector<double> results(const double* state) const {
+    std::vector<double> out(1 + metrics.size());
+    for (size_t k = 0; k < out.size(); ++k) out[k] = result(k, state);
+    return out;
+  }
+
+  void train_step(const Tensor& x, const Tensor& y, const Tensor* w, double* state) {
     const int64_t b = x.dim(0);
     const bool f = fused();
     const Tensor out = forward_ws(x, true, f);
     const size_t L = layers.size();
     Tensor g = douts[L - 1].rows(0, b);
-    score(out, y, f, &g, sums);
-    const float inv_b = 1.0f / static_cast<float>(b);
+    score(out, y, w, f, &g, state);
+    const float gs = step_grad_scale(b);
     for (size_t i = L; i-- > 0;) {
       const Tensor xi = i ? outs[i - 1].rows(0, b) : x;
       Tensor dy = douts[i].rows(0, b);
       Tensor dx = i ? douts[i - 1].rows(0, b) : Tensor();
       if (const Regularizer* r = layers[i]->activity_regularizer()) {
         // d(penalty / b)/dy joins the loss gradient before the layer's own backward.
-        sums[0] += ops::regularizer(static_cast<float>(r->l1), static_cast<float>(r->l2), outs[i].rows(0, b), &dy,
-                                    inv_b);
+        state[0] += ops::regularizer(static_cast<float>(r->l1), static_cast<float>(r->l2), outs[i].rows(0, b), &dy,
+                                     gs);
       }
       layers[i]->backward(xi, outs[i].rows(0, b), dy, i ? &dx : nullptr, f && i + 1 == L);
       // The last layer's gradients are final here, unless weight penalties are still to be added after the loop.
@@ -303,7 +335,7 @@ struct Sequential::Impl {
     // reduction: every worker adds them, so the average keeps them once).
     double wp = 0.0;
     for (RegTerm& t : reg_terms) wp += ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
-    sums[0] += wp * static_cast<double>(b);
+    state[0] += wp * static_cast<double>(b);
     if (reducer) reducer->reduce(grads.data(), grads.numel());
     optimizer->step(params, grads);
   }
@@ -328,22 +360,21 @@ struct Sequential::Impl {
     return logs;
   }
 
-  static void fill_running(Logs& logs, const std::vector<double>& sums, int64_t seen) {
-    const auto d = static_cast<double>(seen);
-    for (size_t k = 0; k + 1 < logs.size(); ++k) logs[k].second = sums[k + 1] / d;
-    logs.back().second = sums[0] / d;
+  void fill_running(Logs& logs, const double* state) const {
+    for (size_t k = 0; k + 1 < logs.size(); ++k) logs[k].second = result(k + 1, state);
+    logs.back().second = result(0, state);
   }
 
   // Mean loss and metrics of x/y, in batches (no update). With callbacks: progress at a bounded rate, and an
   // early return (means over the batches done) when a hook asks to stop.
-  std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
+  std::vector<double> evaluate(const Tensor& x, const Tensor& y, const Tensor& w, int64_t batch_size,
                                const EvaluateCallbacks* cb = nullptr) {
     const int64_t n = x.dim(0);
     const int64_t ycols = y.numel() / n;
     prepare(std::min(batch_size, n), ycols);
     const bool f = fused();
     const double penalty = weight_penalty();  // the weights do not change during evaluate
-    std::vector<double> sums(1 + metrics.size(), 0.0);
+    std::vector<double> state(static_cast<size_t>(state_size), 0.0);
     using clock = std::chrono::steady_clock;
     Logs running;
     if (cb && cb->on_progress) running = running_logs();
@@ -352,8 +383,9 @@ struct Sequential::Impl {
     for (int64_t s = 0; s < n; s += batch_size) {
       const int64_t e = std::min(n, s + batch_size);
       const Tensor out = forward_ws(x.rows(s, e), false, f);
-      score(out, y.rows(s, e), f, nullptr, sums.data());
-      sums[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
+      const Tensor wr = w.defined() ? w.rows(s, e) : Tensor();
+      score(out, y.rows(s, e), w.defined() ? &wr : nullptr, f, nullptr, state.data());
+      state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
       seen += e - s;
       ++step;
       if (!cb) continue;
@@ -361,7 +393,7 @@ struct Sequential::Impl {
       if (cb->on_progress &&
           (step == 1 || e == n || now - last_progress >= std::chrono::milliseconds(cb->progress_interval_ms))) {
         last_progress = now;
-        fill_running(running, sums, seen);
+        fill_running(running, state.data());
         if (cb->on_progress(step, running) != FitSignal::proceed) break;
       }
       if (cb->should_stop && now - last_poll >= std::chrono::milliseconds(cb->poll_interval_ms)) {
@@ -369,8 +401,7 @@ struct Sequential::Impl {
         if (cb->should_stop()) break;
       }
     }
-    for (double& v : sums) v /= static_cast<double>(std::max<int64_t>(seen, 1));
-    return sums;
+    return results(state.data());
   }
 
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
@@ -431,21 +462,68 @@ struct Sequential::Impl {
     }
   }
 
-  std::vector<double> one_batch(const Tensor& x, const Tensor& y, bool train) {
+  // Checks per-sample weights of n samples: shape (n,) or (n, 1), finite and >= 0.
+  static void check_sample_weight(const Tensor& w, int64_t n, const char* what, const char* arg) {
+    FASTANN_CHECK_ARG((w.ndim() == 1 || (w.ndim() == 2 && w.dim(1) == 1)) && w.dim(0) == n,
+                      what << ": " << arg << " must have shape (" << n << ",), one weight per sample, got shape "
+                           << shape_str(w.shape()));
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = w.data()[i];
+      FASTANN_CHECK_ARG(std::isfinite(v) && v >= 0.0f, what << ": " << arg << " must hold finite weights >= 0, got "
+                                                            << v << " at row " << i);
+    }
+  }
+
+  // The number of classes class weights are indexed by: the output width, or 2 for one output column.
+  int64_t num_classes() const { return loss.kind == ops::Loss::scce || output_dim() > 1 ? output_dim() : 2; }
+
+  // Per-sample weights of y's rows (y (n, cols) or (n,) class indices) from class weights, checked first.
+  Tensor class_sample_weights(const Tensor& y, const std::vector<float>& cw, const char* what) const {
+    const int64_t classes = num_classes();
+    FASTANN_CHECK_ARG(static_cast<int64_t>(cw.size()) <= classes,
+                      what << ": class_weight has " << cw.size() << " entries but the model has " << classes
+                           << " classes (indices 0.." << classes - 1 << ")");
+    for (size_t k = 0; k < cw.size(); ++k) {
+      FASTANN_CHECK_ARG(std::isfinite(cw[k]) && cw[k] >= 0.0f,
+                        what << ": class_weight for class " << k << " must be finite and >= 0, got " << cw[k]);
+    }
+    const int64_t n = y.dim(0);
+    Tensor w = Tensor::empty({n});
+    ops::class_sample_weights(y.reshape({n, y.numel() / std::max<int64_t>(n, 1)}), cw, w);
+    return w;
+  }
+
+  // The weights of one train/test batch: sample_weight (checked) or class weights (train only), or undefined.
+  Tensor batch_weights(const Tensor& y, const Tensor& sample_weight, const std::vector<float>& class_weight,
+                       const char* what) const {
+    const int64_t n = y.dim(0);
+    FASTANN_CHECK_ARG(!sample_weight.defined() || class_weight.empty(),
+                      what << ": class_weight and sample_weight cannot be given together (pass one of them)");
+    if (sample_weight.defined()) {
+      check_sample_weight(sample_weight, n, what, "sample_weight");
+      return sample_weight.ndim() == 1 ? sample_weight : sample_weight.reshape({n});
+    }
+    if (!class_weight.empty()) return class_sample_weights(y, class_weight, what);
+    return Tensor();
+  }
+
+  std::vector<double> one_batch(const Tensor& x, const Tensor& y, bool train, const Tensor& sample_weight,
+                                const std::vector<float>& class_weight) {
     std::lock_guard<std::recursive_mutex> lock(train_mu);
     if (train) require_not_fitting("train_on_batch");
     require_layers();
-    require_compiled(train ? "train_on_batch" : "test_on_batch");
+    const char* what = train ? "train_on_batch" : "test_on_batch";
+    require_compiled(what);
     FASTANN_CHECK_ARG(x.ndim() == 2, "x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
     ensure_built(x.dim(1));
-    check_xy(x, y, train ? "train_on_batch" : "test_on_batch");
+    check_xy(x, y, what);
     const int64_t b = x.dim(0);
-    if (!train) return evaluate(x, y, b);
+    const Tensor w = batch_weights(y, sample_weight, class_weight, what);
+    if (!train) return evaluate(x, y, w, b);
     prepare(b, y.numel() / b);
-    std::vector<double> sums(1 + metrics.size(), 0.0);
-    train_step(x, y, sums.data());
-    for (double& v : sums) v /= static_cast<double>(b);
-    return sums;
+    std::fill(batch_state.begin(), batch_state.end(), 0.0);
+    train_step(x, y, w.defined() ? &w : nullptr, batch_state.data());
+    return results(batch_state.data());
   }
 };
 
@@ -562,8 +640,58 @@ int64_t Sequential::input_dim() const {
 }
 int64_t Sequential::output_dim() const { return impl_->output_dim(); }
 
+namespace {
+
+// The metric a compile entry names, with its parameters checked; `loss` resolves "accuracy" as Keras does.
+ops::MetricParams resolve_metric(const MetricConfig& cfg, ops::Loss loss, int64_t output_dim) {
+  using ops::Metric;
+  const std::string& name = cfg.name;
+  ops::MetricParams p;
+  if (name == "accuracy" || name == "acc") {
+    // Resolved from the loss as Keras does, else from the output width.
+    if (loss == ops::Loss::bce) {
+      p.kind = Metric::binary_accuracy;
+    } else if (loss == ops::Loss::cce) {
+      p.kind = Metric::categorical_accuracy;
+    } else if (loss == ops::Loss::scce) {
+      p.kind = Metric::sparse_categorical_accuracy;
+    } else {
+      p.kind = output_dim == 1 ? Metric::binary_accuracy : Metric::categorical_accuracy;
+    }
+  } else if (!ops::find_metric(name, &p.kind)) {
+    throw ValueError("unknown metric '" + name + "'; valid metrics: accuracy, acc, " + ops::metric_names_list());
+  }
+  if (ops::metric_is_sparse(p.kind) && loss != ops::Loss::scce) {
+    throw ValueError("metric '" + name + "' needs class-index targets (loss sparse_categorical_crossentropy)");
+  }
+  if (!ops::metric_is_sparse(p.kind) && loss == ops::Loss::scce) {
+    throw ValueError("metric '" + name + "' needs one-hot targets, but the loss takes class indices; use "
+                     "'accuracy', 'sparse_categorical_accuracy' or 'sparse_top_k_categorical_accuracy'");
+  }
+  if (p.kind == Metric::top_k_categorical_accuracy || p.kind == Metric::sparse_top_k_categorical_accuracy) {
+    FASTANN_CHECK_ARG(cfg.k >= 1, "metric '" << name << "': k must be a positive integer, got " << cfg.k);
+    p.k = cfg.k;
+  }
+  if (p.kind == Metric::auc) {
+    FASTANN_CHECK_ARG(cfg.num_thresholds > 1 && cfg.num_thresholds <= 1000000,
+                      "metric '" << name << "': num_thresholds must be in [2, 1000000], got " << cfg.num_thresholds);
+    p.num_thresholds = cfg.num_thresholds;
+  }
+  if (p.kind == Metric::binary_accuracy || p.kind == Metric::precision || p.kind == Metric::recall) {
+    FASTANN_CHECK_ARG(std::isfinite(cfg.threshold) && (p.kind == Metric::binary_accuracy ||
+                                                       (cfg.threshold >= 0.0 && cfg.threshold <= 1.0)),
+                      "metric '" << name << "': threshold must be "
+                                 << (p.kind == Metric::binary_accuracy ? "finite" : "in [0, 1]") << ", got "
+                                 << cfg.threshold);
+    p.threshold = static_cast<float>(cfg.threshold);
+  }
+  return p;
+}
+
+}  // namespace
+
 void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& loss,
-                         const std::vector<std::string>& metrics) {
+                         const std::vector<MetricConfig>& metrics, const std::vector<MetricConfig>& weighted_metrics) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("compiling the model");
   Impl& m = *impl_;
@@ -573,51 +701,40 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
   lp.from_logits = loss.from_logits;
   FASTANN_CHECK_ARG(loss.delta > 0.0, "huber: delta must be > 0, got " << loss.delta);
   lp.delta = static_cast<float>(loss.delta);
-  std::vector<ops::Metric> ms;
+  std::vector<Impl::CompiledMetric> ms;
   std::vector<std::string> names;
-  for (const std::string& name : metrics) {
-    ops::Metric k;
-    if (name == "accuracy" || name == "acc") {
-      // Resolved from the loss as Keras does, else from the output width.
-      if (lp.kind == ops::Loss::bce) {
-        k = ops::Metric::binary_accuracy;
-      } else if (lp.kind == ops::Loss::cce) {
-        k = ops::Metric::categorical_accuracy;
-      } else if (lp.kind == ops::Loss::scce) {
-        k = ops::Metric::sparse_categorical_accuracy;
-      } else {
-        k = m.output_dim() == 1 ? ops::Metric::binary_accuracy : ops::Metric::categorical_accuracy;
+  int64_t offset = 2;  // after the loss's [sum of w * loss, samples]
+  for (int pass = 0; pass < 2; ++pass) {
+    const size_t unweighted = names.size();
+    for (const MetricConfig& cfg : pass == 0 ? metrics : weighted_metrics) {
+      Impl::CompiledMetric cm;
+      cm.p = resolve_metric(cfg, lp.kind, m.output_dim());
+      cm.cfg = cfg;
+      cm.weighted = pass == 1;
+      cm.offset = offset;
+      offset += ops::metric_state_size(cm.p);
+      // The reported name: unique in the model; a weighted metric named as an unweighted one gets "weighted_".
+      std::string base = cfg.display_name.empty() ? cfg.name : cfg.display_name;
+      if (cm.weighted && std::find(names.begin(), names.begin() + static_cast<long>(unweighted), base) !=
+                             names.begin() + static_cast<long>(unweighted)) {
+        base = "weighted_" + base;
       }
-    } else if (name == "binary_accuracy") {
-      k = ops::Metric::binary_accuracy;
-    } else if (name == "categorical_accuracy") {
-      k = ops::Metric::categorical_accuracy;
-    } else if (name == "sparse_categorical_accuracy") {
-      k = ops::Metric::sparse_categorical_accuracy;
-    } else if (name == "mse" || name == "mean_squared_error") {
-      k = ops::Metric::mse;
-    } else if (name == "mae" || name == "mean_absolute_error") {
-      k = ops::Metric::mae;
-    } else {
-      throw ValueError("unknown metric '" + name +
-                       "'; valid metrics: accuracy, acc, binary_accuracy, categorical_accuracy, "
-                       "sparse_categorical_accuracy, mse, mae");
+      std::string unique = base;
+      for (int i = 1; std::find(names.begin(), names.end(), unique) != names.end(); ++i) {
+        unique = base + "_" + std::to_string(i);
+      }
+      cm.cfg.display_name = unique;
+      names.push_back(unique);
+      ms.push_back(std::move(cm));
     }
-    if (k == ops::Metric::sparse_categorical_accuracy && lp.kind != ops::Loss::scce) {
-      throw ValueError("metric '" + name + "' needs class-index targets (loss sparse_categorical_crossentropy)");
-    }
-    if (k != ops::Metric::sparse_categorical_accuracy && lp.kind == ops::Loss::scce) {
-      throw ValueError("metric '" + name + "' needs one-hot targets, but the loss takes class indices; use "
-                       "'accuracy' or 'sparse_categorical_accuracy'");
-    }
-    ms.push_back(k);
-    names.push_back(name);
   }
   m.optimizer = std::move(opt);
   m.loss = lp;
   m.loss_cfg = loss;
   m.metrics = std::move(ms);
   m.metric_names = std::move(names);
+  m.state_size = offset;
+  m.batch_state.assign(static_cast<size_t>(offset), 0.0);
   m.compiled = true;
   if (m.built) m.optimizer->reset(m.params.numel());
 }
@@ -628,6 +745,14 @@ std::vector<std::string> Sequential::metrics_names() const {
   std::vector<std::string> names{"loss"};
   names.insert(names.end(), impl_->metric_names.begin(), impl_->metric_names.end());
   return names;
+}
+
+std::vector<MetricConfig> Sequential::metric_configs(bool weighted) const {
+  std::vector<MetricConfig> out;
+  for (const auto& cm : impl_->metrics) {
+    if (cm.weighted == weighted) out.push_back(cm.cfg);
+  }
+  return out;
 }
 
 History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o, const FitCallbacks& cb) {
@@ -650,12 +775,20 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   FASTANN_CHECK_STATE(o.shard_count == 1 || m.reducer, "fit: shard_count=" << o.shard_count
                           << " (data-parallel) needs a gradient reducer: call set_gradient_reducer first");
 
-  // Hold out the last fraction (before any shuffling), as Keras does.
-  Tensor x = x_all, y = y_all, vx, vy;
+  FASTANN_CHECK_ARG(!o.sample_weight.defined() || o.class_weight.empty(),
+                    "fit: class_weight and sample_weight cannot be given together (pass one of them)");
+  if (o.sample_weight.defined()) Impl::check_sample_weight(o.sample_weight, x_all.dim(0), "fit", "sample_weight");
+  FASTANN_CHECK_ARG(!o.validation_sample_weight.defined() || o.validation_x.defined(),
+                    "fit: validation_sample_weight needs validation_x and validation_y");
+
+  // Hold out the last fraction (before any shuffling), as Keras does; with the sample weights.
+  Tensor x = x_all, y = y_all, vx, vy, sw = o.sample_weight, vw;
   if (o.validation_x.defined()) {
     vx = o.validation_x;
     vy = o.validation_y;
     m.check_xy(vx, vy, "fit (validation_data)");
+    vw = o.validation_sample_weight;
+    if (vw.defined()) Impl::check_sample_weight(vw, vx.dim(0), "fit (validation_data)", "sample weights");
   } else if (o.validation_split > 0.0) {
     const auto split = static_cast<int64_t>(static_cast<double>(x_all.dim(0)) * (1.0 - o.validation_split));
     FASTANN_CHECK_ARG(split > 0 && split < x_all.dim(0),
@@ -664,6 +797,10 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     y = y_all.rows(0, split);
     vx = x_all.rows(split, x_all.dim(0));
     vy = y_all.rows(split, y_all.dim(0));
+    if (sw.defined()) {
+      vw = sw.rows(split, x_all.dim(0));
+      sw = sw.rows(0, split);
+    }
   }
   const bool has_val = vx.defined();
 
@@ -675,6 +812,10 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   std::iota(m.order.begin(), m.order.end(), int64_t{0});
   Rng rng(o.seed ? *o.seed : next_global_seed());
   const Tensor y2 = y.reshape({n, ycols});
+  // Class weights become per-sample weights of the training rows (once per fit), gathered with each batch.
+  if (!o.class_weight.empty()) sw = m.class_sample_weights(y2, o.class_weight, "fit");
+  if (sw.defined()) sw = sw.reshape({n});
+  if (vw.defined()) vw = vw.reshape({vx.dim(0)});
 
   struct FittingFlag {
     bool& f;
@@ -701,8 +842,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   using clock = std::chrono::steady_clock;
   auto last_poll = clock::now();
   bool stop = false;
-  std::vector<double> sums(1 + m.metrics.size());
-  sums.reserve(sums.size() + 1);  // room for the sample count that reduce_sums takes with them
+  std::vector<double> state(static_cast<size_t>(m.state_size));
   // Reused for every progress / batch-hook call: only the values change per batch.
   const bool want_running = cb.on_progress || cb.on_train_batch_end || cb.on_nonfinite_loss;
   Logs running;
@@ -712,7 +852,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; ++epoch) {
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
     if (o.shuffle) rng.shuffle(m.order.data(), n);
-    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(state.begin(), state.end(), 0.0);
     int64_t seen = 0;
     bool aborted = false, end_epoch = false, nonfinite_seen = false;
     auto last_progress = clock::now();
@@ -731,20 +871,24 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       if (b == 0) {
         m.empty_step();
       } else if (o.shuffle) {
-        Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b);
+        Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b), wb = m.wb.rows(0, b);
         ops::gather_rows(x, m.order.data() + s, b, xb);
         ops::gather_rows(y2, m.order.data() + s, b, yb);
-        m.train_step(xb, m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sums.data());
+        if (sw.defined()) ops::gather_rows(sw, m.order.data() + s, b, wb);
+        m.train_step(xb, m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sw.defined() ? &wb : nullptr,
+                     state.data());
       } else {
         const Tensor yb = y2.rows(s, s + b);
-        m.train_step(x.rows(s, s + b), m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sums.data());
+        const Tensor wb = sw.defined() ? sw.rows(s, s + b) : Tensor();
+        m.train_step(x.rows(s, s + b), m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb,
+                     sw.defined() ? &wb : nullptr, state.data());
       }
       seen += b;
       const bool last = gs + g >= n;
-      const bool nonfinite = cb.on_nonfinite_loss && !nonfinite_seen && !std::isfinite(sums[0]);
+      const bool nonfinite = cb.on_nonfinite_loss && !nonfinite_seen && !std::isfinite(state[0]);
       const auto now = (cb.on_progress || cb.should_stop) ? clock::now() : clock::time_point{};
       const bool progress = cb.on_progress && (step == 0 || last || now - last_progress >= progress_every);
-      if (cb.on_train_batch_end || nonfinite || progress) Impl::fill_running(running, sums, seen);
+      if (cb.on_train_batch_end || nonfinite || progress) m.fill_running(running, state.data());
       if (cb.on_train_batch_end && apply(cb.on_train_batch_end(step, running))) break;
       if (nonfinite) {
         nonfinite_seen = true;
@@ -763,19 +907,17 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       }
       if (end_epoch) break;
     }
-    if (m.reducer && !aborted) {  // global sums and count: every worker reports the same logs
-      sums.push_back(static_cast<double>(seen));
-      m.reducer->reduce_sums(sums.data(), static_cast<int64_t>(sums.size()));
-      seen = static_cast<int64_t>(sums.back());
-      sums.pop_back();
+    if (m.reducer && !aborted) {  // global sums and counts (all additive): every worker reports the same logs
+      m.reducer->reduce_sums(state.data(), static_cast<int64_t>(state.size()));
+      seen = static_cast<int64_t>(state[1]);
     }
     if (aborted || seen == 0) break;
     if (end_epoch) stop = true;
     Logs logs;
-    for (size_t k = 0; k < m.metrics.size(); ++k) logs.emplace_back(m.metric_names[k], sums[k + 1] / seen);
-    logs.emplace_back("loss", sums[0] / seen);
+    for (size_t k = 0; k < m.metrics.size(); ++k) logs.emplace_back(m.metric_names[k], m.result(k + 1, state.data()));
+    logs.emplace_back("loss", m.result(0, state.data()));
     if (has_val) {
-      const std::vector<double> v = m.evaluate(vx, vy, o.batch_size);
+      const std::vector<double> v = m.evaluate(vx, vy, vw, o.batch_size);
       for (size_t k = 0; k < m.metrics.size(); ++k) logs.emplace_back("val_" + m.metric_names[k], v[k + 1]);
       logs.emplace_back("val_loss", v[0]);
       m.prepare(bs, ycols);
@@ -796,7 +938,7 @@ std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64
   FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
   m.ensure_built(x.dim(1));
   m.check_xy(x, y, "evaluate");
-  return m.evaluate(x, y, batch_size);
+  return m.evaluate(x, y, Tensor(), batch_size);
 }
 
 std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
@@ -809,7 +951,25 @@ std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64
   FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
   m.ensure_built(x.dim(1));
   m.check_xy(x, y, "evaluate");
-  return m.evaluate(x, y, batch_size, &callbacks);
+  return m.evaluate(x, y, Tensor(), batch_size, &callbacks);
+}
+
+std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
+                                         int64_t batch_size, const EvaluateCallbacks& callbacks) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  Impl& m = *impl_;
+  m.require_layers();
+  m.require_compiled("evaluate");
+  FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
+  FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
+  m.ensure_built(x.dim(1));
+  m.check_xy(x, y, "evaluate");
+  Tensor w;
+  if (sample_weight.defined()) {
+    Impl::check_sample_weight(sample_weight, x.dim(0), "evaluate", "sample_weight");
+    w = sample_weight.reshape({x.dim(0)});
+  }
+  return m.evaluate(x, y, w, batch_size, &callbacks);
 }
 
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
@@ -829,12 +989,13 @@ void Sequential::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) 
   m.predict_into(x, out, batch_size);
 }
 
-std::vector<double> Sequential::train_on_batch(const Tensor& x, const Tensor& y) {
-  return impl_->one_batch(x, y, true);
+std::vector<double> Sequential::train_on_batch(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
+                                               const std::vector<float>& class_weight) {
+  return impl_->one_batch(x, y, true, sample_weight, class_weight);
 }
 
-std::vector<double> Sequential::test_on_batch(const Tensor& x, const Tensor& y) {
-  return impl_->one_batch(x, y, false);
+std::vector<double> Sequential::test_on_batch(const Tensor& x, const Tensor& y, const Tensor& sample_weight) {
+  return impl_->one_batch(x, y, false, sample_weight, {});
 }
 
 size_t Sequential::num_layers() const { return impl_->layers.size(); }

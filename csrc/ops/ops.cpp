@@ -26,6 +26,13 @@ void require_cpu(const Tensor& t, const char* op) {
 
 int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
 
+void check_weights(const Tensor* w, int64_t rows, const char* what) {
+  if (!w) return;
+  require_cpu(*w, what);
+  FASTANN_CHECK_ARG(w->numel() == rows, what << ": expected " << rows << " sample weights, got shape "
+                                             << shape_str(w->shape()));
+}
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
@@ -179,7 +186,7 @@ int64_t first_non_finite(const Tensor& t) {
 }
 
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
-            float grad_scale) {
+            float grad_scale, const Tensor* weights) {
   const cpu::FlushDenormalsScope flush;
   require_cpu(pred, "loss");
   require_cpu(y_true, "loss");
@@ -195,15 +202,41 @@ double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tenso
   }
   if (grad) FASTANN_CHECK_ARG(grad->numel() == pred.numel(), "loss: gradient buffer has the wrong size");
   if (probs) FASTANN_CHECK_ARG(probs->numel() == pred.numel(), "loss: probability buffer has the wrong size");
+  check_weights(weights, rows, "loss");
   return cpu::loss(p, pred.data(), y_true.data(), rows, cols, grad ? grad->data() : nullptr,
-                   probs && p.from_logits ? probs->data() : nullptr, grad_scale);
+                   probs && p.from_logits ? probs->data() : nullptr, grad_scale, weights ? weights->data() : nullptr);
 }
 
-double metric_sum(Metric m, const Tensor& pred, const Tensor& y_true) {
+void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_weight, Tensor& w) {
+  require_cpu(y_true, "class_weight");
+  require_cpu(w, "class_weight");
+  const int64_t cols = y_true.ndim() <= 1 ? 1 : y_true.dim(-1);
+  const int64_t rows = y_true.ndim() == 0 ? 1 : y_true.numel() / std::max<int64_t>(cols, 1);
+  FASTANN_CHECK_ARG(w.numel() == rows, "class_weight: expected a weight buffer of " << rows << " elements, got "
+                                                                                 << shape_str(w.shape()));
+  cpu::class_sample_weights(y_true.data(), rows, cols, class_weight.data(),
+                            static_cast<int64_t>(class_weight.size()), w.data());
+}
+
+void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
+                   double* state) {
   const cpu::FlushDenormalsScope flush;
   require_cpu(pred, "metric");
+  require_cpu(y_true, "metric");
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
-  return cpu::metric_sum(m, pred.data(), y_true.data(), rows_of(pred), cols);
+  const int64_t rows = rows_of(pred);
+  if (metric_is_sparse(p.kind)) {
+    FASTANN_CHECK_ARG(y_true.numel() == rows, metric_name(p.kind) << ": expected " << rows
+                                                  << " class indices, got y of shape " << shape_str(y_true.shape()));
+  } else {
+    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), metric_name(p.kind) << ": y_true of shape "
+                                                          << shape_str(y_true.shape()) << " does not match y_pred "
+                                                          << shape_str(pred.shape()));
+  }
+  FASTANN_CHECK_ARG(p.kind != Metric::auc || p.num_thresholds > 1,
+                    "auc: num_thresholds must be > 1, got " << p.num_thresholds);
+  check_weights(weights, rows, "metric");
+  cpu::metric_update(p, pred.data(), y_true.data(), weights ? weights->data() : nullptr, rows, cols, state);
 }
 
 void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y) {

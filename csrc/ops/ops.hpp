@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "fastann/tensor.hpp"
 #include "ops/types.hpp"
@@ -34,9 +35,16 @@ int64_t first_non_finite(const Tensor& t);
 
 // Sum over rows of the per-sample loss (see cpu::loss); y_true (rows, cols) or (rows,) class indices for scce.
 // grad (like pred) gets grad_scale * d(sum)/d(pred); probs gets sigmoid/softmax(pred) (from_logits only).
+// weights (rows,), when given, multiply each sample's loss and gradient.
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
-            float grad_scale);
-double metric_sum(Metric m, const Tensor& pred, const Tensor& y_true);
+            float grad_scale, const Tensor* weights = nullptr);
+// Per-sample weights from class weights: w[i] = class_weight[label of row i] (1 past the end), where the label is
+// the argmax of a row of y_true (rows, cols > 1) or its value rounded half to even (cols == 1), as Keras 3.
+void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_weight, Tensor& w);
+// Adds a batch to a metric's streaming state (metric_state_size(p) doubles; read it with metric_result).
+// weights (rows,), when given, weight each sample.
+void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
+                   double* state);
 
 // Inverted dropout: mask[i] = 0 with probability `rate`, else 1 / (1 - rate), drawn from a counter-based hash of
 // (seed, i) so the mask depends on the seed only (not on the thread count or the backend); y = x * mask. x, mask,

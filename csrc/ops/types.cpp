@@ -108,8 +108,96 @@ const char* metric_name(Metric kind) {
     case Metric::sparse_categorical_accuracy: return "sparse_categorical_accuracy";
     case Metric::mse: return "mse";
     case Metric::mae: return "mae";
+    case Metric::top_k_categorical_accuracy: return "top_k_categorical_accuracy";
+    case Metric::sparse_top_k_categorical_accuracy: return "sparse_top_k_categorical_accuracy";
+    case Metric::auc: return "auc";
+    case Metric::precision: return "precision";
+    case Metric::recall: return "recall";
   }
   return "?";
+}
+
+namespace {
+
+struct MetricEntry {
+  const char* name;
+  Metric kind;
+};
+
+constexpr MetricEntry kMetrics[] = {
+    {"binary_accuracy", Metric::binary_accuracy},
+    {"categorical_accuracy", Metric::categorical_accuracy},
+    {"sparse_categorical_accuracy", Metric::sparse_categorical_accuracy},
+    {"top_k_categorical_accuracy", Metric::top_k_categorical_accuracy},
+    {"sparse_top_k_categorical_accuracy", Metric::sparse_top_k_categorical_accuracy},
+    {"auc", Metric::auc},
+    {"precision", Metric::precision},
+    {"recall", Metric::recall},
+    {"mse", Metric::mse},
+    {"mean_squared_error", Metric::mse},
+    {"mae", Metric::mae},
+    {"mean_absolute_error", Metric::mae},
+};
+
+}  // namespace
+
+bool find_metric(const std::string& name, Metric* kind) {
+  for (const auto& e : kMetrics) {
+    if (name == e.name) {
+      *kind = e.kind;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string metric_names_list() {
+  std::string out;
+  for (const auto& e : kMetrics) out += std::string(out.empty() ? "" : ", ") + e.name;
+  return out;
+}
+
+// State layouts: mean metrics [sum of w * value, sum of w]; precision [tp, fp]; recall [tp, fn]; auc the weights of
+// positive and of negative targets per threshold bucket, [pos[0 .. n), neg[0 .. n)], where a prediction in bucket b
+// is above thresholds 0 .. b.
+int64_t metric_state_size(const MetricParams& p) {
+  return p.kind == Metric::auc ? 2 * p.num_thresholds : 2;
+}
+
+namespace {
+
+double ratio(double num, double den) { return den == 0.0 ? 0.0 : num / den; }  // Keras's divide_no_nan
+
+// ROC AUC by the trapezoidal rule over the thresholds' (false positive rate, recall) points. Suffix sums of the
+// buckets give the counts above each threshold; the positives and negatives in total are the sums over all buckets.
+double auc_result(const double* pos, const double* neg, int64_t n) {
+  double p_total = 0.0, n_total = 0.0;
+  for (int64_t b = 0; b < n; ++b) {
+    p_total += pos[b];
+    n_total += neg[b];
+  }
+  double tp = 0.0, fp = 0.0, area = 0.0;
+  double prev_recall = 0.0, prev_fpr = 0.0;  // at the last threshold (1 + epsilon) nothing is predicted positive
+  for (int64_t i = n; i-- > 0;) {
+    tp += pos[i];
+    fp += neg[i];
+    const double recall = ratio(tp, p_total), fpr = ratio(fp, n_total);
+    if (i + 1 < n) area += (fpr - prev_fpr) * 0.5 * (recall + prev_recall);
+    prev_recall = recall;
+    prev_fpr = fpr;
+  }
+  return area;
+}
+
+}  // namespace
+
+double metric_result(const MetricParams& p, const double* s) {
+  switch (p.kind) {
+    case Metric::auc: return auc_result(s, s + p.num_thresholds, p.num_thresholds);
+    case Metric::precision:
+    case Metric::recall: return ratio(s[0], s[0] + s[1]);
+    default: return ratio(s[0], s[1]);
+  }
 }
 
 }  // namespace fastann::ops

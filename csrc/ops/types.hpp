@@ -34,8 +34,41 @@ struct LossParams {
 Loss parse_loss(const std::string& name);  // Keras names and aliases; throws ValueError listing them
 const char* loss_name(Loss kind);
 
-enum class Metric { binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, mse, mae };
+enum class Metric {
+  binary_accuracy,
+  categorical_accuracy,
+  sparse_categorical_accuracy,
+  mse,
+  mae,
+  top_k_categorical_accuracy,
+  sparse_top_k_categorical_accuracy,
+  auc,
+  precision,
+  recall,
+};
 const char* metric_name(Metric kind);
+// The metric of a Keras name (also "mean_squared_error", "mean_absolute_error"); false for an unknown name.
+// ("accuracy" depends on the loss and is resolved by compile.)
+bool find_metric(const std::string& name, Metric* kind);
+std::string metric_names_list();  // "binary_accuracy, categorical_accuracy, ..." for error messages
+
+// A metric and its parameters (Keras defaults). Every metric streams: it keeps a small state of doubles (zeroed at
+// the start of an epoch or evaluation), batches are added to it, and its value is read from the state at any time.
+struct MetricParams {
+  Metric kind = Metric::binary_accuracy;
+  int64_t k = 5;                 // top_k / sparse_top_k: the target must be among the k largest predictions
+  int64_t num_thresholds = 200;  // auc: evenly spaced thresholds (Keras: i / (n - 1), the ends moved by 1e-7)
+  float threshold = 0.5f;        // binary_accuracy, precision, recall: a prediction > threshold is positive
+};
+
+// Number of doubles in the metric's streaming state.
+int64_t metric_state_size(const MetricParams& p);
+// The metric's value from its state (0 where Keras divides 0 by 0).
+double metric_result(const MetricParams& p, const double* state);
+// True for metrics whose targets are class indices (y of shape (rows,)).
+inline bool metric_is_sparse(Metric kind) {
+  return kind == Metric::sparse_categorical_accuracy || kind == Metric::sparse_top_k_categorical_accuracy;
+}
 
 enum class Opt { sgd, adam, adamw, rmsprop, adagrad };
 

@@ -427,8 +427,17 @@ class History(Callback):
 # --- callbacks that watch a metric ----------------------------------------------------------------------------------
 
 # Metrics whose larger values are better; every other metric fastann has (loss, mse, mae, ...) is better smaller.
-_HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"}
+_HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+                     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision", "recall"}
 _LOWER_IS_BETTER = {"loss", "mse", "mae", "mean_squared_error", "mean_absolute_error"}
+
+
+def _metric_kind(name):
+    """The metric a log key names: without 'val_', 'weighted_' and a '_1'-style suffix of a repeated name."""
+    name = name[len("val_"):] if name.startswith("val_") else name
+    name = name[len("weighted_"):] if name.startswith("weighted_") else name
+    base, _, suffix = name.rpartition("_")
+    return base if suffix.isdigit() and base else name
 
 
 class _MonitorCallback(Callback):
@@ -452,7 +461,7 @@ class _MonitorCallback(Callback):
         elif self.mode == "max":
             higher = True
         else:
-            name = self.monitor[len("val_"):] if self.monitor.startswith("val_") else self.monitor
+            name = _metric_kind(self.monitor)
             if name in _HIGHER_IS_BETTER:
                 higher = True
             elif name in _LOWER_IS_BETTER:

@@ -25,7 +25,7 @@ from . import layers as _layers
 from ._validate import as_float32, positive_int
 from .layers import Input, Layer, _unique_name
 
-_FIT_ARGS_UNSUPPORTED = ("class_weight", "sample_weight", "steps_per_epoch", "validation_steps")
+_FIT_ARGS_UNSUPPORTED = ("steps_per_epoch", "validation_steps")
 
 
 def _verbose(verbose) -> int:
@@ -46,6 +46,7 @@ class Sequential:
         self.optimizer = None
         self.loss = None
         self.compiled_metrics = []
+        self.weighted_metrics = []
         self.history = None
         self.stop_training = False
         for layer in layers or []:
@@ -102,7 +103,9 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", device="cpu", **kwargs):
         """Sets the optimizer (name or fastann.optimizers object), the loss (name or fastann.losses object) and the
-        metrics ('accuracy', 'mse', 'mae', ...). device: 'cpu' (CUDA devices need a CUDA build: fastann.cuda)."""
+        metrics (names such as 'accuracy', 'auc', 'mse' or fastann.metrics objects such as AUC(), Precision(),
+        TopKCategoricalAccuracy(k=3)); `metrics` ignore sample weights, `weighted_metrics` use them (Keras 3).
+        device: 'cpu' (CUDA devices need a CUDA build: fastann.cuda)."""
         if kwargs:
             raise TypeError(f"compile got unexpected arguments: {', '.join(sorted(kwargs))}")
         if not isinstance(device, str):
@@ -110,23 +113,32 @@ class Sequential:
         _cuda.require(device)
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='mse'")
-        if loss_weights is not None or weighted_metrics is not None:
-            raise NotImplementedError("compile: loss_weights and weighted_metrics are not supported yet")
+        if loss_weights is not None:
+            raise NotImplementedError("compile: loss_weights is not supported yet (fastann models have one output)")
         opt = _optimizers.get(optimizer)
         loss_obj = _losses.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, str):
-            metrics = [metrics]
-        names = [_metrics.get(m) for m in metrics]
+
+        def metric_list(value, what):
+            if value is None:
+                return []
+            if isinstance(value, (str, _metrics.Metric)):
+                value = [value]
+            if isinstance(value, dict):
+                raise ValueError(f"compile: {what} must be a list (fastann models have one output), got a dict")
+            return [_metrics.get(m) for m in value]
+
+        names = metric_list(metrics, "metrics")
+        weighted = metric_list(weighted_metrics, "weighted_metrics")
         self._core.compile(opt._core_name, dict(opt._params), loss_obj._core_name, loss_obj.from_logits,
-                           loss_obj.delta, names)
+                           loss_obj.delta, [_metrics._core(m) for m in names],
+                           [_metrics._core(m) for m in weighted])
         if self.optimizer is not None and self.optimizer is not opt:
             self.optimizer._model = None
         opt._model = self
         self.optimizer = opt
         self.loss = loss
         self.compiled_metrics = names
+        self.weighted_metrics = weighted
 
     @property
     def metrics_names(self) -> list:
@@ -160,6 +172,37 @@ class Sequential:
             arr = arr.reshape(-1, 1)
         return arr
 
+    def _sample_weight(self, sample_weight, n, what, arg="sample_weight"):
+        """Per-sample weights as float32 (n,); the core checks the values (finite, >= 0)."""
+        if sample_weight is None:
+            return None
+        arr = as_float32(sample_weight, f"{what}: {arg}")
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr.reshape(-1)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise ValueError(f"{what}: {arg} must have shape ({n},), one weight per sample, got shape {arr.shape}")
+        return arr
+
+    def _class_weight(self, class_weight, what):
+        """A class_weight dict {class index: weight} as the core's list by class index (missing classes weigh 1)."""
+        if class_weight is None:
+            return []
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, got "
+                             f"{type(class_weight).__name__}")
+        out_dim = self._core.output_dim
+        sparse = isinstance(_losses.get(self.loss), _losses.SparseCategoricalCrossentropy)
+        classes = out_dim if (sparse or out_dim > 1) else 2
+        weights = [1.0] * classes
+        for key, value in class_weight.items():
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < classes:
+                raise ValueError(f"{what}: class_weight key {key!r} is not a class index of this model "
+                                 f"(0..{classes - 1})")
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{what}: class_weight for class {key} must be a number, got {value!r}")
+            weights[int(key)] = float(value)
+        return weights
+
     def _require_compiled(self, what):
         if not self._core.compiled:
             raise RuntimeError(f"you must compile the model before {what}; call model.compile(optimizer, loss)")
@@ -170,6 +213,9 @@ class Sequential:
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1, seed=None, nb_epoch=None, distributed=False, **kwargs):
         """Trains for `epochs` epochs (`nb_epoch` is the old Keras spelling) and returns a History.
+        sample_weight (one weight >= 0 per sample) or class_weight ({class index: weight}) weight the training
+        samples as Keras 3 does (a batch's loss is sum(w * loss) / batch size); validation_data may carry the
+        validation samples' weights as a third element.
 
         distributed=True: data-parallel training over the processes joined by fastann.distributed.init(); every
         rank passes the same data and arguments, trains on its share of each global batch of batch_size * size()
@@ -200,14 +246,19 @@ class Sequential:
             raise ValueError(f"fit: x and y have different numbers of samples: {xa.shape[0]} and {ya.shape[0]}")
         if xa.shape[0] == 0:
             raise ValueError("fit: x is empty")
-        vx = vy = None
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("fit: class_weight and sample_weight cannot be given together (pass one of them)")
+        sw = self._sample_weight(sample_weight, xa.shape[0], "fit")
+        cw = self._class_weight(class_weight, "fit")
+        vx = vy = vw = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, weights)")
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                raise NotImplementedError("fit: validation sample weights are not supported yet")
             vx = self._x(validation_data[0], "fit (validation_data)")
             vy = self._y(validation_data[1], vx.shape[0], "fit (validation_data)")
+            if len(validation_data) == 3:
+                vw = self._sample_weight(validation_data[2], vx.shape[0], "fit (validation_data)",
+                                         "the sample weights")
         reducer, shard_index, shard_count = None, 0, 1
         if distributed:
             from . import distributed as _distributed
@@ -281,7 +332,8 @@ class Sequential:
                            progress_interval_ms=cb.progress_interval_ms(),
                            on_train_batch_begin=on_train_batch_begin if begin_cbs else None,
                            on_train_batch_end=on_train_batch_end if end_cbs else None,
-                           on_nonfinite_loss=on_nonfinite_loss, shard_index=shard_index, shard_count=shard_count)
+                           on_nonfinite_loss=on_nonfinite_loss, shard_index=shard_index, shard_count=shard_count,
+                           sample_weight=sw, class_weight=cw, val_sample_weight=vw)
         finally:
             if reducer is not None:
                 self._core.set_gradient_reducer(None)
@@ -290,16 +342,18 @@ class Sequential:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
-        """Returns the loss, or [loss, *metrics] when metrics were compiled (a dict with return_dict=True)."""
+        """Returns the loss, or [loss, *metrics] when metrics were compiled (a dict with return_dict=True).
+        sample_weight: one weight >= 0 per sample (the loss and weighted_metrics use it)."""
         if kwargs:
             raise TypeError(f"evaluate got unexpected arguments: {', '.join(sorted(kwargs))}")
-        if sample_weight is not None or steps is not None:
-            raise NotImplementedError("evaluate: sample_weight and steps are not supported yet")
+        if steps is not None:
+            raise NotImplementedError("evaluate: steps is not supported yet")
         self._require_compiled("evaluating it")
         verbose = _verbose(verbose)
         batch_size = 32 if batch_size is None else positive_int(batch_size, "evaluate: batch_size")
         xa = self._x(x, "evaluate")
         ya = self._y(y, xa.shape[0], "evaluate")
+        sw = self._sample_weight(sample_weight, xa.shape[0], "evaluate")
         steps_total = math.ceil(xa.shape[0] / batch_size)
         cb = _callbacks.CallbackList(callbacks, self, {"verbose": verbose, "epochs": 1, "steps": steps_total},
                                      add_progbar=verbose != 0)
@@ -311,7 +365,7 @@ class Sequential:
             def progress(step, logs):
                 cb.progress(step, dict(sorted(logs.items())))
         values = self._core.evaluate(xa, ya, batch_size, on_progress=progress,
-                                     progress_interval_ms=cb.progress_interval_ms())
+                                     progress_interval_ms=cb.progress_interval_ms(), sample_weight=sw)
         cb.on_test_end(dict(sorted(zip(names, values))))
         if return_dict:
             return dict(zip(names, values))
@@ -360,20 +414,24 @@ class Sequential:
         return self.predict(x, verbose=0)
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on this batch; returns the loss (or [loss, *metrics]) computed before the update."""
-        if sample_weight is not None or class_weight is not None:
-            raise NotImplementedError("train_on_batch: sample_weight and class_weight are not supported yet")
+        """One optimizer step on this batch; returns the loss (or [loss, *metrics]) computed before the update.
+        sample_weight (per sample) or class_weight ({class index: weight}) weight the samples as in fit."""
         self._require_compiled("training it")
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("train_on_batch: class_weight and sample_weight cannot be given together (pass one "
+                             "of them)")
         xa = self._x(x, "train_on_batch")
-        values = self._core.train_on_batch(xa, self._y(y, xa.shape[0], "train_on_batch"))
+        sw = self._sample_weight(sample_weight, xa.shape[0], "train_on_batch")
+        values = self._core.train_on_batch(xa, self._y(y, xa.shape[0], "train_on_batch"), sample_weight=sw,
+                                           class_weight=self._class_weight(class_weight, "train_on_batch"))
         return self._result(values, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
-        if sample_weight is not None:
-            raise NotImplementedError("test_on_batch: sample_weight is not supported yet")
+        """[loss, *metrics] of this batch (sample_weight: per-sample weights), no update."""
         self._require_compiled("evaluating it")
         xa = self._x(x, "test_on_batch")
-        values = self._core.test_on_batch(xa, self._y(y, xa.shape[0], "test_on_batch"))
+        sw = self._sample_weight(sample_weight, xa.shape[0], "test_on_batch")
+        values = self._core.test_on_batch(xa, self._y(y, xa.shape[0], "test_on_batch"), sample_weight=sw)
         return self._result(values, return_dict)
 
     def _result(self, values, return_dict):
@@ -495,11 +553,13 @@ class Sequential:
             model._layers.append(layer)
         model.optimizer = model.loss = None
         model.compiled_metrics = []
+        model.weighted_metrics = []
         if config["compile"] is not None:
             model.optimizer = _optimizers.from_config(config["compile"]["optimizer"])
             model.optimizer._model = model
             model.loss = _losses.from_config(config["compile"]["loss"])
-            model.compiled_metrics = list(config["compile"]["metrics"])
+            model.compiled_metrics = [_metrics._from_core(c) for c in core.metric_configs(False)]
+            model.weighted_metrics = [_metrics._from_core(c) for c in core.metric_configs(True)]
         return model
 
     # --- config round trip (Keras's get_config / from_config) ---------------------------------------------------

@@ -30,7 +30,16 @@ def activation_grad(name, x, dy, alpha=None):
     return _core.activation_grad(name, as_float32(x, "x"), as_float32(dy, "dy"), alpha)
 
 
-def loss(name, y_true, y_pred, from_logits=False, delta=1.0):
-    """Returns (value, gradient): the batch-mean loss and its gradient with respect to y_pred."""
+def loss(name, y_true, y_pred, from_logits=False, delta=1.0, sample_weight=None):
+    """Returns (value, gradient): the batch-mean loss and its gradient with respect to y_pred. With sample_weight
+    (one per row) the value is sum(weight * per-sample loss) / rows, as Keras 3 reduces it."""
     return _core.loss(name, as_float32(y_true, "y_true"), as_float32(y_pred, "y_pred"), bool(from_logits),
-                      float(delta))
+                      float(delta), None if sample_weight is None else as_float32(sample_weight, "sample_weight"))
+
+
+def metric(name, y_true, y_pred, sample_weight=None, k=5, num_thresholds=200, threshold=0.5):
+    """The named metric ('auc', 'precision', 'top_k_categorical_accuracy', ...; see fastann.metrics) of one batch,
+    as fit/evaluate compute it over an epoch; sample_weight: one weight per row."""
+    return _core.metric(name, as_float32(y_true, "y_true"), as_float32(y_pred, "y_pred"),
+                        None if sample_weight is None else as_float32(sample_weight, "sample_weight"), int(k),
+                        int(num_thresholds), float(threshold))

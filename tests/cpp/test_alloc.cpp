@@ -1,5 +1,5 @@
 // The steady state of training allocates nothing: the number of heap allocations made by Sequential::fit does not
-// grow with the number of batches per epoch, and predict_into into caller memory allocates a small constant number
+// grow with the number of batches per epoch (with sample or class weights and streaming metrics such as AUC too), and predict_into into caller memory allocates a small constant number
 // of times, whatever the number of rows.
 //
 // This program replaces the global operator new/delete (every form) with counting versions, which a C++ program may
@@ -147,10 +147,11 @@ std::vector<float> random_rows(int64_t n, int64_t d, uint32_t seed) {
 constexpr int64_t kFeatures = 12, kBatch = 16, kFewBatches = 10, kManyBatches = 200;
 
 struct Data {
-  std::vector<float> x, y;
+  std::vector<float> x, y, w;
   int64_t n;
   Tensor xt() { return Tensor::view(x.data(), {n, kFeatures}); }
   Tensor yt() { return Tensor::view(y.data(), {n, 1}); }
+  Tensor wt() { return Tensor::view(w.data(), {n}); }
 };
 
 Data binary_data(int64_t n, uint32_t seed) {
@@ -159,10 +160,15 @@ Data binary_data(int64_t n, uint32_t seed) {
   d.x = random_rows(n, kFeatures, seed);
   d.y.resize(static_cast<size_t>(n));
   for (int64_t r = 0; r < n; ++r) d.y[static_cast<size_t>(r)] = d.x[static_cast<size_t>(r * kFeatures)] > 0 ? 1.0f : 0.0f;
+  d.w.resize(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) d.w[static_cast<size_t>(r)] = 0.25f + static_cast<float>(r % 7) * 0.5f;
   return d;
 }
 
-Sequential make_model(const char* optimizer, bool extra_layers = false) {
+// Training weights of a fit: none, per-sample weights (validation data weighted too), or class weights.
+enum class Weights { none, sample, by_class };
+
+Sequential make_model(const char* optimizer, bool streaming_metrics = false, bool extra_layers = false) {
   Sequential m;
   if (extra_layers) {  // Input, BatchNormalization, Dropout and the three kinds of regularizer
     m.add(fastann::Input(kFeatures));
@@ -181,7 +187,16 @@ Sequential make_model(const char* optimizer, bool extra_layers = false) {
   if (extra_layers) m.add(fastann::Dropout(0.1, 6));
   m.add(Dense(1, "sigmoid"));
   m.build(kFeatures, 1);
-  m.compile(fastann::OptimizerConfig::defaults(optimizer), {"binary_crossentropy"}, {"accuracy", "mse"});
+  if (streaming_metrics) {
+    // Confusion-count metrics whose state is read for every progress report, weighted and not.
+    fastann::MetricConfig auc50("auc");
+    auc50.num_thresholds = 50;
+    auc50.display_name = "auc50";
+    m.compile(fastann::OptimizerConfig::defaults(optimizer), {"binary_crossentropy"},
+              {"accuracy", "auc", "precision", "recall", auc50}, {"auc", "accuracy"});
+  } else {
+    m.compile(fastann::OptimizerConfig::defaults(optimizer), {"binary_crossentropy"}, {"accuracy", "mse"});
+  }
   return m;
 }
 
@@ -191,12 +206,17 @@ struct Case {
   bool validation;  // validation data of as many batches as the training data
   bool poll;        // a should_stop callback polled after every batch
   int threads;
+  Weights weights = Weights::none;
+  bool streaming_metrics = false;  // AUC, Precision, Recall (and weighted metrics) instead of accuracy and mse
+  bool progress = false;           // a progress hook called after every batch (the running logs computed each time)
   bool extra_layers = false;  // BatchNormalization, Dropout, regularizers
 };
 
 std::string name(const Case& c) {
   return std::string(c.optimizer) + (c.shuffle ? " shuffle" : " no-shuffle") + (c.validation ? " +validation" : "") +
-         (c.poll ? " +should_stop" : "") + " threads=" + std::to_string(c.threads) +
+         (c.poll ? " +should_stop" : "") + (c.weights == Weights::sample ? " +sample_weight" : "") +
+         (c.weights == Weights::by_class ? " +class_weight" : "") + (c.streaming_metrics ? " +auc" : "") +
+         (c.progress ? " +progress" : "") + " threads=" + std::to_string(c.threads) +
          (c.extra_layers ? " +bn/dropout/regularizers" : "");
 }
 
@@ -212,8 +232,19 @@ Counts fit_allocations(Sequential& m, Data& train, Data& val, int64_t batches, c
   if (c.validation) {
     o.validation_x = val.xt().rows(0, batches * kBatch);
     o.validation_y = val.yt().rows(0, batches * kBatch);
+    if (c.weights == Weights::sample) o.validation_sample_weight = val.wt().rows(0, batches * kBatch);
   }
+  if (c.weights == Weights::sample) o.sample_weight = train.wt().rows(0, batches * kBatch);
+  if (c.weights == Weights::by_class) o.class_weight = {0.5f, 2.0f};
   fastann::FitCallbacks cb;
+  long reports = 0;
+  if (c.progress) {
+    cb.on_progress = [&reports](int64_t, const fastann::Logs&) {
+      ++reports;
+      return fastann::FitSignal::proceed;
+    };
+    cb.progress_interval_ms = 0;
+  }
   long polls = 0;
   if (c.poll) {
     cb.should_stop = [&polls] {
@@ -232,6 +263,9 @@ Counts fit_allocations(Sequential& m, Data& train, Data& val, int64_t batches, c
   if (c.poll) {
     EXPECT_GT(polls, batches / 2);
   }
+  if (c.progress) {
+    EXPECT_EQ(reports, batches);
+  }
   return counts;
 }
 
@@ -241,7 +275,7 @@ TEST_P(FitAllocations, DoNotGrowWithTheNumberOfBatches) {
   const Case c = GetParam();
   fastann::set_num_threads(c.threads);
   Data train = binary_data(kManyBatches * kBatch, 1), val = binary_data(kManyBatches * kBatch, 2);
-  Sequential m = make_model(c.optimizer, c.extra_layers);
+  Sequential m = make_model(c.optimizer, c.streaming_metrics, c.extra_layers);
   // Warm-up: the largest case first, then the small one, a few times (the pool's threads and each thread's
   // grow-only GEMM scratch reach their sizes; which thread runs which part of a product can vary between calls).
   for (int rep = 0; rep < 3; ++rep) {
@@ -266,12 +300,19 @@ INSTANTIATE_TEST_SUITE_P(
     Sequential, FitAllocations,
     ::testing::Values(Case{"adam", true, false, false, 1}, Case{"adam", true, false, false, 3},
                       Case{"sgd", false, false, false, 2}, Case{"rmsprop", true, true, false, 2},
-                      Case{"adagrad", true, false, true, 2}, Case{"adam", true, true, false, 2, true},
-                      Case{"sgd", false, false, false, 1, true}),
+                      Case{"adagrad", true, false, true, 2},
+                      Case{"adam", true, true, false, 2, Weights::sample, true, true},
+                      Case{"sgd", false, true, false, 1, Weights::sample, true, false},
+                      Case{"rmsprop", true, false, true, 2, Weights::by_class, true, true},
+                      Case{"adam", false, false, false, 3, Weights::by_class, false, false},
+                      Case{"adam", true, true, false, 2, Weights::none, false, false, true},
+                      Case{"sgd", false, false, false, 1, Weights::sample, true, true, true}),
     [](const ::testing::TestParamInfo<Case>& info) {  // e.g. adam_shuffle_threads3
       const Case& c = info.param;
       return std::string(c.optimizer) + (c.shuffle ? "_shuffle" : "_noshuffle") + (c.validation ? "_validation" : "") +
-             (c.poll ? "_shouldstop" : "") + "_threads" + std::to_string(c.threads) +
+             (c.poll ? "_shouldstop" : "") + (c.weights == Weights::sample ? "_sampleweight" : "") +
+             (c.weights == Weights::by_class ? "_classweight" : "") + (c.streaming_metrics ? "_auc" : "") +
+             (c.progress ? "_progress" : "") + "_threads" + std::to_string(c.threads) +
              (c.extra_layers ? "_bn_dropout_reg" : "");
     });
 
@@ -349,6 +390,21 @@ TEST(FitAllocations, TrainOnBatchAllocatesOnlyItsResult) {
     for (int i = 0; i < 50; ++i) m.train_on_batch(x, y);
   });
   std::printf("[ alloc    ] 50 x train_on_batch: %ld new + %ld malloc\n", c.news, c.mallocs);
+  EXPECT_EQ(c.mallocs, 0);
+  EXPECT_EQ(c.news, 50);  // the returned std::vector<double> of [loss, metrics...]
+}
+
+TEST(FitAllocations, WeightedTrainOnBatchWithAucAllocatesOnlyItsResult) {
+  fastann::set_num_threads(2);
+  Data train = binary_data(kBatch, 1);
+  Sequential m = make_model("adam", /*streaming_metrics=*/true);
+  const Tensor x = train.xt(), y = train.yt(), w = train.wt();
+  m.train_on_batch(x, y, w);
+  const Counts c = count([&] {
+    for (int i = 0; i < 50; ++i) m.train_on_batch(x, y, w);
+  });
+  std::printf("[ alloc    ] 50 x train_on_batch with sample weights and AUC: %ld new + %ld malloc\n", c.news,
+              c.mallocs);
   EXPECT_EQ(c.mallocs, 0);
   EXPECT_EQ(c.news, 50);  // the returned std::vector<double> of [loss, metrics...]
 }

@@ -81,6 +81,44 @@ TEST(ModelFile, SaveLoadPredictIsBitwiseIdentical) {
   std::remove(path.c_str());
 }
 
+TEST(ModelFile, CompiledMetricsWithParametersRoundTrip) {
+  fastann::Sequential m = make_model(3);
+  fastann::MetricConfig top1("top_k_categorical_accuracy"), auc("auc"), prec("precision");
+  top1.k = 1;
+  top1.display_name = "top1";
+  auc.num_thresholds = 64;
+  prec.threshold = 0.25;
+  m.compile(fastann::OptimizerConfig::defaults("adam"), {"categorical_crossentropy"},
+            {"accuracy", top1, auc, prec, "auc"}, {"accuracy", "auc"});
+  const Data d = make_data(40);
+  std::vector<float> w(40);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + static_cast<float>(i % 3);
+  const Tensor wt = Tensor::view(w.data(), {40});
+  fastann::FitOptions o = no_shuffle(2);
+  o.sample_weight = wt;
+  m.fit(d.tx, d.ty, o);
+  const std::string bytes = fastann::serialize_model(m);
+  fastann::Sequential loaded = fastann::load_model_from_memory(bytes.data(), bytes.size());
+  EXPECT_EQ(loaded.metrics_names(),
+            (std::vector<std::string>{"loss", "accuracy", "top1", "auc", "precision", "auc_1", "weighted_accuracy",
+                                      "weighted_auc"}));
+  EXPECT_EQ(loaded.metrics_names(), m.metrics_names());
+  EXPECT_EQ(loaded.evaluate(d.tx, d.ty, wt, 8), m.evaluate(d.tx, d.ty, wt, 8));
+  const std::vector<fastann::MetricConfig> got = loaded.metric_configs(false);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[1].k, 1);
+  EXPECT_EQ(got[2].num_thresholds, 64);
+  EXPECT_EQ(got[3].threshold, 0.25);
+  EXPECT_EQ(fastann::serialize_model(loaded), bytes);
+  // Plain metrics stay plain names in the JSON (the form older files have).
+  const std::string json = fastann::model_config_json(m);
+  EXPECT_NE(json.find("\"metrics\":[\"accuracy\",{\"name\":\"top_k_categorical_accuracy\""), std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"weighted_metrics\":[{\"name\":\"accuracy\",\"display_name\":\"weighted_accuracy\""),
+            std::string::npos)
+      << json;
+}
+
 TEST(ModelFile, ResumedFitEqualsUninterruptedFit) {
   const Data d = make_data(40);
   fastann::Sequential a = make_model(5), b = make_model(5);

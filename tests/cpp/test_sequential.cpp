@@ -346,4 +346,165 @@ TEST(SequentialErrors, CallbacksMayNotRestructureDuringFit) {
   EXPECT_EQ(h.epoch.size(), 1u);
 }
 
+// --- sample and class weights, streaming metrics -----------------------------------------------------------------
+
+// Binary data and a model with a sigmoid output; weights of the samples; references from ref_forward in double.
+struct WeightedCase {
+  int64_t n = 37;
+  std::vector<float> x = random_rows(37, 4, 11), y, w;
+  WeightedCase() {
+    for (int64_t r = 0; r < n; ++r) {
+      y.push_back(x[static_cast<size_t>(r * 4)] + 0.5f * x[static_cast<size_t>(r * 4 + 1)] > 0.1f ? 1.0f : 0.0f);
+      w.push_back(0.1f + 0.3f * static_cast<float>(r % 5));
+    }
+  }
+  Tensor xt() { return Tensor::view(x.data(), {n, 4}); }
+  Tensor yt() { return Tensor::view(y.data(), {n, 1}); }
+  Tensor wt() { return Tensor::view(w.data(), {n}); }
+};
+
+Sequential binary_model(double lr, std::vector<fastann::MetricConfig> metrics,
+                        std::vector<fastann::MetricConfig> weighted = {}) {
+  Sequential m;
+  m.add(Dense(6, "tanh").with_input_dim(4));
+  m.add(Dense(1, "sigmoid"));
+  m.build(4, 7);
+  fastann::OptimizerConfig sgd = fastann::OptimizerConfig::defaults("sgd");
+  sgd.learning_rate = lr;
+  m.compile(sgd, {"binary_crossentropy"}, metrics, weighted);
+  return m;
+}
+
+TEST(SequentialWeights, LossIsWeightedSumOverSamples) {
+  WeightedCase d;
+  Sequential m = binary_model(0.0, {"accuracy"}, {"accuracy"});
+  const std::vector<double> p = ref_forward(ref_layers(m), d.x, d.n);
+  double wl = 0.0, wacc = 0.0, acc = 0.0, wsum = 0.0;
+  for (int64_t r = 0; r < d.n; ++r) {
+    const double pr = p[static_cast<size_t>(r)], yr = d.y[static_cast<size_t>(r)], wr = d.w[static_cast<size_t>(r)];
+    wl += wr * -(yr * std::log(pr) + (1 - yr) * std::log(1 - pr));
+    const double hit = (pr > 0.5) == (yr > 0.5) ? 1.0 : 0.0;
+    acc += hit;
+    wacc += wr * hit;
+    wsum += wr;
+  }
+  EXPECT_EQ(m.metrics_names(), (std::vector<std::string>{"loss", "accuracy", "weighted_accuracy"}));
+  for (int64_t bs : {1, 8, 100}) {
+    const std::vector<double> v = m.evaluate(d.xt(), d.yt(), d.wt(), bs);
+    EXPECT_NEAR(v[0], wl / static_cast<double>(d.n), 1e-5 * v[0]) << "batch size " << bs;  // Keras 3: / samples
+    EXPECT_NEAR(v[1], acc / static_cast<double>(d.n), 1e-12);
+    EXPECT_NEAR(v[2], wacc / wsum, 1e-6);
+  }
+  fastann::FitOptions o;
+  o.batch_size = 8;
+  o.shuffle = false;
+  o.sample_weight = d.wt();
+  const fastann::History h = m.fit(d.xt(), d.yt(), o);
+  EXPECT_NEAR(h["loss"][0], wl / static_cast<double>(d.n), 1e-5 * h["loss"][0]);
+}
+
+TEST(SequentialWeights, ClassWeightIsTheMatchingSampleWeight) {
+  WeightedCase d;
+  std::vector<float> sw;
+  for (float label : d.y) sw.push_back(label > 0.5f ? 3.0f : 0.5f);
+  Sequential a = binary_model(0.1, {"auc"}), b = binary_model(0.1, {"auc"});
+  fastann::FitOptions oa, ob;
+  oa.epochs = ob.epochs = 3;
+  oa.seed = ob.seed = 4;
+  oa.batch_size = ob.batch_size = 8;
+  oa.class_weight = {0.5f, 3.0f};
+  ob.sample_weight = Tensor::view(sw.data(), {d.n});
+  const fastann::History ha = a.fit(d.xt(), d.yt(), oa), hb = b.fit(d.xt(), d.yt(), ob);
+  EXPECT_EQ(ha["loss"], hb["loss"]);
+  EXPECT_EQ(ha["auc"], hb["auc"]);
+  const std::vector<Tensor> wa = a.get_weights(), wb = b.get_weights();
+  for (size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_EQ(0, std::memcmp(wa[i].data(), wb[i].data(), static_cast<size_t>(wa[i].numel()) * sizeof(float)));
+  }
+  EXPECT_EQ(a.train_on_batch(d.xt(), d.yt(), Tensor(), {0.5f, 3.0f}),
+            b.train_on_batch(d.xt(), d.yt(), Tensor::view(sw.data(), {d.n})));
+}
+
+TEST(SequentialWeights, BadWeightsAreValueErrors) {
+  WeightedCase d;
+  Sequential m = binary_model(0.1, {});
+  auto message = [&](const fastann::FitOptions& o) -> std::string {
+    try {
+      m.fit(d.xt(), d.yt(), o);
+    } catch (const fastann::ValueError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  fastann::FitOptions o;
+  o.sample_weight = d.wt().rows(0, 5);
+  EXPECT_NE(message(o).find("fit: sample_weight must have shape (37,)"), std::string::npos) << message(o);
+  d.w[3] = -1.0f;
+  o.sample_weight = d.wt();
+  EXPECT_NE(message(o).find("got -1 at row 3"), std::string::npos) << message(o);
+  d.w[3] = 1.0f;
+  o.class_weight = {1.0f, 2.0f};
+  EXPECT_NE(message(o).find("cannot be given together"), std::string::npos) << message(o);
+  o.sample_weight = Tensor();
+  o.class_weight = {1.0f, 2.0f, 3.0f};
+  EXPECT_NE(message(o).find("class_weight has 3 entries but the model has 2 classes"), std::string::npos)
+      << message(o);
+  o.class_weight = {1.0f, -2.0f};
+  EXPECT_NE(message(o).find("class_weight for class 1 must be finite and >= 0"), std::string::npos) << message(o);
+  o.class_weight = {};
+  o.validation_sample_weight = d.wt();
+  EXPECT_NE(message(o).find("validation_sample_weight needs validation_x"), std::string::npos) << message(o);
+  EXPECT_THROW(m.evaluate(d.xt(), d.yt(), d.wt().rows(0, 36), 8), fastann::ValueError);
+  EXPECT_THROW(m.train_on_batch(d.xt(), d.yt(), Tensor(), {1.0f, 1.0f, 1.0f}), fastann::ValueError);
+}
+
+TEST(SequentialMetrics, StreamingAucPrecisionRecallAndNames) {
+  WeightedCase d;
+  fastann::MetricConfig auc_fine("auc"), prec03("precision");
+  auc_fine.num_thresholds = 2000;
+  prec03.threshold = 0.3;
+  prec03.display_name = "p03";
+  Sequential m = binary_model(0.0, {"auc", "precision", "recall", auc_fine, prec03, "auc"});
+  EXPECT_EQ(m.metrics_names(),
+            (std::vector<std::string>{"loss", "auc", "precision", "recall", "auc_1", "p03", "auc_2"}));
+  const std::vector<double> p = ref_forward(ref_layers(m), d.x, d.n);
+  // Exact ROC AUC (ties as half) and confusion counts at the thresholds, in double.
+  double pairs = 0.0, good = 0.0, tp = 0.0, fp = 0.0, fn = 0.0, tp3 = 0.0, fp3 = 0.0;
+  for (int64_t i = 0; i < d.n; ++i) {
+    const bool yi = d.y[static_cast<size_t>(i)] > 0.5f;
+    const double pi = p[static_cast<size_t>(i)];
+    tp += yi && pi > 0.5;
+    fp += !yi && pi > 0.5;
+    fn += yi && !(pi > 0.5);
+    tp3 += yi && pi > 0.3;
+    fp3 += !yi && pi > 0.3;
+    if (!yi) continue;
+    for (int64_t j = 0; j < d.n; ++j) {
+      if (d.y[static_cast<size_t>(j)] > 0.5f) continue;
+      const double pj = p[static_cast<size_t>(j)];
+      pairs += 1.0;
+      good += pi > pj ? 1.0 : (pi == pj ? 0.5 : 0.0);
+    }
+  }
+  const std::vector<double> v = m.evaluate(d.xt(), d.yt(), 5);  // 8 batches: the counts stream over all of them
+  EXPECT_NEAR(v[1], good / pairs, 0.02);
+  EXPECT_NEAR(v[4], good / pairs, 2e-3);
+  EXPECT_NEAR(v[2], tp / (tp + fp), 1e-12);
+  EXPECT_NEAR(v[3], tp / (tp + fn), 1e-12);
+  EXPECT_NEAR(v[5], tp3 / (tp3 + fp3), 1e-12);
+  EXPECT_EQ(v[6], v[1]);
+}
+
+TEST(SequentialMetrics, BadMetricParameters) {
+  fastann::MetricConfig k0("top_k_categorical_accuracy"), t1("auc"), th("precision");
+  k0.k = 0;
+  t1.num_thresholds = 1;
+  th.threshold = 2.0;
+  EXPECT_THROW(binary_model(0.0, {k0}), fastann::ValueError);
+  EXPECT_THROW(binary_model(0.0, {t1}), fastann::ValueError);
+  EXPECT_THROW(binary_model(0.0, {th}), fastann::ValueError);
+  EXPECT_THROW(binary_model(0.0, {"sparse_top_k_categorical_accuracy"}), fastann::ValueError);
+  EXPECT_THROW(binary_model(0.0, {"f1"}), fastann::ValueError);
+}
+
 }  // namespace

@@ -28,14 +28,21 @@ int64_t first_non_finite(const float* x, int64_t n);
 
 // Loss of predictions pred (rows, cols) against targets y ((rows, cols), or (rows,) class indices for scce).
 // Returns the sum over rows of the per-sample loss (Keras: mean over the last axis for mse/mae/huber/bce, sum
-// over classes for cce/scce), accumulated in double. When grad is given, writes grad_scale * d(sum)/d(pred)
-// (pred is the logits when p.from_logits). When probs is given (from_logits only), writes sigmoid/softmax(pred).
-// Throws ValueError for a class index that is not an integer in [0, cols).
+// over classes for cce/scce), accumulated in double; with weights (rows,), the sum of weight * per-sample loss.
+// When grad is given, writes grad_scale * d(sum)/d(pred) (pred is the logits when p.from_logits). When probs is
+// given (from_logits only), writes sigmoid/softmax(pred). Throws ValueError for a class index that is not an
+// integer in [0, cols).
 double loss(const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
-            float* grad, float* probs, float grad_scale);
+            float* grad, float* probs, float grad_scale, const float* weights);
 
-// Sum over rows of the per-sample metric value (accuracy in {0, 1} per sample; mse/mae per-sample means).
-double metric_sum(ops::Metric m, const float* pred, const float* y, int64_t rows, int64_t cols);
+// w[i] = cw[label(row i)] for labels in [0, ncw), else 1: label = argmax of the row (cols > 1) or the value
+// rounded half to even (cols == 1).
+void class_sample_weights(const float* y, int64_t rows, int64_t cols, const float* cw, int64_t ncw, float* w);
+
+// Adds a batch to a metric's streaming state (ops::metric_state_size(p) doubles): pred (rows, cols), y as pred or
+// (rows,) class indices for the sparse metrics, weights (rows,) per-sample weights or null (all 1).
+void metric_update(const ops::MetricParams& p, const float* pred, const float* y, const float* weights, int64_t rows,
+                   int64_t cols, double* state);
 
 // Inverted dropout of n elements; element i has global index offset + i (the mask depends on seed and index only).
 void dropout_forward(double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t offset, int64_t n);

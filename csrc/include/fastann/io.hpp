@@ -41,8 +41,10 @@ FASTANN_API Sequential load_model_from_memory(const void* data, size_t size);
 // The model's architecture and compile configuration as JSON, as the model file stores it:
 // {"class_name": "Sequential", "name", "built", "input_dim", "layers": [{"class_name": "Dense"|"Activation"|
 //  "Dropout"|"BatchNormalization", "config": {...}}], "compile": null | {"optimizer": {...}, "loss": {...},
-//  "metrics": [...]}}. Weights are stored as "<layer>/<name>" (kernel, bias, gamma, beta, moving_mean,
-//  moving_variance); optimizer slots exist for the trainable ones only.
+//  "metrics": [...], optional "weighted_metrics": [...]}}. A metric is its name, or {"name", "display_name", "k",
+//  "num_thresholds", "threshold"} when it has other parameters or is reported under another name. Weights are stored
+//  as "<layer>/<name>" (kernel, bias, gamma, beta, moving_mean, moving_variance); optimizer slots exist for the
+//  trainable ones only.
 FASTANN_API std::string model_config_json(const Sequential& model);
 
 // The file's bytes, as save_model would write them.

@@ -147,6 +147,21 @@ struct LossConfig {
   LossConfig(std::string n) : name(std::move(n)) {}  // NOLINT
 };
 
+// A metric as compile takes it: a Keras name with its parameters (Keras's defaults). Names: "accuracy"/"acc"
+// (binary, categorical or sparse accuracy, resolved from the loss), "binary_accuracy", "categorical_accuracy",
+// "sparse_categorical_accuracy", "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc",
+// "precision", "recall", "mse" ("mean_squared_error"), "mae" ("mean_absolute_error"). Every metric streams: its
+// value covers all the samples of the epoch (or evaluation) so far, as Keras computes it.
+struct MetricConfig {
+  std::string name;
+  int64_t k = 5;                 // top_k_categorical_accuracy, sparse_top_k_categorical_accuracy
+  int64_t num_thresholds = 200;  // auc (ROC, trapezoidal summation over evenly spaced thresholds, as Keras's AUC)
+  double threshold = 0.5;        // binary_accuracy, precision, recall: a prediction above it is positive
+  std::string display_name;      // the key in logs and History; empty: `name`
+  MetricConfig(const char* n = "accuracy") : name(n) {}   // NOLINT: implicit from a name, like Keras strings
+  MetricConfig(std::string n) : name(std::move(n)) {}     // NOLINT
+};
+
 // Ordered name -> value pairs, as Keras's `logs` dict: loss, metrics, then val_loss, val_metrics.
 using Logs = std::vector<std::pair<std::string, double>>;
 
@@ -169,6 +184,15 @@ struct FitOptions {
   // [r*batch_size, (r+1)*batch_size) of it. shard_count > 1 needs a gradient reducer (set_gradient_reducer).
   int64_t shard_index = 0;
   int64_t shard_count = 1;
+  // Per-sample weights (n,) of x/y, >= 0; undefined: 1 each. validation_split holds out their tail with the data.
+  // A sample's loss and gradient are multiplied by its weight; the loss of a batch is sum(w * loss) / batch size,
+  // as Keras 3 ("sum_over_batch_size"), and so the epoch's loss is sum(w * loss) / samples.
+  Tensor sample_weight;
+  // Weights by class index (>= 0): a training sample's weight is class_weight[label], where label is the argmax of a
+  // one-hot y row, the class index (sparse targets) or the rounded value (one output column); labels past the end
+  // weigh 1. Empty: none. Not together with sample_weight (as Keras 3). Validation data is not class-weighted.
+  std::vector<float> class_weight;
+  Tensor validation_sample_weight;  // (n_val,) weights of validation_x/validation_y; undefined: 1 each
 };
 
 // What a batch-level hook asks of fit (or evaluate) next.
@@ -269,13 +293,16 @@ class FASTANN_API Sequential {
   int64_t input_dim() const;   // 0 when not yet known
   int64_t output_dim() const;  // 0 when there are no layers
 
-  // metrics: "accuracy"/"acc" (resolved from the loss: binary, categorical or sparse), "binary_accuracy",
-  // "categorical_accuracy", "sparse_categorical_accuracy", "mse", "mae".
-  void compile(const OptimizerConfig& optimizer, const LossConfig& loss,
-               const std::vector<std::string>& metrics = {});
+  // metrics: see MetricConfig; they ignore sample weights. weighted_metrics (Keras's compile argument) use them:
+  // weighted means, weighted confusion counts. A name used twice gets "_1", "_2", ...; a weighted metric named as
+  // an unweighted one is reported as "weighted_<name>" (as Keras 3).
+  void compile(const OptimizerConfig& optimizer, const LossConfig& loss, const std::vector<MetricConfig>& metrics = {},
+               const std::vector<MetricConfig>& weighted_metrics = {});
   bool compiled() const;
-  // "loss" followed by the resolved metric names (e.g. "accuracy").
+  // "loss" followed by the metrics' names as logs report them (e.g. "accuracy"), then the weighted metrics'.
   std::vector<std::string> metrics_names() const;
+  // The compiled metrics as given to compile (display_name set to the reported name).
+  std::vector<MetricConfig> metric_configs(bool weighted) const;
 
   // x is (n, input_dim); y is (n, output_dim), or (n,) class indices for sparse_categorical_crossentropy.
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {},
@@ -285,13 +312,18 @@ class FASTANN_API Sequential {
   // The same, reporting progress (e.g. for a progress bar) through `callbacks`.
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
                                const EvaluateCallbacks& callbacks);
+  // With per-sample weights (n,) (undefined: 1 each): the loss is sum(w * loss) / n, weighted metrics are weighted.
+  std::vector<double> evaluate(const Tensor& x, const Tensor& y, const Tensor& sample_weight, int64_t batch_size,
+                               const EvaluateCallbacks& callbacks = {});
   // Returns (n, output_dim). batch_size only bounds working memory; results do not depend on it.
   Tensor predict(const Tensor& x, int64_t batch_size = 0) const;
   // Writes predictions into `out` (n, output_dim), e.g. caller-owned memory: no allocation for the result.
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 0) const;
   // One optimizer step on exactly this batch; returns [loss, metrics...] for it (computed before the update).
-  std::vector<double> train_on_batch(const Tensor& x, const Tensor& y);
-  std::vector<double> test_on_batch(const Tensor& x, const Tensor& y);
+  // sample_weight (n,) or class_weight (by class index) weight the samples as in fit (not both).
+  std::vector<double> train_on_batch(const Tensor& x, const Tensor& y, const Tensor& sample_weight = Tensor(),
+                                     const std::vector<float>& class_weight = {});
+  std::vector<double> test_on_batch(const Tensor& x, const Tensor& y, const Tensor& sample_weight = Tensor());
 
   size_t num_layers() const;
   LayerInfo layer_info(size_t index) const;
