@@ -14,10 +14,13 @@
 
 #include "cpu/dispatch.hpp"
 #include "fastann/fastann.hpp"
+#include "cuda/backend.hpp"
 #include "ops/ops.hpp"
 
 namespace py = pybind11;
 using fastann::Tensor;
+
+void bind_device_ops(py::module_& parent);  // device_ops.cpp
 
 namespace {
 
@@ -332,6 +335,7 @@ PYBIND11_MODULE(_core, mod) {
 
   py::register_exception<fastann::StateError>(mod, "StateError", PyExc_RuntimeError);
   py::register_exception<fastann::UnavailableError>(mod, "UnavailableError", PyExc_RuntimeError);
+  py::register_exception<fastann::CudaError>(mod, "CudaError", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -351,7 +355,16 @@ PYBIND11_MODULE(_core, mod) {
   mod.def("set_check_finite", &fastann::set_check_finite, py::arg("enabled"),
           "fit/evaluate/train_on_batch/test_on_batch reject NaN or infinity in x or y (default True).");
   mod.def("get_check_finite", &fastann::get_check_finite);
-  mod.attr("CUDA_BUILT") = false;  // the CUDA backend is not part of this build
+  mod.attr("CUDA_BUILT") = fastann::cuda::built();
+  {
+    // How this module was configured: the FASTANN_CUDA option and the CUDA compiler CMake found ("" if none).
+    py::dict info;
+    info["option"] = FASTANN_CUDA_OPTION;
+    info["nvcc"] = FASTANN_CUDA_COMPILER;
+    info["architectures"] = FASTANN_CUDA_ARCHITECTURES;
+    mod.attr("CUDA_BUILD_INFO") = info;
+  }
+  bind_device_ops(mod);
   mod.def("parse_device", [](const std::string& name) { return fastann::Device::parse(name).str(); },
           py::arg("name"), "Canonical device name ('cpu', 'cuda:N'); ValueError for anything else.");
   mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),

@@ -5,8 +5,10 @@
 #include <cstring>
 #include <new>
 #include <sstream>
+#include <string>
 
 #include "core/check.hpp"
+#include "cuda/backend.hpp"
 
 namespace fastann {
 
@@ -25,8 +27,15 @@ int64_t checked_numel(const Shape& shape) {
 }
 
 std::shared_ptr<void> allocate(int64_t numel, Device device) {
-  if (device.type != DeviceType::CPU) {
-    throw UnavailableError("device " + device.str() + " is not supported by this build of fastann");
+  if (device.type == DeviceType::CUDA) {
+    if (!cuda::built()) {
+      throw UnavailableError("device " + device.str() + " is not supported by this build of fastann (built "
+                             "without the CUDA backend)");
+    }
+    if (numel > static_cast<int64_t>(SIZE_MAX / sizeof(float)) - 64) {
+      throw OutOfMemoryError("out of GPU memory: cannot allocate a tensor of " + std::to_string(numel) + " floats");
+    }
+    return cuda::allocate(static_cast<size_t>(numel) * sizeof(float), device.index);  // checks the device
   }
   const auto out_of_memory = [numel] {
     std::ostringstream os;
@@ -141,19 +150,36 @@ Tensor Tensor::reshape(Shape shape) const {
 }
 
 Tensor Tensor::clone() const {
-  FASTANN_CHECK_STATE(is_cpu(), "clone of a non-CPU tensor");
-  return from_data(data_, shape());
+  if (is_cpu()) return from_data(data_, shape());
+  return to(device_, /*copy=*/true);
+}
+
+Tensor Tensor::to(Device device, bool copy) const {
+  FASTANN_CHECK_STATE(defined_, "to(" << device.str() << ") of an undefined tensor");
+  if (device == device_ && !copy) return *this;
+  Tensor t = empty(shape(), device);
+  t.copy_from(*this);
+  return t;
 }
 
 void Tensor::copy_from(const Tensor& src) {
   FASTANN_CHECK_ARG(src.numel_ == numel_, "copy_from: size mismatch, " << shape_str(src.shape()) << " into "
                                                                          << shape_str(shape()));
-  if (numel_ > 0 && src.data_ != data_) {
-    std::memmove(data_, src.data_, static_cast<size_t>(numel_) * sizeof(float));
+  if (numel_ == 0 || (src.data_ == data_ && src.device_ == device_)) return;
+  const size_t bytes = static_cast<size_t>(numel_) * sizeof(float);
+  if (is_cpu() && src.is_cpu()) {
+    std::memmove(data_, src.data_, bytes);
+    return;
   }
+  // At least one side is on a CUDA device (host <-> device, or device <-> device).
+  cuda::copy(data_, is_cpu() ? -1 : device_.index, src.data_, src.is_cpu() ? -1 : src.device_.index, bytes);
 }
 
 void Tensor::fill(float value) {
+  if (!is_cpu()) {
+    cuda::fill(device_.index, data_, numel_, value);
+    return;
+  }
   for (int64_t i = 0; i < numel_; ++i) data_[i] = value;
 }
 

@@ -11,24 +11,47 @@
 #include "cpu/float_mode.hpp"
 #include "cpu/ops/kernels.hpp"
 #include "cpu/threadpool.hpp"
+#include "cuda/backend.hpp"
 
 namespace fastann::ops {
 
 namespace {
 
-// Every op runs where its tensors live; until the CUDA backend joins, that must be the CPU.
-void require_cpu(const Tensor& t, const char* op) {
-  if (t.defined() && !t.is_cpu()) {
-    FASTANN_THROW(UnavailableError, op << ": tensors on " << t.device().str()
-                                       << " are not supported by this build (CPU only)");
+// Every op runs where its tensors live: the device of its operands, which must all be on the same one.
+struct DeviceCheck {
+  const char* op;
+  bool set = false;
+  Device dev;
+  void operator()(const Tensor& t) {
+    if (!t.defined()) return;
+    if (!set) {
+      dev = t.device();
+      set = true;
+    } else if (t.device() != dev) {
+      FASTANN_THROW(ValueError, op << ": operands are on different devices (" << dev.str() << " and "
+                                   << t.device().str() << "); move them to one device first");
+    }
   }
+  bool cuda() const { return set && dev.type == DeviceType::CUDA; }
+};
+
+// The device of an op's operands (null ones skipped); ValueError when they differ.
+DeviceCheck devices(const char* op, std::initializer_list<const Tensor*> ts) {
+  DeviceCheck d{op};
+  for (const Tensor* t : ts) {
+    if (t) d(*t);
+  }
+  return d;
 }
+
+// Host copies for the ops the CUDA backend runs on the CPU (metrics, class weights, batch norm, regularizers):
+// correct, and small next to a layer's GEMMs, but a synchronising round trip.
+Tensor host(const Tensor& t) { return t.defined() && !t.is_cpu() ? t.to(Device::cpu()) : t; }
 
 int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
 
 void check_weights(const Tensor* w, int64_t rows, const char* what) {
   if (!w) return;
-  require_cpu(*w, what);
   FASTANN_CHECK_ARG(w->numel() == rows, what << ": expected " << rows << " sample weights, got shape "
                                              << shape_str(w->shape()));
 }
@@ -38,9 +61,7 @@ void check_weights(const Tensor* w, int64_t rows, const char* what) {
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
           const Tensor* bias, const ActParams* act) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(a, "gemm");
-  require_cpu(b, "gemm");
-  require_cpu(c, "gemm");
+  const DeviceCheck dc = devices("gemm", {&a, &b, &c, bias});
   FASTANN_CHECK_ARG(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2,
                     "gemm: operands must be 2-D, got " << shape_str(a.shape()) << ", " << shape_str(b.shape())
                                                        << " -> " << shape_str(c.shape()));
@@ -52,8 +73,12 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
                     "gemm: shapes do not match: op(a) is (" << m << ", " << k << "), op(b) is (" << kb << ", "
                                                             << n << "), c is " << shape_str(c.shape()));
   if (bias) {
-    require_cpu(*bias, "gemm");
     FASTANN_CHECK_ARG(bias->numel() == n, "gemm: bias has " << bias->numel() << " elements, expected " << n);
+  }
+  if (dc.cuda()) {
+    cuda::gemm(dc.dev.index, trans_a, trans_b, m, n, k, alpha, a.data(), std::max<int64_t>(1, a.dim(1)), b.data(),
+               std::max<int64_t>(1, b.dim(1)), beta, c.data(), n, bias ? bias->data() : nullptr, act);
+    return;
   }
   cpu::GemmEpilogue ep;
   ep.bias = bias ? bias->data() : nullptr;
@@ -71,8 +96,7 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(a_in, "matmul");
-  require_cpu(b_in, "matmul");
+  const DeviceCheck dc = devices("matmul", {&a_in, &b_in});
   FASTANN_CHECK_ARG(a_in.ndim() >= 1 && b_in.ndim() >= 1,
                     "matmul: operands must have at least 1 dimension, got " << shape_str(a_in.shape()) << " and "
                                                                             << shape_str(b_in.shape()));
@@ -108,12 +132,37 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Shape out_shape = batch;
   if (!a_vec) out_shape.push_back(m);
   if (!b_vec) out_shape.push_back(n);
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(out_shape, dc.set ? dc.dev : Device::cpu());
   int64_t count = 1;
   for (int64_t d : batch) count *= d;
   if (out.numel() == 0) return out;
   if (k == 0) {
     out.fill(0.0f);
+    return out;
+  }
+  if (dc.cuda()) {
+    // Element offsets of each product's operands (c_t is contiguous at t * m * n).
+    std::vector<int64_t> oa(static_cast<size_t>(count)), ob(static_cast<size_t>(count));
+    std::vector<int64_t> ix(nb, 0);
+    for (int64_t t = 0; t < count; ++t) {
+      int64_t ia = 0, ib = 0;
+      for (size_t d = 0; d < nb; ++d) {
+        ia += ix[d] * astride[d];
+        ib += ix[d] * bstride[d];
+      }
+      oa[static_cast<size_t>(t)] = ia * m * k;
+      ob[static_cast<size_t>(t)] = ib * k * n;
+      for (size_t d = nb; d-- > 0;) {
+        if (++ix[d] < batch[d]) break;
+        ix[d] = 0;
+      }
+    }
+    if (count == 1) {
+      cuda::gemm(dc.dev.index, false, false, m, n, k, 1.0f, a_in.data() + oa[0], k, b_in.data() + ob[0], n, 0.0f,
+                 out.data(), n, nullptr, nullptr);
+    } else {
+      cuda::gemm_batched(dc.dev.index, m, n, k, a_in.data(), oa.data(), b_in.data(), ob.data(), out.data(), count);
+    }
     return out;
   }
   std::vector<const float*> pa(static_cast<size_t>(count)), pb(static_cast<size_t>(count));
@@ -143,18 +192,16 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 
 void activation_forward(const ActParams& p, const Tensor& x, Tensor& y) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(x, "activation");
-  require_cpu(y, "activation");
+  const DeviceCheck dc = devices("activation", {&x, &y});
   FASTANN_CHECK_ARG(x.numel() == y.numel(), "activation: input " << shape_str(x.shape()) << " and output "
                                                                  << shape_str(y.shape()) << " differ in size");
   const int64_t cols = x.ndim() == 0 ? 1 : x.dim(-1);
+  if (dc.cuda()) return cuda::activation_forward(dc.dev.index, p, x.data(), y.data(), rows_of(x), cols);
   cpu::activation_forward(p, x.data(), y.data(), rows_of(x), cols);
 }
 
 void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(dy, "activation_backward");
-  require_cpu(dx, "activation_backward");
   const bool from_out = act_grad_from_output(p);
   const Tensor& used = from_out ? y : x;
   FASTANN_CHECK_ARG(p.kind == Act::linear || (used.defined() && used.numel() == dy.numel()),
@@ -162,34 +209,54 @@ void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, c
                                             << (from_out ? "output" : "input") << " of the gradient's size");
   FASTANN_CHECK_ARG(dx.numel() == dy.numel(), "activation_backward: dx and dy differ in size");
   const int64_t cols = dy.ndim() == 0 ? 1 : dy.dim(-1);
+  const DeviceCheck dc = devices("activation_backward", {&dy, &dx, &used});
+  if (dc.cuda()) {
+    return cuda::activation_backward(dc.dev.index, p, from_out ? nullptr : x.data(), from_out ? y.data() : nullptr,
+                                     dy.data(), dx.data(), rows_of(dy), cols);
+  }
   cpu::activation_backward(p, from_out ? nullptr : x.data(), from_out ? y.data() : nullptr, dy.data(), dx.data(),
                            rows_of(dy), cols);
 }
 
 void bias_grad(const Tensor& dz, Tensor& db) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(dz, "bias_grad");
+  const DeviceCheck dc = devices("bias_grad", {&dz, &db});
   FASTANN_CHECK_ARG(dz.ndim() == 2 && db.numel() == dz.dim(1), "bias_grad: shapes do not match");
+  if (dc.cuda()) return cuda::column_sum(dc.dev.index, dz.data(), db.data(), dz.dim(0), dz.dim(1));
   cpu::column_sum(dz.data(), db.data(), dz.dim(0), dz.dim(1));
 }
 
 void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) {
-  require_cpu(src, "gather_rows");
-  const int64_t cols = src.ndim() <= 1 ? 1 : src.numel() / src.dim(0);
+  const int64_t cols = src.ndim() <= 1 ? 1 : src.numel() / std::max<int64_t>(1, src.dim(0));
   FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination too small");
+  if (!dst.is_cpu()) {
+    if (!src.is_cpu()) {
+      FASTANN_CHECK_ARG(src.device() == dst.device(), "gather_rows: source on " << src.device().str()
+                                                          << ", destination on " << dst.device().str());
+      return cuda::gather_rows(dst.device().index, src.data(), idx, n, cols, dst.data());
+    }
+    // Host source, device destination (a dataset too large for the GPU): gather into page-locked memory, then one
+    // copy to the device.
+    if (n <= 0) return;
+    const size_t bytes = static_cast<size_t>(n * cols) * sizeof(float);
+    const std::shared_ptr<void> pinned = cuda::allocate_pinned(bytes);
+    cpu::gather_rows(src.data(), idx, n, cols, static_cast<float*>(pinned.get()));
+    cuda::copy(dst.data(), dst.device().index, pinned.get(), -1, bytes);
+    return;
+  }
+  FASTANN_CHECK_ARG(src.is_cpu(), "gather_rows: source on " << src.device().str() << ", destination on the CPU");
   cpu::gather_rows(src.data(), idx, n, cols, dst.data());
 }
 
 int64_t first_non_finite(const Tensor& t) {
-  require_cpu(t, "first_non_finite");
+  if (!t.is_cpu()) return cuda::first_non_finite(t.device().index, t.data(), t.numel());
   return cpu::first_non_finite(t.data(), t.numel());
 }
 
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
             float grad_scale, const Tensor* weights) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(pred, "loss");
-  require_cpu(y_true, "loss");
+  const DeviceCheck dc = devices("loss", {&pred, &y_true, grad, probs, weights});
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
   const int64_t rows = rows_of(pred);
   if (p.kind == Loss::scce) {
@@ -203,13 +270,23 @@ double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tenso
   if (grad) FASTANN_CHECK_ARG(grad->numel() == pred.numel(), "loss: gradient buffer has the wrong size");
   if (probs) FASTANN_CHECK_ARG(probs->numel() == pred.numel(), "loss: probability buffer has the wrong size");
   check_weights(weights, rows, "loss");
+  if (dc.cuda()) {
+    return cuda::loss(dc.dev.index, p, pred.data(), y_true.data(), rows, cols, grad ? grad->data() : nullptr,
+                      probs && p.from_logits ? probs->data() : nullptr, grad_scale,
+                      weights ? weights->data() : nullptr);
+  }
   return cpu::loss(p, pred.data(), y_true.data(), rows, cols, grad ? grad->data() : nullptr,
                    probs && p.from_logits ? probs->data() : nullptr, grad_scale, weights ? weights->data() : nullptr);
 }
 
 void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_weight, Tensor& w) {
-  require_cpu(y_true, "class_weight");
-  require_cpu(w, "class_weight");
+  devices("class_weight", {&y_true, &w});
+  if (!w.is_cpu()) {  // on the host (see host())
+    Tensor hw = Tensor::empty(w.shape());
+    class_sample_weights(host(y_true), class_weight, hw);
+    w.copy_from(hw);
+    return;
+  }
   const int64_t cols = y_true.ndim() <= 1 ? 1 : y_true.dim(-1);
   const int64_t rows = y_true.ndim() == 0 ? 1 : y_true.numel() / std::max<int64_t>(cols, 1);
   FASTANN_CHECK_ARG(w.numel() == rows, "class_weight: expected a weight buffer of " << rows << " elements, got "
@@ -221,8 +298,11 @@ void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_
 void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
                    double* state) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(pred, "metric");
-  require_cpu(y_true, "metric");
+  const DeviceCheck dc = devices("metric", {&pred, &y_true, weights});
+  if (dc.cuda()) {  // on the host (see host())
+    const Tensor hw = weights ? host(*weights) : Tensor();
+    return metric_update(p, host(pred), host(y_true), weights ? &hw : nullptr, state);
+  }
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
   const int64_t rows = rows_of(pred);
   if (metric_is_sparse(p.kind)) {
@@ -240,13 +320,12 @@ void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_tr
 }
 
 void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y) {
-  require_cpu(x, "dropout");
-  require_cpu(mask, "dropout");
-  require_cpu(y, "dropout");
+  const DeviceCheck dc = devices("dropout", {&x, &mask, &y});
   FASTANN_CHECK_ARG(rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " << rate);
   FASTANN_CHECK_ARG(mask.numel() == x.numel() && y.numel() == x.numel(),
                     "dropout: x " << shape_str(x.shape()) << ", mask " << shape_str(mask.shape()) << " and y "
                                   << shape_str(y.shape()) << " differ in size");
+  if (dc.cuda()) return cuda::dropout_forward(dc.dev.index, rate, seed, x.data(), mask.data(), y.data(), x.numel());
   const float* xp = x.data();
   float *mp = mask.data(), *yp = y.data();
   cpu::parallel_for(x.numel(), 16384, [&](int64_t b, int64_t e) {
@@ -256,12 +335,11 @@ void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, 
 
 void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(a, "multiply");
-  require_cpu(b, "multiply");
-  require_cpu(out, "multiply");
+  const DeviceCheck dc = devices("multiply", {&a, &b, &out});
   FASTANN_CHECK_ARG(a.numel() == b.numel() && out.numel() == a.numel(),
                     "multiply: operands " << shape_str(a.shape()) << ", " << shape_str(b.shape()) << " -> "
                                           << shape_str(out.shape()) << " differ in size");
+  if (dc.cuda()) return cuda::multiply(dc.dev.index, a.data(), b.data(), out.data(), a.numel());
   const float *ap = a.data(), *bp = b.data();
   float* op = out.data();
   cpu::parallel_for(a.numel(), 16384, [&](int64_t s, int64_t e) { cpu::multiply(ap + s, bp + s, op + s, e - s); });
@@ -271,14 +349,14 @@ namespace {
 
 // Checks of the batch-norm operands: x and y (rows, cols), every per-feature vector (cols,).
 void check_bn(const char* op, const Tensor& x, const Tensor& y, std::initializer_list<const Tensor*> vecs) {
-  require_cpu(x, op);
+  DeviceCheck dc = devices(op, {&x, &y});
   FASTANN_CHECK_ARG(x.ndim() == 2, op << ": x must be 2-D (rows, features), got " << shape_str(x.shape()));
   // Dimensions compared one by one: shape() makes a std::vector, and this runs in the training steady state.
   FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(0) == x.dim(0) && y.dim(1) == x.dim(1),
                     op << ": output " << shape_str(y.shape()) << " differs from x " << shape_str(x.shape()));
   for (const Tensor* v : vecs) {
     if (!v) continue;
-    require_cpu(*v, op);
+    dc(*v);
     FASTANN_CHECK_ARG(v->numel() == x.dim(1), op << ": per-feature vectors must have " << x.dim(1)
                                                  << " elements, got " << shape_str(v->shape()));
   }
@@ -303,6 +381,19 @@ void batchnorm_forward_train(const Tensor& x, const Tensor* gamma, const Tensor*
   const cpu::FlushDenormalsScope flush;
   check_bn("batchnorm", x, y, {gamma, beta, &mean, &invstd, &moving_mean, &moving_variance});
   FASTANN_CHECK_ARG(x.dim(0) > 0, "batchnorm: the batch is empty");
+  if (!x.is_cpu()) {  // on the host (see host())
+    const Tensor hg = gamma ? host(*gamma) : Tensor(), hb = beta ? host(*beta) : Tensor();
+    Tensor hm = host(mean), hi = host(invstd), hmm = host(moving_mean), hmv = host(moving_variance);
+    Tensor hy = Tensor::empty(y.shape());
+    batchnorm_forward_train(host(x), gamma ? &hg : nullptr, beta ? &hb : nullptr, epsilon, momentum,
+                            one_minus_momentum, hm, hi, hmm, hmv, hy);
+    mean.copy_from(hm);
+    invstd.copy_from(hi);
+    moving_mean.copy_from(hmm);
+    moving_variance.copy_from(hmv);
+    y.copy_from(hy);
+    return;
+  }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
     cpu::batchnorm_train_cols(x.data(), rows, cols, c0, c1, data_or_null(gamma), data_or_null(beta), epsilon,
@@ -315,6 +406,14 @@ void batchnorm_forward_infer(const Tensor& x, const Tensor* gamma, const Tensor*
                              const Tensor& variance, float epsilon, Tensor& y) {
   const cpu::FlushDenormalsScope flush;
   check_bn("batchnorm", x, y, {gamma, beta, &mean, &variance});
+  if (!x.is_cpu()) {  // on the host (see host())
+    const Tensor hg = gamma ? host(*gamma) : Tensor(), hb = beta ? host(*beta) : Tensor();
+    Tensor hy = Tensor::empty(y.shape());
+    batchnorm_forward_infer(host(x), gamma ? &hg : nullptr, beta ? &hb : nullptr, host(mean), host(variance),
+                            epsilon, hy);
+    y.copy_from(hy);
+    return;
+  }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
     cpu::batchnorm_infer_cols(x.data(), rows, cols, c0, c1, data_or_null(gamma), data_or_null(beta), mean.data(),
@@ -330,6 +429,18 @@ void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invst
     FASTANN_CHECK_ARG(dx->ndim() == 2 && dx->dim(0) == x.dim(0) && dx->dim(1) == x.dim(1),
                       "batchnorm_backward: dx must have x's shape " << shape_str(x.shape()));
   }
+  if (!x.is_cpu()) {  // on the host (see host())
+    if (dx) devices("batchnorm_backward", {&x, dx});
+    const Tensor hg = gamma ? host(*gamma) : Tensor();
+    Tensor hdg = dgamma ? host(*dgamma) : Tensor(), hdb = dbeta ? host(*dbeta) : Tensor();
+    Tensor hdx = dx ? Tensor::empty(dx->shape()) : Tensor();
+    batchnorm_backward(host(x), host(mean), host(invstd), gamma ? &hg : nullptr, host(dy), dgamma ? &hdg : nullptr,
+                       dbeta ? &hdb : nullptr, dx ? &hdx : nullptr);
+    if (dgamma) dgamma->copy_from(hdg);
+    if (dbeta) dbeta->copy_from(hdb);
+    if (dx) dx->copy_from(hdx);
+    return;
+  }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
     cpu::batchnorm_backward_cols(x.data(), rows, cols, c0, c1, mean.data(), invstd.data(), data_or_null(gamma),
@@ -340,22 +451,28 @@ void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invst
 
 double regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(w, "regularizer");
+  const DeviceCheck dc = devices("regularizer", {&w, g});
   FASTANN_CHECK_ARG(l1 >= 0.0f && l2 >= 0.0f && std::isfinite(l1) && std::isfinite(l2),
                     "regularizer: l1 and l2 must be finite and >= 0, got " << l1 << " and " << l2);
   if (g) {
-    require_cpu(*g, "regularizer");
     FASTANN_CHECK_ARG(g->numel() == w.numel(), "regularizer: gradient and weight sizes differ");
+  }
+  if (dc.cuda()) {  // on the host (see host())
+    Tensor hg = g ? host(*g) : Tensor();
+    const double r = regularizer(l1, l2, host(w), g ? &hg : nullptr, grad_scale);
+    if (g) g->copy_from(hg);
+    return r;
   }
   return cpu::regularizer(l1, l2, w.data(), g ? g->data() : nullptr, grad_scale, w.numel());
 }
 
 void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3) {
   const cpu::FlushDenormalsScope flush;
-  require_cpu(w, "optimizer");
+  const DeviceCheck dc = devices("optimizer", {&w, &g, &s1, &s2, &s3});
   FASTANN_CHECK_ARG(g.numel() == w.numel(), "optimizer: gradient and parameter sizes differ");
   auto ptr = [&](Tensor& t) { return t.defined() && t.numel() == w.numel() ? t.data() : nullptr; };
   float *p1 = ptr(s1), *p2 = ptr(s2), *p3 = ptr(s3);
+  if (dc.cuda()) return cuda::optimizer_step(dc.dev.index, s, w.data(), g.data(), p1, p2, p3, w.numel());
   float* wp = w.data();
   const float* gp = g.data();
   // Element-wise, so chunks are independent and the result does not depend on the thread count.

@@ -1,33 +1,89 @@
-"""CUDA device queries. This build of fastann has no CUDA backend yet: everything runs on the CPU, and asking for a
-CUDA device raises a clear error instead of silently using the CPU."""
+"""CUDA device queries and settings.
+
+fastann's CUDA backend is compiled in when the build found nvcc (``FASTANN_CUDA=AUTO``, the default; ``ON`` requires
+it, ``OFF`` leaves it out). Whether a GPU can be used is decided at run time: without a driver or a GPU,
+``is_available()`` is False and ``device_count()`` is 0 -- never an error, and every CPU feature works.
+
+Status: the CUDA ops (GEMM with the fused epilogue, batched matmul, activations, bias gradient, row gather, losses,
+optimizer updates, dropout; metrics, batch norm and regularizers through host copies) and the caching allocator are
+built; ``Sequential.compile(device='cuda')`` (training a model on the GPU) is not implemented yet and says so.
+"""
 
 from __future__ import annotations
 
 from . import _core
 
+_c = _core.cuda
+
 
 def is_built() -> bool:
     """True when the CUDA backend was compiled into this fastann."""
-    return bool(_core.CUDA_BUILT)
+    return bool(_c.is_built())
 
 
 def is_available() -> bool:
-    """True when the CUDA backend is built and a GPU with a working driver is present."""
-    return False
+    """True when the CUDA backend is built and at least one GPU with a working driver is present."""
+    return is_built() and _c.device_count() > 0
 
 
 def device_count() -> int:
-    return 0
+    """Number of usable CUDA devices (0 without the backend, a driver or a GPU)."""
+    return int(_c.device_count()) if is_built() else 0
 
 
 def get_device_name(index: int = 0) -> str:
-    raise RuntimeError(f"no CUDA device {index}: this fastann was built without the CUDA backend")
+    """The name of CUDA device `index` (e.g. 'NVIDIA H100 80GB HBM3'); RuntimeError when there is no such device."""
+    if not is_built():
+        raise RuntimeError(f"no CUDA device {index}: this fastann was built without the CUDA backend")
+    return _c.device_name(int(index))
+
+
+def build_info() -> dict:
+    """How this fastann was configured: {'option': FASTANN_CUDA (AUTO/ON/OFF), 'nvcc': the CUDA compiler CMake
+    found ('' when none), 'architectures': the CUDA architectures compiled ('' without the backend)}."""
+    return dict(_core.CUDA_BUILD_INFO)
+
+
+def set_allow_tf32(enabled: bool) -> None:
+    """Allow TF32 tensor cores for float32 GEMMs (off by default, like torch.backends.cuda.matmul.allow_tf32).
+    Note: this build has no TF32 kernel yet; the flag is recorded and GEMMs stay FP32."""
+    _c.set_allow_tf32(bool(enabled))
+
+
+def allow_tf32() -> bool:
+    return bool(_c.allow_tf32())
+
+
+def memory_stats(index: int = 0) -> dict:
+    """The caching allocator's counters for device `index`: allocated_bytes (live), reserved_bytes (from cudaMalloc,
+    live or cached), peak_allocated_bytes, device_allocs (cudaMalloc calls), cache_hits."""
+    return dict(_c.memory_stats(int(index)))
+
+
+def empty_cache() -> None:
+    """Returns the allocator's cached, unused device memory to the driver."""
+    _c.empty_cache()
+
+
+def synchronize(index: int = 0) -> None:
+    """Waits for the work queued on device `index`."""
+    _c.synchronize(int(index))
 
 
 def require(device: str) -> str:
-    """The canonical name of `device` ('cpu', 'cuda:N'); RuntimeError for a CUDA device this build cannot use."""
+    """The canonical name of `device` ('cpu', 'cuda:N'); RuntimeError for a CUDA device that cannot be used."""
     name = _core.parse_device(device)
-    if name != "cpu":
+    if name == "cpu":
+        return name
+    if not is_built():
         raise RuntimeError(f"device {device!r} was requested, but this fastann was built without the CUDA backend "
                            "(fastann.cuda.is_built() is False); use device='cpu'")
-    return name
+    index = int(name.split(":")[1])
+    count = device_count()
+    if count == 0:
+        raise RuntimeError(f"device {device!r} was requested, but no CUDA device is available (no GPU or no driver: "
+                           "fastann.cuda.is_available() is False); use device='cpu'")
+    if index >= count:
+        raise RuntimeError(f"device {device!r} was requested, but this machine has {count} CUDA device(s)")
+    raise RuntimeError(f"device {device!r}: training a model on a CUDA device is not implemented yet in this version "
+                       "of fastann (the CUDA ops and allocator are; see fastann.cuda); use device='cpu'")

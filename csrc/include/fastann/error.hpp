@@ -51,4 +51,11 @@ class FASTANN_API UnavailableError : public Error {
   using Error::Error;
 };
 
+// A CUDA runtime or kernel failure (a call that returned an error, a failed launch, a fault seen at the next
+// synchronisation); the message names the CUDA error and the call site (Python: RuntimeError).
+class FASTANN_API CudaError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace fastann

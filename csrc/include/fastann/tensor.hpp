@@ -62,6 +62,7 @@ class FASTANN_API Tensor {
   Device device() const { return device_; }
   bool is_cpu() const { return device_.type == DeviceType::CPU; }
 
+  // The elements (device memory for a CUDA tensor: not readable on the host).
   float* data() { return data_; }
   const float* data() const { return data_; }
 
@@ -69,9 +70,11 @@ class FASTANN_API Tensor {
   Tensor rows(int64_t begin, int64_t end) const;
   // A view with another shape of the same number of elements (shares memory).
   Tensor reshape(Shape shape) const;
-  // A deep copy in a new owning buffer.
+  // A deep copy in a new owning buffer (on the same device).
   Tensor clone() const;
-  // Copies src's elements into this tensor (same numel required).
+  // This tensor on `device`: itself when it is there already (unless copy), else a new owning copy there.
+  Tensor to(Device device, bool copy = false) const;
+  // Copies src's elements into this tensor (same numel required); either may be on a CUDA device.
   void copy_from(const Tensor& src);
   void fill(float value);
 

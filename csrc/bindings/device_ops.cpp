@@ -1,0 +1,185 @@
+// fastann._core.cuda: the CUDA backend's queries (fastann.cuda wraps them) and the ops on a chosen device for the
+// tests (tests/test_cuda.py compares each op on 'cuda:N' with the same op on 'cpu'). NumPy in, NumPy out: inputs are
+// copied to the device, outputs copied back.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cuda/backend.hpp"
+#include "fastann/error.hpp"
+#include "fastann/tensor.hpp"
+#include "ops/ops.hpp"
+
+namespace py = pybind11;
+using fastann::Device;
+using fastann::Tensor;
+
+namespace {
+
+using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+Tensor on(const FArray& a, Device d) {
+  fastann::Shape shape(a.shape(), a.shape() + a.ndim());
+  return Tensor::view(const_cast<float*>(a.data()), shape).to(d, /*copy=*/true);
+}
+
+py::array back(const Tensor& t) {
+  const Tensor h = t.to(Device::cpu(), /*copy=*/true);
+  auto* holder = new Tensor(h);
+  py::capsule owner(holder, [](void* p) { delete static_cast<Tensor*>(p); });
+  const fastann::Shape s = holder->shape();
+  return py::array_t<float>(std::vector<py::ssize_t>(s.begin(), s.end()), holder->data(), owner);
+}
+
+fastann::ops::ActParams act(const std::string& name, std::optional<double> alpha) {
+  return fastann::ops::parse_activation(name, alpha ? *alpha : std::numeric_limits<double>::quiet_NaN());
+}
+
+}  // namespace
+
+void bind_device_ops(py::module_& parent) {
+  py::module_ m = parent.def_submodule("cuda", "CUDA backend queries and device ops (private: use fastann.cuda)");
+  m.def("is_built", &fastann::cuda::built);
+  m.def("device_count", &fastann::cuda::device_count, "0 without a driver or GPU (never raises).");
+  m.def("device_name", &fastann::cuda::device_name, py::arg("index"));
+  m.def("set_allow_tf32", &fastann::cuda::set_allow_tf32, py::arg("enabled"));
+  m.def("allow_tf32", &fastann::cuda::allow_tf32);
+  m.def("synchronize", &fastann::cuda::synchronize, py::arg("index") = 0);
+  m.def("empty_cache", &fastann::cuda::empty_cache);
+  m.def("memory_stats", [](int index) {
+    const fastann::cuda::MemoryStats s = fastann::cuda::memory_stats(index);
+    py::dict d;
+    d["allocated_bytes"] = s.allocated_bytes;
+    d["reserved_bytes"] = s.reserved_bytes;
+    d["peak_allocated_bytes"] = s.peak_allocated_bytes;
+    d["device_allocs"] = s.device_allocs;
+    d["cache_hits"] = s.cache_hits;
+    return d;
+  }, py::arg("index") = 0);
+
+  // --- ops on a device (for the tests) ---
+  m.def("roundtrip", [](const FArray& a, const std::string& device) { return back(on(a, Device::parse(device))); },
+        py::arg("a"), py::arg("device"), "Copies a to the device and back.");
+  m.def("fill", [](const std::vector<int64_t>& shape, float value, const std::string& device) {
+    Tensor t = Tensor::empty(shape, Device::parse(device));
+    t.fill(value);
+    return back(t);
+  });
+  m.def("gemm", [](const FArray& a, const FArray& b, bool ta, bool tb, float alpha, float beta,
+                   std::optional<FArray> c, std::optional<FArray> bias, const std::string& activation,
+                   std::optional<double> act_alpha, const std::string& device) {
+    const Device d = Device::parse(device);
+    const Tensor da = on(a, d), db = on(b, d);
+    if (da.ndim() != 2 || db.ndim() != 2) throw fastann::ValueError("gemm: a and b must be 2-D");
+    const int64_t rows = ta ? da.dim(1) : da.dim(0), cols = tb ? db.dim(0) : db.dim(1);
+    Tensor out = c ? on(*c, d) : Tensor::empty({rows, cols}, d);
+    if (!c) out.fill(std::numeric_limits<float>::quiet_NaN());  // beta == 0 must not read c
+    const Tensor dbias = bias ? on(*bias, d) : Tensor();
+    const fastann::ops::ActParams p = act(activation, act_alpha);
+    fastann::ops::gemm(ta, tb, alpha, da, db, beta, out, bias ? &dbias : nullptr, &p);
+    return back(out);
+  }, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("beta"),
+     py::arg("c"), py::arg("bias"), py::arg("activation"), py::arg("activation_alpha"), py::arg("device"));
+  m.def("matmul", [](const FArray& a, const FArray& b, const std::string& device) {
+    const Device d = Device::parse(device);
+    return back(fastann::ops::matmul(on(a, d), on(b, d)));
+  });
+  m.def("activation", [](const std::string& name, const FArray& x, std::optional<double> alpha,
+                         const std::string& device) {
+    const Device d = Device::parse(device);
+    const Tensor tx = on(x, d);
+    Tensor y = Tensor::empty(tx.shape(), d);
+    fastann::ops::activation_forward(act(name, alpha), tx, y);
+    return back(y);
+  });
+  m.def("activation_grad", [](const std::string& name, const FArray& x, const FArray& dy,
+                              std::optional<double> alpha, const std::string& device) {
+    const Device d = Device::parse(device);
+    const auto p = act(name, alpha);
+    const Tensor tx = on(x, d), tdy = on(dy, d);
+    Tensor y = Tensor::empty(tx.shape(), d), dx = Tensor::empty(tx.shape(), d);
+    fastann::ops::activation_forward(p, tx, y);
+    fastann::ops::activation_backward(p, tx, y, tdy, dx);
+    return back(dx);
+  });
+  m.def("bias_grad", [](const FArray& dz, const std::string& device) {
+    const Device d = Device::parse(device);
+    const Tensor t = on(dz, d);
+    Tensor db = Tensor::empty({t.dim(1)}, d);
+    fastann::ops::bias_grad(t, db);
+    return back(db);
+  });
+  m.def("gather_rows", [](const FArray& src, const std::vector<int64_t>& idx, const std::string& src_device,
+                          const std::string& device) {
+    const Tensor s = on(src, Device::parse(src_device));
+    fastann::Shape shape = s.shape();
+    shape[0] = static_cast<int64_t>(idx.size());
+    Tensor dst = Tensor::empty(shape, Device::parse(device));
+    fastann::ops::gather_rows(s, idx.data(), static_cast<int64_t>(idx.size()), dst);
+    return back(dst);
+  });
+  m.def("first_non_finite", [](const FArray& x, const std::string& device) {
+    return fastann::ops::first_non_finite(on(x, Device::parse(device)));
+  });
+  m.def("loss", [](const std::string& name, const FArray& y_true, const FArray& y_pred, bool from_logits, double delta,
+                   std::optional<FArray> weights, float grad_scale, const std::string& device) {
+    const Device d = Device::parse(device);
+    fastann::ops::LossParams p;
+    p.kind = fastann::ops::parse_loss(name);
+    p.from_logits = from_logits;
+    p.delta = static_cast<float>(delta);
+    const Tensor yt = on(y_true, d), yp = on(y_pred, d);
+    const Tensor tw = weights ? on(*weights, d) : Tensor();
+    Tensor grad = Tensor::empty(yp.shape(), d), probs = Tensor::empty(yp.shape(), d);
+    probs.fill(0.0f);
+    const double v = fastann::ops::loss(p, yp, yt, &grad, &probs, grad_scale, weights ? &tw : nullptr);
+    return py::make_tuple(v, back(grad), back(probs));
+  });
+  m.def("metric", [](const std::string& name, const FArray& y_true, const FArray& y_pred, const std::string& device) {
+    const Device d = Device::parse(device);
+    fastann::ops::MetricParams p;
+    if (!fastann::ops::find_metric(name, &p.kind)) throw fastann::ValueError("unknown metric '" + name + "'");
+    std::vector<double> state(static_cast<size_t>(fastann::ops::metric_state_size(p)), 0.0);
+    fastann::ops::metric_update(p, on(y_pred, d), on(y_true, d), nullptr, state.data());
+    return fastann::ops::metric_result(p, state.data());
+  });
+  m.def("dropout", [](double rate, uint64_t seed, const FArray& x, const std::string& device) {
+    const Device d = Device::parse(device);
+    const Tensor tx = on(x, d);
+    Tensor mask = Tensor::empty(tx.shape(), d), y = Tensor::empty(tx.shape(), d);
+    fastann::ops::dropout_forward(rate, seed, tx, mask, y);
+    return py::make_tuple(back(mask), back(y));
+  });
+  m.def("optimizer_step", [](const py::dict& cfg, const FArray& w, const FArray& g, const FArray& s1,
+                             const FArray& s2, const FArray& s3, const std::string& device) {
+    const Device d = Device::parse(device);
+    fastann::ops::OptStep s;
+    const std::string kind = cfg["kind"].cast<std::string>();
+    s.kind = kind == "sgd"       ? fastann::ops::Opt::sgd
+             : kind == "adam"    ? fastann::ops::Opt::adam
+             : kind == "adamw"   ? fastann::ops::Opt::adamw
+             : kind == "rmsprop" ? fastann::ops::Opt::rmsprop
+                                 : fastann::ops::Opt::adagrad;
+    auto f = [&](const char* k, float& v) { if (cfg.contains(k)) v = cfg[k].cast<float>(); };
+    f("lr", s.lr);
+    f("momentum", s.momentum);
+    f("one_minus_beta_1", s.one_minus_beta_1);
+    f("one_minus_beta_2", s.one_minus_beta_2);
+    f("one_minus_rho", s.one_minus_rho);
+    f("adam_alpha", s.adam_alpha);
+    f("epsilon", s.epsilon);
+    f("rho", s.rho);
+    f("decay_factor", s.decay_factor);
+    if (cfg.contains("nesterov")) s.nesterov = cfg["nesterov"].cast<bool>();
+    if (cfg.contains("centered")) s.centered = cfg["centered"].cast<bool>();
+    Tensor tw = on(w, d), t1 = on(s1, d), t2 = on(s2, d), t3 = on(s3, d);
+    fastann::ops::optimizer_step(s, tw, on(g, d), t1, t2, t3);
+    return py::make_tuple(back(tw), back(t1), back(t2), back(t3));
+  });
+}

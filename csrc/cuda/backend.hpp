@@ -1,0 +1,71 @@
+// The CUDA backend as the rest of the library sees it: plain C++ (no CUDA headers), raw device pointers.
+// Implemented by csrc/cuda/*.cpp/*.cu when the backend is built (FASTANN_CUDA), else by csrc/cuda/stub.cpp, whose
+// queries answer "not built / no device" and whose other functions throw UnavailableError.
+// Every function taking `device` makes that device current for the call. All work is queued on the device's
+// stream and ordered with it; functions returning host values (loss, first_non_finite, copies to the host)
+// synchronise.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ops/types.hpp"
+
+namespace fastann::cuda {
+
+// --- build and device queries (never throw for a missing driver: that is "0 devices") ---
+bool built();                     // the backend was compiled in
+int device_count();               // 0 without a driver or GPU
+std::string device_name(int device);  // UnavailableError for a device that does not exist
+// Throws UnavailableError naming the problem when `device` cannot be used (not built, no driver, out of range).
+void require_device(int device);
+// TF32 tensor cores for float32 GEMMs (off by default, like torch.backends.cuda.matmul.allow_tf32).
+void set_allow_tf32(bool enabled);
+bool allow_tf32();
+void synchronize(int device);
+
+// --- memory: the caching allocator (csrc/cuda/allocator.cpp) ---
+// Device memory of at least `bytes` bytes (256-byte aligned), returned to the cache when the last owner drops it.
+std::shared_ptr<void> allocate(size_t bytes, int device);
+// Page-locked host memory for staging transfers (cached like device memory).
+std::shared_ptr<void> allocate_pinned(size_t bytes);
+struct MemoryStats {
+  int64_t allocated_bytes = 0;   // in live blocks (block sizes, rounded up)
+  int64_t reserved_bytes = 0;    // obtained from cudaMalloc, live or cached
+  int64_t peak_allocated_bytes = 0;
+  int64_t device_allocs = 0;     // cudaMalloc calls that succeeded
+  int64_t cache_hits = 0;        // allocations served from the cache
+};
+MemoryStats memory_stats(int device);
+void empty_cache();  // returns every cached (unused) block to the driver
+
+// Copies `bytes` bytes; a pointer's device is -1 for host memory. Synchronous with respect to the host.
+void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
+void fill(int device, float* p, int64_t n, float value);
+
+// --- kernels (row-major float32; see ops/ops.hpp for the semantics, which the CPU backend defines) ---
+// c = alpha op(a) op(b) + beta c (c not read when beta == 0), then + bias[col], then act (element-wise or softmax).
+void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
+          const ops::ActParams* act);
+// count products c_t = a_t b_t (no transposes, beta 0): a_t = a + a_off[t], b_t = b + b_off[t] (host arrays of
+// element offsets), c_t = c + t * m * n.
+void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_off, const float* b,
+                  const int64_t* b_off, float* c, int64_t count);
+void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols);
+void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t rows, int64_t cols);
+void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols);
+// dst rows = src rows idx[0..n) (idx in host memory); src and dst on the device.
+void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
+int64_t first_non_finite(int device, const float* x, int64_t n);
+double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
+            float* grad, float* probs, float grad_scale, const float* weights);
+void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n);
+void multiply(int device, const float* a, const float* b, float* out, int64_t n);
+void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,
+                    int64_t n);
+
+}  // namespace fastann::cuda

@@ -1,0 +1,232 @@
+// Element-wise and row kernels: fill, activations forward/backward (softmax per row), bias gradient (column sums),
+// row gather, finite check, dropout, multiply. Grid-stride loops over int64 indices; softmax rows use one warp per
+// row with the sums in double, as the CPU kernels do.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "cuda/act.cuh"
+#include "cuda/backend.hpp"
+#include "cuda/internal.hpp"
+
+namespace fastann::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+#define FASTANN_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+__global__ void fill_kernel(float* p, int64_t n, float v) {
+  FASTANN_GRID_STRIDE(i, n) p[i] = v;
+}
+
+__global__ void act_fwd_kernel(ops::Act k, float alpha, const float* x, float* y, int64_t n) {
+  FASTANN_GRID_STRIDE(i, n) y[i] = act_fwd(k, x[i], alpha);
+}
+
+__global__ void act_bwd_kernel(ops::Act k, float alpha, const float* x, const float* y, const float* dy, float* dx,
+                               int64_t n) {
+  const bool has_x = x != nullptr;
+  FASTANN_GRID_STRIDE(i, n) {
+    const float d = act_deriv(k, has_x ? x[i] : 0.0f, y != nullptr ? y[i] : 0.0f, has_x, alpha);
+    dx[i] = dy[i] * d;
+  }
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// One warp per row (8 rows per block of 256 threads).
+__global__ void softmax_rows_kernel(const float* x, float* y, int64_t rows, int64_t cols) {
+  const int64_t row = blockIdx.x * 8LL + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const float* xr = x + row * cols;
+  float* yr = y + row * cols;
+  float m = -INFINITY;
+  for (int64_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
+  m = warp_max(m);
+  double s = 0.0;
+  for (int64_t j = lane; j < cols; j += 32) {
+    const float e = expf(xr[j] - m);
+    yr[j] = e;
+    s += e;
+  }
+  s = warp_sum(s);
+  const float inv = static_cast<float>(1.0 / s);
+  for (int64_t j = lane; j < cols; j += 32) yr[j] *= inv;
+}
+
+// dx = y * (dy - <dy, y>) per row; one warp per row.
+__global__ void softmax_bwd_kernel(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
+  const int64_t row = blockIdx.x * 8LL + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const float* yr = y + row * cols;
+  const float* dyr = dy + row * cols;
+  float* dxr = dx + row * cols;
+  double dot = 0.0;
+  for (int64_t j = lane; j < cols; j += 32) dot += static_cast<double>(dyr[j]) * yr[j];
+  dot = warp_sum(dot);
+  const float d = static_cast<float>(dot);
+  for (int64_t j = lane; j < cols; j += 32) dxr[j] = yr[j] * (dyr[j] - d);
+}
+
+// db[j] = sum over rows of dz[:, j], rows added in order (one thread per column; a warp reads 32 consecutive
+// columns of a row: coalesced).
+__global__ void column_sum_kernel(const float* dz, float* db, int64_t rows, int64_t cols) {
+  FASTANN_GRID_STRIDE(j, cols) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < rows; ++i) s += dz[i * cols + j];
+    db[j] = s;
+  }
+}
+
+__global__ void gather_kernel(const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
+  FASTANN_GRID_STRIDE(e, n * cols) {
+    const int64_t i = e / cols, j = e - i * cols;
+    dst[e] = src[idx[i] * cols + j];
+  }
+}
+
+__global__ void first_non_finite_kernel(const float* x, int64_t n, unsigned long long* first) {
+  FASTANN_GRID_STRIDE(i, n) {
+    if (!isfinite(x[i])) atomicMin(first, static_cast<unsigned long long>(i));
+  }
+}
+
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser, as the CPU kernel
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+__global__ void dropout_kernel(uint64_t base, uint64_t threshold, float scale, const float* x, float* mask, float* y,
+                               int64_t n) {
+  FASTANN_GRID_STRIDE(i, n) {
+    const uint64_t h = mix64(base + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ULL);
+    const float m = (h >> 40) >= threshold ? scale : 0.0f;
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
+}
+
+__global__ void multiply_kernel(const float* a, const float* b, float* out, int64_t n) {
+  FASTANN_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
+}
+
+}  // namespace
+
+std::shared_ptr<void> upload_int64(int device, const int64_t* host, int64_t n) {
+  const size_t bytes = static_cast<size_t>(n > 0 ? n : 1) * sizeof(int64_t);
+  std::shared_ptr<void> d = allocate(bytes, device);
+  if (n > 0) {
+    FASTANN_CUDA_CHECK(cudaMemcpyAsync(d.get(), host, static_cast<size_t>(n) * sizeof(int64_t),
+                                       cudaMemcpyHostToDevice, stream()));
+  }
+  return d;
+}
+
+void launch_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  softmax_rows_kernel<<<blocks_for(rows, 8, 0x7fffffffLL), kThreads, 0, stream()>>>(x, y, rows, cols);
+  FASTANN_CUDA_CHECK_LAUNCH("softmax");
+}
+
+void fill(int device, float* p, int64_t n, float value) {
+  if (n <= 0) return;
+  DeviceGuard g(device);
+  fill_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(p, n, value);
+  FASTANN_CUDA_CHECK_LAUNCH("fill");
+}
+
+void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  if (n <= 0) return;
+  DeviceGuard g(device);
+  if (p.kind == ops::Act::softmax) {
+    launch_softmax_rows(x, y, rows, cols);
+    return;
+  }
+  if (p.kind == ops::Act::linear && x == y) return;
+  act_fwd_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(p.kind, p.alpha, x, y, n);
+  FASTANN_CUDA_CHECK_LAUNCH("activation");
+}
+
+void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  if (n <= 0) return;
+  DeviceGuard g(device);
+  if (p.kind == ops::Act::softmax) {
+    softmax_bwd_kernel<<<blocks_for(rows, 8, 0x7fffffffLL), kThreads, 0, stream()>>>(y, dy, dx, rows, cols);
+  } else {
+    act_bwd_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(p.kind, p.alpha, x, y, dy, dx, n);
+  }
+  FASTANN_CUDA_CHECK_LAUNCH("activation_backward");
+}
+
+void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {
+  if (cols <= 0) return;
+  DeviceGuard g(device);
+  column_sum_kernel<<<blocks_for(cols, 128), 128, 0, stream()>>>(dz, db, rows, cols);
+  FASTANN_CUDA_CHECK_LAUNCH("bias_grad");
+}
+
+void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
+  if (n <= 0 || cols <= 0) return;
+  DeviceGuard g(device);
+  const std::shared_ptr<void> d_idx = upload_int64(device, idx, n);
+  gather_kernel<<<blocks_for(n * cols, kThreads), kThreads, 0, stream()>>>(
+      src, static_cast<const int64_t*>(d_idx.get()), n, cols, dst);
+  FASTANN_CUDA_CHECK_LAUNCH("gather_rows");
+}
+
+int64_t first_non_finite(int device, const float* x, int64_t n) {
+  if (n <= 0) return -1;
+  DeviceGuard g(device);
+  std::shared_ptr<void> d = allocate(sizeof(unsigned long long), device);
+  auto* first = static_cast<unsigned long long*>(d.get());
+  const unsigned long long none = ~0ULL;
+  FASTANN_CUDA_CHECK(cudaMemcpyAsync(first, &none, sizeof(none), cudaMemcpyHostToDevice, stream()));
+  first_non_finite_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(x, n, first);
+  FASTANN_CUDA_CHECK_LAUNCH("first_non_finite");
+  unsigned long long h = none;
+  FASTANN_CUDA_CHECK(cudaMemcpyAsync(&h, first, sizeof(h), cudaMemcpyDeviceToHost, stream()));
+  FASTANN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  return h == none ? -1 : static_cast<int64_t>(h);
+}
+
+void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {
+  if (n <= 0) return;
+  DeviceGuard g(device);
+  const auto scale = static_cast<float>(1.0 / (1.0 - rate));
+  const auto threshold = static_cast<uint64_t>(std::ceil(rate * 16777216.0));
+  const uint64_t base = (seed ^ 0x6A09E667F3BCC909ULL);
+  // base = mix64(seed ^ c), computed on the host (same finaliser as the kernel and the CPU).
+  uint64_t z = base;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z = z ^ (z >> 31);
+  dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(z, threshold, scale, x, mask, y, n);
+  FASTANN_CUDA_CHECK_LAUNCH("dropout");
+}
+
+void multiply(int device, const float* a, const float* b, float* out, int64_t n) {
+  if (n <= 0) return;
+  DeviceGuard g(device);
+  multiply_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n);
+  FASTANN_CUDA_CHECK_LAUNCH("multiply");
+}
+
+}  // namespace fastann::cuda

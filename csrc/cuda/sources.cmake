@@ -1,0 +1,71 @@
+# The optional CUDA backend. Included by the top-level CMakeLists.txt, which calls fastann_configure_cuda():
+#   FASTANN_CUDA=AUTO|ON|OFF (cache option; its default comes from the environment variable FASTANN_CUDA, else AUTO)
+#   -> FASTANN_CUDA_ENABLED (ON/OFF) and, when ON, the object library fastann_cuda_objects (linked into the core
+#      libraries next to fastann_objects) and CUDA::cudart_static.
+# Architectures: CMAKE_CUDA_ARCHITECTURES (or the CUDAARCHS environment variable) when given, else sm_80 and sm_90
+# machine code plus compute_90 PTX (JIT-compiled by newer drivers for later GPUs). To iterate faster:
+#   CUDAARCHS=90-real pip install ...   or   cmake -DCMAKE_CUDA_ARCHITECTURES=90-real ...
+set(_fastann_cuda_dir "${CMAKE_CURRENT_LIST_DIR}")
+
+macro(fastann_configure_cuda)
+  if(DEFINED ENV{FASTANN_CUDA} AND NOT "$ENV{FASTANN_CUDA}" STREQUAL "")
+    set(_fastann_cuda_default "$ENV{FASTANN_CUDA}")
+  else()
+    set(_fastann_cuda_default AUTO)
+  endif()
+  set(FASTANN_CUDA "${_fastann_cuda_default}" CACHE STRING "Build the CUDA backend: AUTO (when nvcc is found), ON, OFF")
+  string(TOUPPER "${FASTANN_CUDA}" _fastann_cuda_mode)
+  if(_fastann_cuda_mode MATCHES "^(1|TRUE|YES|Y)$")
+    set(_fastann_cuda_mode ON)
+  elseif(_fastann_cuda_mode MATCHES "^(0|FALSE|NO|N)$")
+    set(_fastann_cuda_mode OFF)
+  endif()
+  if(NOT _fastann_cuda_mode MATCHES "^(AUTO|ON|OFF)$")
+    message(FATAL_ERROR "FASTANN_CUDA must be AUTO, ON or OFF, got '${FASTANN_CUDA}'")
+  endif()
+
+  set(FASTANN_CUDA_MODE "${_fastann_cuda_mode}")
+  set(FASTANN_CUDA_ENABLED OFF)
+  if(NOT _fastann_cuda_mode STREQUAL "OFF")
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
+      set(CMAKE_CUDA_ARCHITECTURES "80-real;90-real;90-virtual")
+    endif()
+    include(CheckLanguage)
+    check_language(CUDA)
+    if(CMAKE_CUDA_COMPILER)
+      set(FASTANN_CUDA_ENABLED ON)
+    elseif(_fastann_cuda_mode STREQUAL "ON")
+      message(FATAL_ERROR "FASTANN_CUDA=ON but no working CUDA compiler (nvcc) was found: install the CUDA toolkit, "
+                          "put nvcc on PATH (or set CUDACXX), or build with FASTANN_CUDA=OFF")
+    else()
+      message(STATUS "fastann: nvcc not found: building without the CUDA backend (FASTANN_CUDA=AUTO)")
+    endif()
+  endif()
+
+  if(FASTANN_CUDA_ENABLED)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    message(STATUS "fastann: building the CUDA backend (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
+                   "architectures ${CMAKE_CUDA_ARCHITECTURES})")
+    add_library(fastann_cuda_objects OBJECT
+      "${_fastann_cuda_dir}/runtime.cpp"
+      "${_fastann_cuda_dir}/allocator.cpp"
+      "${_fastann_cuda_dir}/gemm.cu"
+      "${_fastann_cuda_dir}/elementwise.cu"
+      "${_fastann_cuda_dir}/loss.cu"
+      "${_fastann_cuda_dir}/optimizer.cu"
+    )
+    target_include_directories(fastann_cuda_objects PRIVATE
+      "${CMAKE_CURRENT_SOURCE_DIR}/csrc/include" "${CMAKE_CURRENT_SOURCE_DIR}/csrc")
+    target_link_libraries(fastann_cuda_objects PRIVATE CUDA::cudart_static)  # its include directories
+    set_target_properties(fastann_cuda_objects PROPERTIES
+      POSITION_INDEPENDENT_CODE ON
+      CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
+      CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+    if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+      target_compile_options(fastann_cuda_objects PRIVATE
+        $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -fno-math-errno>
+        $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
+    endif()
+  endif()
+endmacro()

@@ -1,0 +1,62 @@
+// The CUDA backend's interface in a build without it (FASTANN_CUDA=OFF, or AUTO without nvcc): queries report no
+// backend and no device; anything else throws UnavailableError. Nothing reaches the kernels here in practice: no
+// tensor can be allocated on a CUDA device, and ops route to CUDA only for CUDA tensors.
+#include <string>
+
+#include "cuda/backend.hpp"
+#include "fastann/error.hpp"
+
+namespace fastann::cuda {
+
+namespace {
+
+[[noreturn]] void not_built(const char* what) {
+  throw UnavailableError(std::string(what) +
+                         ": this fastann was built without the CUDA backend (rebuild with FASTANN_CUDA=ON and the "
+                         "CUDA toolkit installed)");
+}
+
+}  // namespace
+
+bool built() { return false; }
+int device_count() { return 0; }
+std::string device_name(int) { not_built("get_device_name"); }
+void require_device(int) { not_built("CUDA device"); }
+void set_allow_tf32(bool) {}
+bool allow_tf32() { return false; }
+void synchronize(int) { not_built("synchronize"); }
+std::shared_ptr<void> allocate(size_t, int) { not_built("CUDA allocation"); }
+std::shared_ptr<void> allocate_pinned(size_t) { not_built("pinned allocation"); }
+MemoryStats memory_stats(int) { return {}; }
+void empty_cache() {}
+void copy(void*, int, const void*, int, size_t) { not_built("CUDA copy"); }
+void fill(int, float*, int64_t, float) { not_built("CUDA fill"); }
+void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+          float*, int64_t, const float*, const ops::ActParams*) {
+  not_built("gemm");
+}
+void gemm_batched(int, int64_t, int64_t, int64_t, const float*, const int64_t*, const float*, const int64_t*, float*,
+                  int64_t) {
+  not_built("matmul");
+}
+void activation_forward(int, const ops::ActParams&, const float*, float*, int64_t, int64_t) {
+  not_built("activation");
+}
+void activation_backward(int, const ops::ActParams&, const float*, const float*, const float*, float*, int64_t,
+                         int64_t) {
+  not_built("activation_backward");
+}
+void column_sum(int, const float*, float*, int64_t, int64_t) { not_built("bias_grad"); }
+void gather_rows(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
+int64_t first_non_finite(int, const float*, int64_t) { not_built("first_non_finite"); }
+double loss(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
+            const float*) {
+  not_built("loss");
+}
+void dropout_forward(int, double, uint64_t, const float*, float*, float*, int64_t) { not_built("dropout"); }
+void multiply(int, const float*, const float*, float*, int64_t) { not_built("multiply"); }
+void optimizer_step(int, const ops::OptStep&, float*, const float*, float*, float*, float*, int64_t) {
+  not_built("optimizer");
+}
+
+}  // namespace fastann::cuda
