@@ -1,4 +1,4 @@
-"""python -m bench <gemm|batched|train|predict|distributed|all> [--json] [--threads N] [--quick] [--no-keras]
+"""python -m bench <gemm|batched|train|predict|distributed|gpu|all> [--json] [--threads N] [--quick] [--no-keras]
 
 Run from the repository root. For NumPy numbers that reflect current OpenBLAS, unset the old-OpenBLAS tuning
 variables this machine sets:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench gemm
@@ -14,7 +14,7 @@ import time
 
 from . import common
 
-SUITES = ("gemm", "batched", "train", "predict", "distributed")
+SUITES = ("gemm", "batched", "train", "predict", "distributed", "gpu")
 
 
 def main(argv=None) -> int:

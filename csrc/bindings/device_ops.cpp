@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -181,5 +183,33 @@ void bind_device_ops(py::module_& parent) {
     Tensor tw = on(w, d), t1 = on(s1, d), t2 = on(s2, d), t3 = on(s3, d);
     fastann::ops::optimizer_step(s, tw, on(g, d), t1, t2, t3);
     return py::make_tuple(back(tw), back(t1), back(t2), back(t3));
+  });
+
+  // --- timing helpers for bench/gpu.py: operands stay on the device; returns seconds per call ---
+  m.def("time_gemm", [](int64_t mm, int64_t n, int64_t k, bool ta, bool tb, int iters, const std::string& device) {
+    const Device d = Device::parse(device);
+    Tensor a = ta ? Tensor::empty({k, mm}, d) : Tensor::empty({mm, k}, d);
+    Tensor b = tb ? Tensor::empty({n, k}, d) : Tensor::empty({k, n}, d);
+    Tensor c = Tensor::empty({mm, n}, d);
+    a.fill(0.5f);
+    b.fill(0.25f);
+    fastann::ops::gemm(ta, tb, 1.0f, a, b, 0.0f, c);  // warm-up
+    fastann::cuda::synchronize(d.index);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) fastann::ops::gemm(ta, tb, 1.0f, a, b, 0.0f, c);
+    fastann::cuda::synchronize(d.index);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, iters);
+  });
+  m.def("time_matmul", [](int64_t batch, int64_t mm, int64_t k, int64_t n, int iters, const std::string& device) {
+    const Device d = Device::parse(device);
+    Tensor a = Tensor::empty({batch, mm, k}, d), b = Tensor::empty({batch, k, n}, d);
+    a.fill(0.5f);
+    b.fill(0.25f);
+    (void)fastann::ops::matmul(a, b);
+    fastann::cuda::synchronize(d.index);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) (void)fastann::ops::matmul(a, b);
+    fastann::cuda::synchronize(d.index);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, iters);
   });
 }

@@ -19,7 +19,7 @@ namespace {
 
 // Every op runs where its tensors live: the device of its operands, which must all be on the same one.
 struct DeviceCheck {
-  const char* op;
+  const char* op = "";
   bool set = false;
   Device dev;
   void operator()(const Tensor& t) {
@@ -37,7 +37,8 @@ struct DeviceCheck {
 
 // The device of an op's operands (null ones skipped); ValueError when they differ.
 DeviceCheck devices(const char* op, std::initializer_list<const Tensor*> ts) {
-  DeviceCheck d{op};
+  DeviceCheck d;
+  d.op = op;
   for (const Tensor* t : ts) {
     if (t) d(*t);
   }
