@@ -220,26 +220,34 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_
 
 // --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
 
-// Column blocks of 16 * NV (NV = 4 for up to 4 rows, else 2), then the remainder with the fewest vectors that
-// cover it (no FMAs on fully masked vectors: a 10-column output layer costs one vector per row, not four).
+// The remaining columns (rest < 16 * NV) with the fewest vectors per row that cover them: V, V / 2, ... 1.
+template <int MR, int V>
+FASTANN_ALWAYS_INLINE void small_m_tail(int64_t rest, int64_t k, const float* a, int64_t rsa, int64_t csa,
+                                        const float* b, int64_t ldb, float* c, int64_t ldc, float alpha, float beta,
+                                        const float* bias, int64_t bias_inc) {
+  if constexpr (V > 1) {
+    if (rest <= 16 * (V / 2)) {
+      return small_m_tail<MR, V / 2>(rest, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    }
+  }
+  fma_block<MR, V, true>(k, a, rsa, csa, b, ldb, c, ldc, rest, alpha, beta, bias, bias_inc);
+}
+
+// Column blocks of 16 * NV, then the remainder (no FMAs on fully masked vectors: a 10-column output layer costs one
+// vector per row). One row gets 16 vectors (1 KB of each row of B per k-step: long contiguous runs keep the L2
+// prefetcher streaming a large weight matrix; 4 vectors per row reached ~60% of the L2 bandwidth), two rows 8.
 template <int MR>
 void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
-  constexpr int NV = MR <= 4 ? 4 : 2;
+  constexpr int NV = MR == 1 ? 16 : MR == 2 ? 8 : MR <= 4 ? 4 : 2;
   int64_t j0 = 0;
   for (; j0 + 16 * NV <= n; j0 += 16 * NV) {
     fma_block<MR, NV, true>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, 16 * NV, alpha, beta,
-                      bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+                            bias ? bias + j0 * bias_inc : nullptr, bias_inc);
   }
-  const int64_t rest = n - j0;
-  if (rest <= 0) return;
-  const float* bs = bias ? bias + j0 * bias_inc : nullptr;
-  if (rest <= 16) {
-    fma_block<MR, 1, true>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, rest, alpha, beta, bs, bias_inc);
-  } else if (NV == 2 || rest <= 32) {
-    fma_block<MR, 2, true>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, rest, alpha, beta, bs, bias_inc);
-  } else {
-    fma_block<MR, NV, true>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, rest, alpha, beta, bs, bias_inc);
+  if (j0 < n) {
+    small_m_tail<MR, NV>(n - j0, k, a, rsa, csa, b + j0, ldb, c + j0, ldc, alpha, beta,
+                         bias ? bias + j0 * bias_inc : nullptr, bias_inc);
   }
 }
 
