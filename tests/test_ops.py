@@ -513,7 +513,9 @@ def test_activation_wrappers():
 GEMM_SHAPES = [(1, 1, 1), (3, 1, 7), (7, 33, 17), (17, 16, 3), (33, 257, 15), (257, 31, 33),
                # the unpacked few-row path (m <= 8; columns split over threads once B is large), its m = 9 edge,
                # single-column products with many rows (run transposed) and a thin-k outer product
-               (2, 784, 512), (5, 100, 129), (8, 64, 200), (9, 64, 200), (300, 64, 1), (64, 1, 300)]
+               (2, 784, 512), (5, 100, 129), (8, 64, 200), (9, 64, 200), (300, 64, 1), (64, 1, 300),
+               # narrow products with A read in place (AVX-512: 9-16 rows in one block when n <= 16, else split)
+               (12, 10, 16), (16, 24, 48), (40, 20, 64)]
 EPILOGUES = {
     "plain": dict(),
     "alpha": dict(alpha=0.5),

@@ -99,9 +99,24 @@ void scale_only(const Product& P) {
   finish_block(P, P.c, P.m, P.n);
 }
 
+// Narrow products (n <= in_place_max_n) with A stored (m, k): the few-row kernels broadcast A's elements from its
+// rows in place, up to small_m_max rows per call. Packing A would cost a third of such a product (AVX-512,
+// 16x16x16: pack + tile 76 ns, in place 61 ns), and the few-row block is as FMA-bound as the packed tile.
+void run_rows_in_place(const KernelSet& ks, const Product& P, const float* b, int64_t ldb) {
+  const int64_t groups = ceil_div(P.m, ks.small_m_max), base = P.m / groups, extra = P.m % groups;
+  int64_t i0 = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t rows = base + (g < extra ? 1 : 0);
+    float* crow = P.c + i0 * P.ldc;
+    ks.small_m(rows, P.n, P.k, P.a + i0 * P.lda, P.lda, 1, b, ldb, crow, P.ldc, P.alpha, P.beta, P.bias, 1);
+    finish_block(P, crow, rows, P.n);
+    i0 += rows;
+  }
+}
+
 // Small and mid-size products (B fits in L2): no k blocking and B read in place when stored (k, n) (packed once,
 // k x n with a padded row stride, when stored transposed). A is packed one row tile at a time, except for narrow
-// products with A stored transposed, whose k-steps are already contiguous rows (read in place).
+// products, whose A rows (A stored (m, k)) or k-steps (A stored transposed) are read in place.
 void run_small(const KernelSet& ks, const Product& P) {
   const float* bp = P.b;
   int64_t rsb = P.ldb;
@@ -111,6 +126,10 @@ void run_small(const KernelSet& ks, const Product& P) {
     float* buf = t_scratch.b.get(P.k * rsb);
     ks.pack_b(true, P.b, P.ldb, P.k, P.n, rsb, buf);
     bp = buf;
+  }
+  if (!P.ta && P.n <= ks.in_place_max_n) {
+    run_rows_in_place(ks, P, bp, rsb);
+    return;
   }
   const bool narrow = P.n <= ks.nr_narrow;
   const int64_t mr_max = narrow ? ks.mr_narrow : ks.mr;
@@ -274,8 +293,9 @@ void run_band(const ParallelJob& job, int64_t t) {
 
 // --- small-m path ---------------------------------------------------------------------------------------------
 // Products with at most kSmallM rows of C (and, transposed, single-column products C^T = op(B)^T op(A)^T) skip
-// packing: B is streamed once by the small-m kernels (see gemm_kernels.hpp). Threads split the columns of C only,
-// each column computed by one thread over the full k, so results do not depend on the thread count.
+// packing: B is streamed once by the small-m kernels (see gemm_kernels.hpp). Threads split the columns of C (each
+// column computed by one thread over the full k) or, for large B in the axpy form, fixed slabs of k (see k_slabs),
+// so results do not depend on the thread count.
 
 // Elements of B streamed per thread below which the small path stays on one thread (a handoff costs ~1-2 us,
 // about the time one core needs to stream 200 KB from L2).
@@ -352,7 +372,69 @@ void run_small_cols(const KernelSet& ks, const SmallPlan& s, int64_t j0, int64_t
   if (s.ep && s.ep->block_fn) s.ep->block_fn(c, s.ldc, s.m, cols, s.ep->ctx);
 }
 
+// Large B in the axpy form is cut into slabs of whole rows (k ranges) instead: a column split makes each thread read
+// part of every row of B, so with the row stride a multiple of 2 KB a thread's lines fall into half of its L2's
+// sets, and a 784x512 layer followed by a 512x256 one (1 MB per thread) thrashes the L2 of each core (one-row
+// predict of a 784-512-256-10 MLP: 20 us; slabs: 14 us). Each slab's partial product is one FMA chain per element
+// over the slab's rows; the partials are added in slab order, then the epilogue. The slab count depends only on the
+// shape, never on the thread count, so the bits do not either.
+constexpr int64_t kSlabMinElems = 64 * 1024;  // elements of B per slab
+constexpr int64_t kSlabMinRows = 64;          // partials (slabs x m x n) stay <= 1/8 of B for m <= kSmallM
+constexpr int64_t kMaxSlabs = 16;
+
+int64_t k_slabs(const SmallPlan& s) {
+  int64_t slabs = 1;
+  if (s.dot) return slabs;
+  while (2 * slabs <= kMaxSlabs && s.k / (2 * slabs) >= kSlabMinRows && s.k * s.n / (2 * slabs) >= kSlabMinElems) {
+    slabs *= 2;
+  }
+  return slabs;
+}
+
+// Slab t's rows of B times the matching columns of op(A): part (m x n, row stride n) = op(A)[:, k0:k1] B[k0:k1, :].
+void run_slab(const KernelSet& ks, const SmallPlan& s, int64_t slabs, int64_t t, float* part) {
+  const int64_t k0 = t * s.k / slabs, k1 = (t + 1) * s.k / slabs;
+  ks.small_m(s.m, s.n, k1 - k0, s.a + k0 * s.csa, s.rsa, s.csa, s.b + k0 * s.ldb, s.ldb, part, s.n, 1.0f, 0.0f,
+             nullptr, 0);
+}
+
+void run_small_slabs(const KernelSet& ks, const SmallPlan& s, int64_t slabs, int max_threads) {
+  const int64_t mn = s.m * s.n;
+  float* part = t_scratch.b.get(slabs * mn);  // the calling thread's; workers write disjoint slabs of it
+  const int64_t threads = std::min<int64_t>({static_cast<int64_t>(max_threads), slabs, s.k * s.n / kSmallMinPerThread});
+  if (threads <= 1) {
+    for (int64_t t = 0; t < slabs; ++t) run_slab(ks, s, slabs, t, part + t * mn);
+  } else {
+    const SmallPlan* sp = &s;
+    const KernelSet* kp = &ks;
+    // Contiguous slab groups: the caller gets the first rows of B and a worker the last, call after call.
+    parallel_chunks(slabs, threads, [sp, kp, slabs, part, mn](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) run_slab(*kp, *sp, slabs, t, part + t * mn);
+    });
+  }
+  for (int64_t t = 1; t < slabs; ++t) {
+    const float* pt = part + t * mn;
+    for (int64_t e = 0; e < mn; ++e) part[e] += pt[e];
+  }
+  for (int64_t i = 0; i < s.m; ++i) {
+    const float* sum = part + i * s.n;
+    float* cr = s.c + i * s.ldc;
+    for (int64_t j = 0; j < s.n; ++j) {
+      float r = s.alpha != 1.0f ? s.alpha * sum[j] : sum[j];
+      if (s.beta != 0.0f) r += s.beta * cr[j];
+      if (s.bias) r += s.bias[j * s.bias_inc];
+      cr[j] = r;
+    }
+  }
+  if (s.ep && s.ep->block_fn) s.ep->block_fn(s.c, s.ldc, s.m, s.n, s.ep->ctx);
+}
+
 void run_small_plan(const KernelSet& ks, const SmallPlan& s, int max_threads) {
+  const int64_t slabs = k_slabs(s);
+  if (slabs > 1) {
+    run_small_slabs(ks, s, slabs, max_threads);
+    return;
+  }
   const int64_t units = ceil_div(s.n, kSmallColumnUnit);
   const int64_t by_size = s.k * s.n / kSmallMinPerThread;
   const int64_t threads = std::min<int64_t>({static_cast<int64_t>(max_threads), by_size, units});

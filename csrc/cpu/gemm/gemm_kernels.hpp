@@ -50,7 +50,7 @@ using PackBFn = void (*)(bool tb, const float* b, int64_t ldb, int64_t kc, int64
 // over p = 0 .. k-1 (axpy form) or a fixed lane-partial-sum reduction (dot form) followed by the epilogue
 // r = alpha * acc (+ beta * C) + bias[j * bias_inc], so an element's value does not depend on m, n, the column
 // range a call covers, or the thread computing it. bias may be nullptr; bias_inc 0 broadcasts bias[0].
-// Axpy form: C[0:m, 0:n] = alpha * op(A) B + beta * C (+ bias), op(A)(i, p) = a[i * rsa + p * csa] (m <= kSmallM),
+// Axpy form: C[0:m, 0:n] = alpha * op(A) B + beta * C (+ bias), op(A)(i, p) = a[i * rsa + p * csa] (m <= small_m_max),
 // B(p, j) = b[p * ldb + j].
 using SmallMFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                           int64_t ldb, float* c, int64_t ldc, float alpha, float beta, const float* bias,
@@ -61,7 +61,8 @@ using SmallDotFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int
                             int64_t ldb, float* c, int64_t ldc, float alpha, float beta, const float* bias,
                             int64_t bias_inc);
 
-// The most rows of C a small-m kernel call takes.
+// The most rows of C for which the driver takes the small-m path (B streamed, unpacked). A kernel set's small_m
+// takes up to KernelSet::small_m_max >= kSmallM rows per call (the driver's in-place-A path for narrow products).
 constexpr int kSmallM = 8;
 
 struct KernelSet {
@@ -75,6 +76,8 @@ struct KernelSet {
   PackBFn pack_b;
   SmallMFn small_m;
   SmallDotFn small_dot;
+  int small_m_max;           // the most rows a small_m call takes (>= kSmallM)
+  int in_place_max_n;        // products at most this wide with A stored (m, k) run on small_m, A read in place
 };
 
 // nullptr when the translation unit was compiled without the ISA's flags (non-x86, or a compiler without them).

@@ -343,6 +343,8 @@ const KernelSet kSet = {
     &pack_b,
     &small_m,
     &small_dot,
+    /*small_m_max=*/kSmallM,
+    /*in_place_max_n=*/2 * kNr,  // wider: the 6 x 16 packed tile wins
 };
 
 }  // namespace

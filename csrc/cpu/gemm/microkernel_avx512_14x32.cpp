@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #endif
 
+#include <array>
 #include <utility>
 
 
@@ -34,8 +35,10 @@ inline __mmask16 tail_mask(int64_t n) {
 // C[0:MR, 0:n] (n <= 16 * NV, columns past n masked) = alpha * sum_p A(:, p) B(p, :) + beta * C + bias, with
 // A(i, p) = a[i * rsa + p * csa], B(p, :) at b + p * ldb, MR x NV accumulators in registers. bias: per column
 // (bias_inc 1), one value for all (bias_inc 0) or none. Shared by the packed micro-tile (rsa = bias_inc = 1) and the
-// unpacked few-row path.
-template <int MR, int NV>
+// unpacked few-row path. STRIDED (runtime rsa, the few-row path): A's rows are addressed from one base pointer per 4
+// rows plus rsa and 3 * rsa, so every row address is an x86 addressing mode (base + index * {1, 2}); one offset
+// register per row would be spilled to the stack for more than 4 rows.
+template <int MR, int NV, bool STRIDED = false>
 FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                                      int64_t ldb, float* c, int64_t ldc, int64_t n, float alpha, float beta,
                                      const float* bias, int64_t bias_inc) {
@@ -50,6 +53,11 @@ FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int
   }
   FASTANN_UNROLL
   for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  constexpr int kGroups = (MR + 3) / 4;
+  const float* ag[kGroups];
+  FASTANN_UNROLL
+  for (int g = 0; g < kGroups; ++g) ag[g] = a + 4 * g * rsa;
+  const int64_t rsa3 = 3 * rsa;
 #pragma GCC unroll 2
   for (int64_t p = 0; p < k; ++p) {
     __m512 bv[NV];
@@ -57,11 +65,22 @@ FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
     FASTANN_UNROLL
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i * rsa]);
+      float ax;
+      if (STRIDED) {
+        const float* r = ag[i / 4];
+        ax = i % 4 == 0 ? r[0] : i % 4 == 1 ? r[rsa] : i % 4 == 2 ? r[2 * rsa] : r[rsa3];
+      } else {
+        ax = a[i * rsa];
+      }
+      const __m512 ai = _mm512_set1_ps(ax);
       FASTANN_UNROLL
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += csa;
+    if (STRIDED) {
+      FASTANN_UNROLL
+      for (int g = 0; g < kGroups; ++g) ag[g] += csa;
+    }
     b += ldb;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -201,18 +220,62 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_
 
 // --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
 
+// The remaining columns (rest < 16 * NV) with the fewest vectors per row that cover them: V, V / 2, ... 1.
+template <int MR, int V>
+FASTANN_ALWAYS_INLINE void small_m_tail(int64_t rest, int64_t k, const float* a, int64_t rsa, int64_t csa,
+                                        const float* b, int64_t ldb, float* c, int64_t ldc, float alpha, float beta,
+                                        const float* bias, int64_t bias_inc) {
+  if constexpr (V > 1) {
+    if (rest <= 16 * (V / 2)) {
+      return small_m_tail<MR, V / 2>(rest, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    }
+  }
+  fma_block<MR, V, true>(k, a, rsa, csa, b, ldb, c, ldc, rest, alpha, beta, bias, bias_inc);
+}
+
+// Column blocks of 16 * NV, then the remainder (no FMAs on fully masked vectors: a 10-column output layer costs one
+// vector per row). One row gets 16 vectors (1 KB of each row of B per k-step: long contiguous runs keep the L2
+// prefetcher streaming a large weight matrix; 4 vectors per row reached ~60% of the L2 bandwidth), two rows 8.
 template <int MR>
 void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
-  constexpr int NV = MR <= 4 ? 4 : 2;
-  for (int64_t j0 = 0; j0 < n; j0 += 16 * NV) {
-    fma_block<MR, NV>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, pack_min(16 * NV, n - j0), alpha, beta,
-                          bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+  constexpr int NV = MR == 1 ? 16 : MR == 2 ? 8 : MR <= 4 ? 4 : 2;
+  int64_t j0 = 0;
+  for (; j0 + 16 * NV <= n; j0 += 16 * NV) {
+    fma_block<MR, NV, true>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, 16 * NV, alpha, beta,
+                            bias ? bias + j0 * bias_inc : nullptr, bias_inc);
+  }
+  if (j0 < n) {
+    small_m_tail<MR, NV>(n - j0, k, a, rsa, csa, b + j0, ldb, c + j0, ldc, alpha, beta,
+                         bias ? bias + j0 * bias_inc : nullptr, bias_inc);
   }
 }
 
+// 9 to 16 rows of a product at most 16 columns wide: one accumulator per row, so 16 independent FMA chains hide the
+// FMA latency (two 8-row calls would each wait on 8 chains and pay the prologue and epilogue twice).
+template <int MR>
+void tall_narrow(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
+                 float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+  fma_block<MR, 1, true>(k, a, rsa, csa, b, ldb, c, ldc, n, alpha, beta, bias, bias_inc);
+}
+
+using TallNarrowFn = void (*)(int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*,
+                              int64_t, float, float, const float*, int64_t);
+template <std::size_t... I>
+constexpr std::array<TallNarrowFn, sizeof...(I)> tall_narrow_table(std::index_sequence<I...>) {
+  return {&tall_narrow<kSmallM + 1 + static_cast<int>(I)>...};
+}
+constexpr int kSmallMMax = 16;
+constexpr auto kTallNarrow = tall_narrow_table(std::make_index_sequence<kSmallMMax - kSmallM>{});
+
 void small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
              float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+  if (m > kSmallM) {
+    if (n <= 16) return kTallNarrow[m - kSmallM - 1](n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    const int64_t top = (m + 1) / 2;  // wider: two calls of at most 8 rows with two or four vectors per row
+    small_m(top, n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    return small_m(m - top, n, k, a + top * rsa, rsa, csa, b, ldb, c + top * ldc, ldc, alpha, beta, bias, bias_inc);
+  }
   switch (m) {
     case 1: return small_m_rows<1>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
     case 2: return small_m_rows<2>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
@@ -288,6 +351,8 @@ const KernelSet kSet = {
     &pack_b,
     &small_m,
     &small_dot,
+    /*small_m_max=*/kSmallMMax,
+    /*in_place_max_n=*/2 * kNr,
 };
 
 }  // namespace

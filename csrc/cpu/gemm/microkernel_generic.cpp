@@ -183,6 +183,8 @@ const KernelSet kSet = {
     &pack_b,
     &small_m,
     &small_dot,
+    /*small_m_max=*/kSmallM,
+    /*in_place_max_n=*/0,  // the packed tiles vectorise better than the few-row loops
 };
 
 }  // namespace
