@@ -583,33 +583,17 @@ std::unique_ptr<nn::Layer> make_after_input(Cfg cfg, const nn::Layer* prev, int6
 
 }  // namespace
 
-void Sequential::add(const Dense& layer) {
+void Sequential::add(const LayerConfig& layer) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding a layer");
-  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
-                              impl_->input_from_input));
+  const nn::Layer* prev = impl_->layers.empty() ? nullptr : impl_->layers.back().get();
+  impl_->add(std::visit([&](const auto& cfg) { return make_after_input(cfg, prev, impl_->input_from_input); }, layer));
 }
 
-void Sequential::add(const Activation& layer) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("adding a layer");
-  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
-                              impl_->input_from_input));
-}
-
-void Sequential::add(const Dropout& layer) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("adding a layer");
-  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
-                              impl_->input_from_input));
-}
-
-void Sequential::add(const BatchNormalization& layer) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("adding a layer");
-  impl_->add(make_after_input(layer, impl_->layers.empty() ? nullptr : impl_->layers.back().get(),
-                              impl_->input_from_input));
-}
+void Sequential::add(const Dense& layer) { add(LayerConfig(layer)); }
+void Sequential::add(const Activation& layer) { add(LayerConfig(layer)); }
+void Sequential::add(const Dropout& layer) { add(LayerConfig(layer)); }
+void Sequential::add(const BatchNormalization& layer) { add(LayerConfig(layer)); }
 
 void Sequential::add(const Input& input) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);

@@ -275,6 +275,8 @@ class FASTANN_API Sequential {
   Sequential(const Sequential&) = delete;
   Sequential& operator=(const Sequential&) = delete;
 
+  // Appends a layer (any of the configurations of LayerConfig).
+  void add(const LayerConfig& layer);
   void add(const Dense& layer);
   void add(const Activation& layer);
   void add(const Dropout& layer);
