@@ -385,14 +385,13 @@ struct Sequential::Impl {
     Logs running;
     if (cb && cb->on_progress) running = running_logs();
     auto last_progress = clock::now(), last_poll = last_progress;
-    int64_t seen = 0, step = 0;
+    int64_t step = 0;
     for (int64_t s = 0; s < n; s += batch_size) {
       const int64_t e = std::min(n, s + batch_size);
       const Tensor out = forward_ws(x.rows(s, e), false, f);
       const Tensor wr = w.defined() ? w.rows(s, e) : Tensor();
       score(out, y.rows(s, e), w.defined() ? &wr : nullptr, f, nullptr, state.data());
       state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
-      seen += e - s;
       ++step;
       if (!cb) continue;
       const auto now = clock::now();
