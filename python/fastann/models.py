@@ -380,6 +380,8 @@ class Sequential:
         if not self._core.built:
             self._core.build(xa.shape[1])
         bs = 0 if batch_size is None else positive_int(batch_size, "predict: batch_size")
+        if verbose == 0 and not callbacks:
+            return self._core.predict(xa, bs)  # nothing to report to: the per-call path stays short
         step_rows = bs or 32
         cb = _callbacks.CallbackList(callbacks, self,
                                      {"verbose": verbose, "epochs": 1, "steps": math.ceil(xa.shape[0] / step_rows)},
