@@ -919,32 +919,21 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
 }
 
 std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  Impl& m = *impl_;
-  m.require_layers();
-  m.require_compiled("evaluate");
-  FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
-  FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-  m.ensure_built(x.dim(1));
-  m.check_xy(x, y, "evaluate");
-  return m.evaluate(x, y, Tensor(), batch_size);
+  return evaluate_checked(x, y, Tensor(), batch_size, nullptr);
 }
 
 std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size,
                                          const EvaluateCallbacks& callbacks) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  Impl& m = *impl_;
-  m.require_layers();
-  m.require_compiled("evaluate");
-  FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
-  FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-  m.ensure_built(x.dim(1));
-  m.check_xy(x, y, "evaluate");
-  return m.evaluate(x, y, Tensor(), batch_size, &callbacks);
+  return evaluate_checked(x, y, Tensor(), batch_size, &callbacks);
 }
 
 std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
                                          int64_t batch_size, const EvaluateCallbacks& callbacks) {
+  return evaluate_checked(x, y, sample_weight, batch_size, &callbacks);
+}
+
+std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
+                                                 int64_t batch_size, const EvaluateCallbacks* callbacks) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
   m.require_layers();
@@ -958,7 +947,7 @@ std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, const
     Impl::check_sample_weight(sample_weight, x.dim(0), "evaluate", "sample_weight");
     w = sample_weight.reshape({x.dim(0)});
   }
-  return m.evaluate(x, y, w, batch_size, &callbacks);
+  return m.evaluate(x, y, w, batch_size, callbacks);
 }
 
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {

@@ -358,6 +358,8 @@ class FASTANN_API Sequential {
   const std::shared_ptr<GradientReducer>& gradient_reducer() const;
 
  private:
+  std::vector<double> evaluate_checked(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
+                                       int64_t batch_size, const EvaluateCallbacks* callbacks);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
