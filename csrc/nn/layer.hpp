@@ -71,6 +71,12 @@ class Layer {
 
  protected:
   Layer(std::string name, const ActivationSpec& act, int64_t declared_input_dim);
+  // A copy of a layer's configuration struct carrying the layer's final name (what config() returns).
+  template <typename Cfg>
+  LayerConfig named(Cfg cfg) const {
+    cfg.name = name_;
+    return cfg;
+  }
 
   std::string name_;
   std::string act_name_;

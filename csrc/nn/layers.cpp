@@ -120,20 +120,12 @@ void DenseLayer::backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* 
 
 // --- Activation --------------------------------------------------------------------------------------------
 
-LayerConfig DenseLayer::config() const {
-  Dense c = cfg_;
-  c.name = name_;
-  return c;
-}
+LayerConfig DenseLayer::config() const { return named(cfg_); }
 
 ActivationLayer::ActivationLayer(const Activation& cfg, std::string name)
     : Layer(std::move(name), cfg.activation, cfg.input_dim), cfg_(cfg) {}
 
-LayerConfig ActivationLayer::config() const {
-  Activation c = cfg_;
-  c.name = name_;
-  return c;
-}
+LayerConfig ActivationLayer::config() const { return named(cfg_); }
 
 void ActivationLayer::build(int64_t input_dim) {
   FASTANN_CHECK_ARG(input_dim > 0, "Activation '" << name_ << "': input dimension must be positive");
@@ -167,11 +159,7 @@ DropoutLayer::DropoutLayer(const Dropout& cfg, std::string name)
                     "Dropout: rate must be a number in [0, 1), got " << cfg.rate);
 }
 
-LayerConfig DropoutLayer::config() const {
-  Dropout c = cfg_;
-  c.name = name_;
-  return c;
-}
+LayerConfig DropoutLayer::config() const { return named(cfg_); }
 
 void DropoutLayer::build(int64_t input_dim) {
   FASTANN_CHECK_ARG(input_dim > 0, "Dropout '" << name_ << "': input dimension must be positive");
@@ -220,11 +208,7 @@ BatchNormLayer::BatchNormLayer(const BatchNormalization& cfg, std::string name)
   one_minus_momentum_ = static_cast<float>(1.0 - cfg.momentum);  // in double, rounded once (as Keras's Python float)
 }
 
-LayerConfig BatchNormLayer::config() const {
-  BatchNormalization c = cfg_;
-  c.name = name_;
-  return c;
-}
+LayerConfig BatchNormLayer::config() const { return named(cfg_); }
 
 void BatchNormLayer::build(int64_t input_dim) {
   FASTANN_CHECK_ARG(input_dim > 0, "BatchNormalization '" << name_ << "': input dimension must be positive");
