@@ -144,6 +144,8 @@ std::shared_ptr<void> allocate_pinned(size_t bytes) {
   return std::shared_ptr<void>(p, [](void* q) { allocator().release(q, kPinned); });
 }
 
+void retire_stream(int /*device*/, cudaStream_t /*stream*/) noexcept {}
+
 MemoryStats memory_stats(int device) { return allocator().stats(device); }
 
 void empty_cache() { allocator().empty_cache(); }

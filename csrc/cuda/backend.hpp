@@ -25,6 +25,28 @@ void require_device(int device);
 void set_allow_tf32(bool enabled);
 bool allow_tf32();
 void synchronize(int device);
+// Free and total memory of `device` in bytes (cudaMemGetInfo).
+void mem_info(int device, size_t* free_bytes, size_t* total_bytes);
+
+// --- streams: each model queues its work on a stream of its own ---
+// A new stream on `device`. The handle owns it: when the last copy is dropped the stream's queued work is waited
+// for, its cached memory blocks return to the device's default pool, and the stream is destroyed.
+std::shared_ptr<void> create_stream(int device);
+// For its lifetime, makes `stream` (a create_stream handle; null: the legacy default stream) the one this thread's
+// backend calls queue their work on and allocate memory for. Scopes nest; the previous stream is restored.
+class StreamScope {
+ public:
+  explicit StreamScope(const std::shared_ptr<void>& stream);
+  ~StreamScope();
+  StreamScope(const StreamScope&) = delete;
+  StreamScope& operator=(const StreamScope&) = delete;
+
+ private:
+  void* prev_ = nullptr;
+};
+// The stream set by the innermost StreamScope of this thread (null: the legacy default stream), as an opaque
+// cudaStream_t.
+void* current_stream();
 
 // --- memory: the caching allocator (csrc/cuda/allocator.cpp) ---
 // Device memory of at least `bytes` bytes (256-byte aligned), returned to the cache when the last owner drops it.

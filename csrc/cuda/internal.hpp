@@ -39,10 +39,14 @@ class DeviceGuard {
   int device_ = -1;
 };
 
-// The stream every op of the backend is queued on. Today the legacy default stream (0) of the current device: all
-// work, copies included, is ordered, which the caching allocator relies on (a block freed after a launch is only
-// reused by later work on the same stream).
-inline cudaStream_t stream() { return nullptr; }
+// The stream every op of the backend is queued on: the innermost StreamScope's (a model's own stream while it
+// trains or predicts), else the legacy default stream of the current device. Work on one stream is ordered, which
+// the caching allocator relies on (a block freed after a launch is only reused by later work on the same stream).
+inline cudaStream_t stream() { return static_cast<cudaStream_t>(current_stream()); }
+
+// Called by a stream's handle after the stream's work finished and before it is destroyed: the allocator moves the
+// stream's cached blocks to the device's default pool (allocator.cpp).
+void retire_stream(int device, cudaStream_t stream) noexcept;
 
 // Number of blocks of `threads` covering n items, capped (kernels use grid-stride loops).
 inline unsigned blocks_for(int64_t n, int threads, int64_t cap = 65535LL * 8) {

@@ -94,6 +94,38 @@ void synchronize(int device) {
   FASTANN_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
+void mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
+  require_device(device);
+  DeviceGuard g(device);
+  FASTANN_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+}
+
+namespace {
+thread_local void* t_stream = nullptr;  // the innermost StreamScope's stream
+}  // namespace
+
+StreamScope::StreamScope(const std::shared_ptr<void>& stream) : prev_(t_stream) { t_stream = stream.get(); }
+StreamScope::~StreamScope() { t_stream = prev_; }
+void* current_stream() { return t_stream; }
+
+std::shared_ptr<void> create_stream(int device) {
+  require_device(device);
+  DeviceGuard g(device);
+  cudaStream_t s = nullptr;
+  // A blocking stream: work on the legacy default stream (copies and ops outside any model) is ordered with it.
+  FASTANN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));
+  return std::shared_ptr<void>(s, [device](void* p) {
+    const auto st = static_cast<cudaStream_t>(p);
+    int prev = -1;
+    (void)cudaGetDevice(&prev);
+    (void)cudaSetDevice(device);
+    (void)cudaStreamSynchronize(st);
+    retire_stream(device, st);
+    (void)cudaStreamDestroy(st);
+    if (prev >= 0) (void)cudaSetDevice(prev);
+  });
+}
+
 void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
   if (bytes == 0 || dst == src) return;
   if (dst_device < 0 && src_device < 0) {

@@ -25,6 +25,11 @@ void require_device(int) { not_built("CUDA device"); }
 void set_allow_tf32(bool) {}
 bool allow_tf32() { return false; }
 void synchronize(int) { not_built("synchronize"); }
+void mem_info(int, size_t*, size_t*) { not_built("mem_info"); }
+std::shared_ptr<void> create_stream(int) { not_built("CUDA stream"); }
+StreamScope::StreamScope(const std::shared_ptr<void>&) {}
+StreamScope::~StreamScope() = default;
+void* current_stream() { return nullptr; }
 std::shared_ptr<void> allocate(size_t, int) { not_built("CUDA allocation"); }
 std::shared_ptr<void> allocate_pinned(size_t) { not_built("pinned allocation"); }
 MemoryStats memory_stats(int) { return {}; }
