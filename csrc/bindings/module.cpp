@@ -355,6 +355,9 @@ PYBIND11_MODULE(_core, mod) {
   mod.def("set_check_finite", &fastann::set_check_finite, py::arg("enabled"),
           "fit/evaluate/train_on_batch/test_on_batch reject NaN or infinity in x or y (default True).");
   mod.def("get_check_finite", &fastann::get_check_finite);
+  mod.def("set_dataset_memory_limit", &fastann::set_dataset_memory_limit, py::arg("bytes"),
+          "Most bytes of data fit copies to a CUDA model's device (-1: half its free memory; 0: always stream).");
+  mod.def("dataset_memory_limit", &fastann::dataset_memory_limit);
   mod.attr("CUDA_BUILT") = fastann::cuda::built();
   {
     // How this module was configured: the FASTANN_CUDA option and the CUDA compiler CMake found ("" if none).
@@ -603,6 +606,12 @@ PYBIND11_MODULE(_core, mod) {
       .def("build", &fastann::Sequential::build, py::arg("input_dim"), py::arg("seed") = py::none(),
            "Creates and initialises the weights for inputs of input_dim features.")
       .def_property_readonly("built", &fastann::Sequential::built)
+      .def("to", [](fastann::Sequential& m, const std::string& device) {
+        const fastann::Device d = fastann::Device::parse(device);
+        py::gil_scoped_release release;
+        m.to(d);
+      }, py::arg("device"), "Moves the model's weights, optimizer state and work to the device ('cpu', 'cuda:N').")
+      .def_property_readonly("device", [](const fastann::Sequential& m) { return m.device().str(); })
       .def_property_readonly("input_dim", &fastann::Sequential::input_dim)
       .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
       .def("compile", [](fastann::Sequential& m, const std::string& opt, const py::dict& opt_kwargs,

@@ -34,6 +34,8 @@ class NcclReducer final : public GradientReducer {
   void reduce(float* grads, int64_t n) override;
   // In place: the sum (ncclSum, float64) over all ranks.
   void reduce_sums(double* values, int64_t n) override;
+  // Device gradients are reduced in place (host ones are staged through a device buffer).
+  bool accepts_device_memory() const override { return true; }
 
  private:
   void allreduce(void* data, int64_t n, ncclDataType_t type, int64_t elem_size, ncclRedOp_t op, const char* what);

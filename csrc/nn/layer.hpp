@@ -56,8 +56,12 @@ class Layer {
     return j < param_regs_.size() && param_regs_[j] ? &*param_regs_[j] : nullptr;
   }
   const Regularizer* activity_regularizer() const { return activity_reg_ ? &*activity_reg_ : nullptr; }
-  // Allocates per-batch workspace for training batches of up to max_batch rows.
+  // Allocates per-batch workspace for training batches of up to max_batch rows (on device()).
   virtual void prepare(int64_t max_batch) { (void)max_batch; }
+  // The device the layer runs on: where its workspace lives (its parameters are views of the model's buffers, which
+  // the model moves). Drops workspace held elsewhere; prepare() allocates it again.
+  virtual void set_device(Device device) { device_ = device; }
+  Device device() const { return device_; }
 
   // y = layer(x). training: keep what backward needs (in this layer's workspace: one training step at a time).
   // logits: skip the final activation because the loss is computed from its input (fused cross-entropy).
@@ -84,6 +88,7 @@ class Layer {
   int64_t declared_input_dim_ = 0;
   int64_t input_dim_ = 0;
   int64_t output_dim_ = 0;
+  Device device_;
   std::vector<Tensor> params_, grads_, state_;
   std::vector<std::optional<Regularizer>> param_regs_;  // per parameter
   std::optional<Regularizer> activity_reg_;
@@ -98,6 +103,7 @@ class DenseLayer final : public Layer {
   std::vector<std::string> weight_names() const override;
   void init_params(uint64_t seed) override;
   void prepare(int64_t max_batch) override;
+  void set_device(Device device) override;
   void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
   bool use_bias() const { return cfg_.use_bias; }
@@ -129,6 +135,7 @@ class DropoutLayer final : public Layer {
   LayerConfig config() const override;
   void build(int64_t input_dim) override;
   void prepare(int64_t max_batch) override;
+  void set_device(Device device) override;
   void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
 
@@ -149,6 +156,7 @@ class BatchNormLayer final : public Layer {
   std::vector<Shape> state_shapes() const override;
   std::vector<std::string> weight_names() const override;
   void init_params(uint64_t seed) override;
+  void set_device(Device device) override;
   void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
   void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
 

@@ -90,7 +90,12 @@ void DenseLayer::init_params(uint64_t seed) {
 
 void DenseLayer::prepare(int64_t max_batch) {
   const bool keep_z = act_.kind != ops::Act::linear && !ops::act_grad_from_output(act_);
-  if (keep_z && (!z_.defined() || z_.dim(0) < max_batch)) z_ = Tensor::empty({max_batch, cfg_.units});
+  if (keep_z && (!z_.defined() || z_.dim(0) < max_batch)) z_ = Tensor::empty({max_batch, cfg_.units}, device_);
+}
+
+void DenseLayer::set_device(Device device) {
+  if (device != device_) z_ = Tensor();
+  Layer::set_device(device);
 }
 
 void DenseLayer::forward(const Tensor& x, Tensor& y, bool training, bool logits) {
@@ -169,8 +174,13 @@ void DropoutLayer::build(int64_t input_dim) {
 
 void DropoutLayer::prepare(int64_t max_batch) {
   if (cfg_.rate > 0.0 && (!mask_.defined() || mask_.dim(0) < max_batch || mask_.dim(1) != input_dim_)) {
-    mask_ = Tensor::empty({max_batch, input_dim_});
+    mask_ = Tensor::empty({max_batch, input_dim_}, device_);
   }
+}
+
+void DropoutLayer::set_device(Device device) {
+  if (device != device_) mask_ = Tensor();
+  Layer::set_device(device);
 }
 
 void DropoutLayer::forward(const Tensor& x, Tensor& y, bool training, bool /*logits*/) {
@@ -213,10 +223,18 @@ LayerConfig BatchNormLayer::config() const { return named(cfg_); }
 void BatchNormLayer::build(int64_t input_dim) {
   FASTANN_CHECK_ARG(input_dim > 0, "BatchNormalization '" << name_ << "': input dimension must be positive");
   if (input_dim != input_dim_ || !batch_mean_.defined()) {
-    batch_mean_ = Tensor({input_dim});
-    batch_invstd_ = Tensor({input_dim});
+    batch_mean_ = Tensor({input_dim}, device_);
+    batch_invstd_ = Tensor({input_dim}, device_);
   }
   input_dim_ = output_dim_ = input_dim;
+}
+
+void BatchNormLayer::set_device(Device device) {
+  if (device != device_ && batch_mean_.defined()) {
+    batch_mean_ = Tensor({input_dim_}, device);
+    batch_invstd_ = Tensor({input_dim_}, device);
+  }
+  Layer::set_device(device);
 }
 
 std::vector<Shape> BatchNormLayer::param_shapes() const {

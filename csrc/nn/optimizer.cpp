@@ -54,16 +54,22 @@ void Optimizer::set_learning_rate(double lr) {
   cfg_.learning_rate = lr;
 }
 
-void Optimizer::reset(int64_t n) {
+void Optimizer::reset(int64_t n, Device device) {
   iterations_ = 0;
   const bool one = kind_ != ops::Opt::sgd || cfg_.momentum > 0.0;
   const bool two = kind_ == ops::Opt::adam || kind_ == ops::Opt::adamw ||
                    (kind_ == ops::Opt::rmsprop && cfg_.momentum > 0.0);
   const bool three = kind_ == ops::Opt::rmsprop && cfg_.centered;
-  s1_ = one ? Tensor({n}) : Tensor();
-  s2_ = two ? Tensor({n}) : Tensor();
-  s3_ = three ? Tensor({n}) : Tensor();
+  s1_ = one ? Tensor({n}, device) : Tensor();
+  s2_ = two ? Tensor({n}, device) : Tensor();
+  s3_ = three ? Tensor({n}, device) : Tensor();
   if (kind_ == ops::Opt::adagrad) s1_.fill(static_cast<float>(cfg_.initial_accumulator_value));
+}
+
+void Optimizer::to(Device device) {
+  for (Tensor* t : {&s1_, &s2_, &s3_}) {
+    if (t->defined()) *t = t->to(device);
+  }
 }
 
 std::vector<std::string> Optimizer::slot_names() const {

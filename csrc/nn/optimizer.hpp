@@ -19,8 +19,10 @@ class Optimizer {
   void set_learning_rate(double lr);
   int64_t iterations() const { return iterations_; }
 
-  // Allocates (zeroed) state for n parameters.
-  void reset(int64_t n);
+  // Allocates (zeroed) state for n parameters on `device`.
+  void reset(int64_t n, Device device = Device::cpu());
+  // Moves the state to `device` (values kept).
+  void to(Device device);
   // The variables in use (Keras's names) and their flat buffers, laid out as the parameters.
   std::vector<std::string> slot_names() const;
   Tensor& slot(size_t i);

@@ -5,6 +5,12 @@
 // moving statistics) live in a third flat buffer that the optimizer never sees. Training buffers (per-layer
 // outputs and gradients, the gathered batch) are allocated once per fit for the largest batch; the steady state of
 // an epoch allocates nothing.
+//
+// Devices: every buffer of a model lives on the model's device (Sequential::to); layers and the loops call ops only,
+// which run where their tensors are. Data from the host reaches a CUDA model one way of two: fit copies the whole
+// dataset to the device once (when it fits within dataset_memory_limit), else batches are staged into the device
+// workspace (gather_rows from host memory goes through page-locked buffers); evaluate, predict and train_on_batch
+// stage each batch. A CUDA model queues all its work on a stream of its own (a StreamScope in each entry point).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +21,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "cuda/backend.hpp"
 #include "fastann/distributed.hpp"
 #include "fastann/model.hpp"
 #include "nn/layer.hpp"
@@ -56,6 +63,11 @@ struct Sequential::Impl {
   int64_t input_dim = 0;
   Tensor params, grads;  // flat
   Tensor state;          // flat non-trainable weights
+  // Where each layer's weights start in `params` and `state` (elements), fixed at build.
+  std::vector<std::vector<int64_t>> param_offsets, state_offsets;
+  Device device;                  // where the buffers live and the ops run
+  std::shared_ptr<void> stream;   // the CUDA stream of a CUDA model (null on the CPU)
+  Tensor host_grads;              // a reducer that takes host memory gets a CUDA model's gradients here
   int64_t input_from_input = 0;  // set by add(Input): the first layer's input size
 
   // Weight regularizers (kernel_regularizer, bias_regularizer), gathered at build: the step adds their penalties
@@ -137,7 +149,7 @@ struct Sequential::Impl {
                                                                << " features, got " << in_dim);
     FASTANN_CHECK_ARG(in_dim > 0, "the input dimension must be positive, got " << in_dim);
     int64_t d = in_dim, total = 0, state_total = 0;
-    std::vector<std::vector<int64_t>> offsets(layers.size()), state_offsets(layers.size());
+    std::vector<std::vector<int64_t>> offsets(layers.size()), soffsets(layers.size());
     auto place = [](const Shape& s, int64_t& end) {
       const int64_t at = end;
       int64_t n = 1;
@@ -149,38 +161,67 @@ struct Sequential::Impl {
       layers[i]->build(d);
       d = layers[i]->output_dim();
       for (const Shape& s : layers[i]->param_shapes()) offsets[i].push_back(place(s, total));
-      for (const Shape& s : layers[i]->state_shapes()) state_offsets[i].push_back(place(s, state_total));
+      for (const Shape& s : layers[i]->state_shapes()) soffsets[i].push_back(place(s, state_total));
     }
     tail_layer = -1;
     for (size_t i = layers.size(); i-- > 0 && tail_layer < 0;) {
       if (!offsets[i].empty()) tail_layer = static_cast<int64_t>(i), tail_begin = offsets[i].front();
     }
+    // Initialised on the host (the initializers draw there), then moved to the model's device.
     params = Tensor({std::max<int64_t>(total, 1)});
     grads = Tensor({std::max<int64_t>(total, 1)});
     state = Tensor({std::max<int64_t>(state_total, 1)});
-    reg_terms.clear();
+    param_offsets = std::move(offsets);
+    state_offsets = std::move(soffsets);
+    bind_views();
     Rng rng(seed ? *seed : next_global_seed());
+    for (const auto& l : layers) l->init_params(rng.next_u64());
+    if (device != Device::cpu()) move_buffers(device);
+    input_dim = in_dim;
+    built = true;
+    release_workspace();
+    if (optimizer) optimizer->reset(params.numel(), device);
+  }
+
+  // Points the layers at views of the flat buffers (on the buffers' device) and gathers the regularizer terms.
+  void bind_views() {
+    reg_terms.clear();
     for (size_t i = 0; i < layers.size(); ++i) {
       std::vector<Tensor> p, g, st;
       const auto shapes = layers[i]->param_shapes();
       for (size_t j = 0; j < shapes.size(); ++j) {
-        p.push_back(Tensor::view(params.data() + offsets[i][j], shapes[j]));
-        g.push_back(Tensor::view(grads.data() + offsets[i][j], shapes[j]));
+        p.push_back(Tensor::view(params.data() + param_offsets[i][j], shapes[j], params.device()));
+        g.push_back(Tensor::view(grads.data() + param_offsets[i][j], shapes[j], grads.device()));
         if (const Regularizer* r = layers[i]->param_regularizer(j)) {
           reg_terms.push_back({p.back(), g.back(), static_cast<float>(r->l1), static_cast<float>(r->l2)});
         }
       }
       const auto sshapes = layers[i]->state_shapes();
       for (size_t j = 0; j < sshapes.size(); ++j) {
-        st.push_back(Tensor::view(state.data() + state_offsets[i][j], sshapes[j]));
+        st.push_back(Tensor::view(state.data() + state_offsets[i][j], sshapes[j], state.device()));
       }
       layers[i]->bind(std::move(p), std::move(g), std::move(st));
-      layers[i]->init_params(rng.next_u64());
     }
-    input_dim = in_dim;
-    built = true;
+  }
+
+  // Moves the weights and the optimizer state to `d` (gradients are scratch: fresh zeros there).
+  void move_buffers(Device d) {
+    params = params.to(d);
+    grads = Tensor(grads.shape(), d);
+    state = state.to(d);
+    host_grads = Tensor();
+    bind_views();
+    if (optimizer) optimizer->to(d);
+  }
+
+  // Drops the training and predict workspaces (prepare / predict_into allocate them again on the model's device).
+  void release_workspace() {
     ws_rows = 0;
-    if (optimizer) optimizer->reset(params.numel());
+    outs.clear();
+    douts.clear();
+    xb = yb = probs = wb = Tensor();
+    std::lock_guard<std::mutex> lock(predict_mu);
+    predict_ws = Tensor();
   }
 
   void ensure_built(int64_t in_dim) {
@@ -204,8 +245,9 @@ struct Sequential::Impl {
                                              << ",) with class indices, got " << shape_str(y.shape()));
       // Checked here, over the whole data, so the row named is the caller's (the loss sees shuffled batches).
       const float classes = static_cast<float>(output_dim());
+      const Tensor yh = on_host(y);
       for (int64_t i = 0; i < n; ++i) {
-        const float v = y.data()[i];
+        const float v = yh.data()[i];
         FASTANN_CHECK_ARG(v >= 0.0f && v < classes && v == std::floor(v),
                           what << ": sparse_categorical_crossentropy: label " << v << " at row " << i
                                << " is not a class index in [0, " << output_dim() << ")");
@@ -221,11 +263,14 @@ struct Sequential::Impl {
     }
   }
 
+  // t itself when it is on the host, else a host copy (for checks that read values).
+  static Tensor on_host(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::cpu()); }
+
   static void check_finite(const Tensor& t, const char* what, const char* arg) {
     const int64_t i = ops::first_non_finite(t);
     if (i < 0) return;
     const int64_t cols = t.ndim() >= 2 ? t.numel() / t.dim(0) : 1;
-    const float v = t.data()[i];
+    const float v = on_host(Tensor::view(const_cast<float*>(t.data()) + i, {1}, t.device())).data()[0];
     throw ValueError(std::string(what) + ": " + arg + " contains " + (std::isnan(v) ? "NaN" : "infinity") +
                      " at row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols) +
                      "; clean the data, or call fastann.set_check_finite(False) (C++: fastann::set_check_finite) "
@@ -243,14 +288,14 @@ struct Sequential::Impl {
     outs.resize(L);
     douts.resize(L);
     for (size_t i = 0; i < L; ++i) {
-      outs[i] = Tensor::empty({rows, layers[i]->output_dim()});
-      douts[i] = Tensor::empty({rows, layers[i]->output_dim()});
+      outs[i] = Tensor::empty({rows, layers[i]->output_dim()}, device);
+      douts[i] = Tensor::empty({rows, layers[i]->output_dim()}, device);
       layers[i]->prepare(rows);
     }
-    xb = Tensor::empty({rows, input_dim});
-    yb = Tensor::empty({rows, ycols});
-    probs = Tensor::empty({rows, output_dim()});
-    wb = Tensor::empty({rows});
+    xb = Tensor::empty({rows, input_dim}, device);
+    yb = Tensor::empty({rows, ycols}, device);
+    probs = Tensor::empty({rows, output_dim()}, device);
+    wb = Tensor::empty({rows}, device);
     ws_rows = rows;
   }
 
@@ -333,7 +378,7 @@ struct Sequential::Impl {
       }
       layers[i]->backward(xi, outs[i].rows(0, b), dy, i ? &dx : nullptr, f && i + 1 == L);
       // The last layer's gradients are final here, unless weight penalties are still to be added after the loop.
-      if (reducer && static_cast<int64_t>(i) == tail_layer && reg_terms.empty()) {
+      if (reducer && static_cast<int64_t>(i) == tail_layer && reg_terms.empty() && grads.is_cpu()) {
         reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
       }
     }
@@ -342,8 +387,23 @@ struct Sequential::Impl {
     double wp = 0.0;
     for (RegTerm& t : reg_terms) wp += ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
     state[0] += wp * static_cast<double>(b);
-    if (reducer) reducer->reduce(grads.data(), grads.numel());
+    if (reducer) reduce_gradients();
     optimizer->step(params, grads);
+  }
+
+  // The reducer's in-place mean of the gradients. A CUDA model's gradients go to a reducer that takes host memory
+  // through a host copy; one that takes device memory (NCCL) works on its own stream, so this model's stream is
+  // drained first.
+  void reduce_gradients() {
+    if (grads.is_cpu() || reducer->accepts_device_memory()) {
+      if (!grads.is_cpu()) cuda::synchronize(device.index);
+      reducer->reduce(grads.data(), grads.numel());
+      return;
+    }
+    if (!host_grads.defined()) host_grads = Tensor::empty(grads.shape());
+    host_grads.copy_from(grads);
+    reducer->reduce(host_grads.data(), host_grads.numel());
+    grads.copy_from(host_grads);
   }
 
   // The step of a data-parallel worker that has no rows in the (short) last global batch: its zero gradient (plus
@@ -352,8 +412,10 @@ struct Sequential::Impl {
   void empty_step() {
     grads.fill(0.0f);
     for (RegTerm& t : reg_terms) ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
-    if (tail_layer >= 0 && reg_terms.empty()) reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
-    reducer->reduce(grads.data(), grads.numel());
+    if (tail_layer >= 0 && reg_terms.empty() && grads.is_cpu()) {
+      reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
+    }
+    reduce_gradients();
     optimizer->step(params, grads);
   }
 
@@ -369,6 +431,16 @@ struct Sequential::Impl {
   void fill_running(Logs& logs, const double* state) const {
     for (size_t k = 0; k + 1 < logs.size(); ++k) logs[k].second = result(k + 1, state);
     logs.back().second = result(0, state);
+  }
+
+  // src itself when it is on the model's device, else a copy of it in the leading rows of the workspace buffer
+  // `ws` (on the device), shaped as src.
+  Tensor stage(const Tensor& src, const Tensor& ws) const {
+    if (src.device() == device) return src;
+    const int64_t rows = src.ndim() == 0 ? 1 : src.dim(0);
+    Tensor dst = ws.rows(0, rows);
+    dst.copy_from(src);
+    return src.ndim() == dst.ndim() ? dst : dst.reshape(src.shape());
   }
 
   // Mean loss and metrics of x/y, in batches (no update). With callbacks: progress at a bounded rate, and an
@@ -388,9 +460,10 @@ struct Sequential::Impl {
     int64_t step = 0;
     for (int64_t s = 0; s < n; s += batch_size) {
       const int64_t e = std::min(n, s + batch_size);
-      const Tensor out = forward_ws(x.rows(s, e), false, f);
-      const Tensor wr = w.defined() ? w.rows(s, e) : Tensor();
-      score(out, y.rows(s, e), w.defined() ? &wr : nullptr, f, nullptr, state.data());
+      const Tensor xr = stage(x.rows(s, e), xb), yr = stage(y.rows(s, e), yb);
+      const Tensor out = forward_ws(xr, false, f);
+      const Tensor wr = w.defined() ? stage(w.rows(s, e), wb) : Tensor();
+      score(out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data());
       state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
       ++step;
       if (!cb) continue;
@@ -419,29 +492,48 @@ struct Sequential::Impl {
     int64_t width = 0;
     for (const auto& l : layers) width = std::max(width, l->output_dim());
     const int64_t nbufs = layers.size() > 2 ? 2 : layers.size() > 1 ? 1 : 0, per_buf = chunk * width;
+    // Input and output not on the model's device (a CUDA model predicting host data) pass through staging buffers
+    // there, a chunk at a time.
+    const bool stage_in = x.device() != device, stage_out = out.device() != device;
+    const int64_t in_at = nbufs * per_buf, out_at = in_at + (stage_in ? chunk * input_dim : 0);
+    const int64_t need = out_at + (stage_out ? chunk * output_dim() : 0);
     std::unique_lock<std::mutex> ws_lock(predict_mu, std::try_to_lock);
     Tensor local;
     Tensor& ws = ws_lock.owns_lock() ? predict_ws : local;
-    if (ws.numel() < nbufs * per_buf) ws = Tensor::empty({nbufs * per_buf});
+    if (ws.numel() < need || ws.device() != device) ws = Tensor::empty({std::max<int64_t>(need, 1)}, device);
     // Each hidden layer's output as a (chunk, width) view of its buffer, shaped once per call: a chunk takes rows
     // of it, which allocates nothing (making a view from a Shape allocates the Shape's std::vector).
     std::vector<Tensor> hidden(layers.size() - 1);
     for (size_t i = 0; i + 1 < layers.size(); ++i) {
-      hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf, {chunk, layers[i]->output_dim()});
+      hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf, {chunk, layers[i]->output_dim()},
+                               device);
     }
+    const Tensor x_stage = stage_in ? Tensor::view(ws.data() + in_at, {chunk, input_dim}, device) : Tensor();
+    const Tensor y_stage = stage_out ? Tensor::view(ws.data() + out_at, {chunk, output_dim()}, device) : Tensor();
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t e = std::min(n, s + chunk), b = e - s;
       Tensor in = x.rows(s, e);
+      if (stage_in) {
+        Tensor staged = x_stage.rows(0, b);
+        staged.copy_from(in);
+        in = staged;
+      }
       for (size_t i = 0; i < layers.size(); ++i) {
-        Tensor dst = i + 1 == layers.size() ? out.rows(s, e) : hidden[i].rows(0, b);
+        const bool last = i + 1 == layers.size();
+        Tensor dst = !last ? hidden[i].rows(0, b) : stage_out ? y_stage.rows(0, b) : out.rows(s, e);
         layers[i]->forward(in, dst, false, false);
         in = dst;
+      }
+      if (stage_out) {
+        Tensor dst = out.rows(s, e);
+        dst.copy_from(in);
       }
     }
   }
 
   // Adding a layer to a built model rebuilds it, keeping the existing layers' weights.
   void add(std::unique_ptr<nn::Layer> layer) {
+    layer->set_device(device);
     std::vector<std::vector<Tensor>> kept;
     const bool was_built = built;
     if (was_built) {
@@ -467,13 +559,48 @@ struct Sequential::Impl {
     }
   }
 
+  // Copies the defined tensors of `data` that are not on the model's device there, when the model is on a CUDA
+  // device and their bytes fit within dataset_memory_limit() (-1: half the device's free memory) and the device's
+  // memory; they then refer to the copies. Returns false when the data stays where it is (the caller stages
+  // batches): always for a CPU model.
+  bool place_data(std::initializer_list<Tensor*> data) const {
+    if (device.type != DeviceType::CUDA) {  // a CPU model given device tensors (C++): host copies
+      for (Tensor* t : data) {
+        if (t->defined() && !t->is_cpu()) *t = t->to(Device::cpu());
+      }
+      return true;
+    }
+    int64_t bytes = 0;
+    for (const Tensor* t : data) {
+      if (t->defined() && t->device() != device) bytes += t->numel() * static_cast<int64_t>(sizeof(float));
+    }
+    if (bytes == 0) return true;
+    int64_t limit = dataset_memory_limit();
+    if (limit < 0) {
+      size_t free_bytes = 0, total_bytes = 0;
+      cuda::mem_info(device.index, &free_bytes, &total_bytes);
+      limit = static_cast<int64_t>(free_bytes / 2);
+    }
+    if (bytes > limit) return false;
+    std::vector<Tensor> moved;
+    try {
+      for (const Tensor* t : data) moved.push_back(t->defined() ? t->to(device) : Tensor());
+    } catch (const OutOfMemoryError&) {
+      return false;  // the copies made so far are freed; batches are staged instead
+    }
+    size_t i = 0;
+    for (Tensor* t : data) *t = std::move(moved[i++]);
+    return true;
+  }
+
   // Checks per-sample weights of n samples: shape (n,) or (n, 1), finite and >= 0.
   static void check_sample_weight(const Tensor& w, int64_t n, const char* what, const char* arg) {
     FASTANN_CHECK_ARG((w.ndim() == 1 || (w.ndim() == 2 && w.dim(1) == 1)) && w.dim(0) == n,
                       what << ": " << arg << " must have shape (" << n << ",), one weight per sample, got shape "
                            << shape_str(w.shape()));
+    const Tensor wh = on_host(w);
     for (int64_t i = 0; i < n; ++i) {
-      const float v = w.data()[i];
+      const float v = wh.data()[i];
       FASTANN_CHECK_ARG(std::isfinite(v) && v >= 0.0f, what << ": " << arg << " must hold finite weights >= 0, got "
                                                             << v << " at row " << i);
     }
@@ -493,7 +620,7 @@ struct Sequential::Impl {
                         what << ": class_weight for class " << k << " must be finite and >= 0, got " << cw[k]);
     }
     const int64_t n = y.dim(0);
-    Tensor w = Tensor::empty({n});
+    Tensor w = Tensor::empty({n}, y.device());
     ops::class_sample_weights(y.reshape({n, y.numel() / std::max<int64_t>(n, 1)}), cw, w);
     return w;
   }
@@ -515,6 +642,7 @@ struct Sequential::Impl {
   std::vector<double> one_batch(const Tensor& x, const Tensor& y, bool train, const Tensor& sample_weight,
                                 const std::vector<float>& class_weight) {
     std::lock_guard<std::recursive_mutex> lock(train_mu);
+    const cuda::StreamScope on_stream(stream);
     if (train) require_not_fitting("train_on_batch");
     require_layers();
     const char* what = train ? "train_on_batch" : "test_on_batch";
@@ -527,7 +655,8 @@ struct Sequential::Impl {
     if (!train) return evaluate(x, y, w, b);
     prepare(b, y.numel() / b);
     std::fill(batch_state.begin(), batch_state.end(), 0.0);
-    train_step(x, y, w.defined() ? &w : nullptr, batch_state.data());
+    const Tensor wd = w.defined() ? stage(w, wb) : Tensor();
+    train_step(stage(x, xb), stage(y, yb), w.defined() ? &wd : nullptr, batch_state.data());
     return results(batch_state.data());
   }
 };
@@ -623,6 +752,38 @@ void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) {
 }
 
 bool Sequential::built() const { return impl_->built; }
+
+void Sequential::to(Device device) {
+  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  Impl& m = *impl_;
+  m.require_not_fitting("moving the model to another device");
+  if (device.type == DeviceType::CUDA) cuda::require_device(device.index);
+  if (device == m.device) return;
+  if (m.device.type == DeviceType::CUDA) {  // the old stream's work first: its buffers are read and then freed
+    const cuda::StreamScope old(m.stream);
+    cuda::synchronize(m.device.index);
+  }
+  std::shared_ptr<void> stream = device.type == DeviceType::CUDA ? cuda::create_stream(device.index) : nullptr;
+  const cuda::StreamScope on_stream(stream);
+  // Everything that can fail (allocation on the new device) happens before the model changes.
+  Tensor params = m.params, grads = m.grads, state = m.state, host_grads = m.host_grads;
+  if (m.built) {
+    try {
+      m.move_buffers(device);
+    } catch (...) {
+      m.params = params, m.grads = grads, m.state = state, m.host_grads = host_grads;
+      m.bind_views();
+      if (m.optimizer) m.optimizer->to(m.device);
+      throw;
+    }
+  }
+  for (const auto& l : m.layers) l->set_device(device);
+  m.device = device;
+  m.release_workspace();
+  m.stream = std::move(stream);
+}
+
+Device Sequential::device() const { return impl_->device; }
 int64_t Sequential::input_dim() const {
   if (impl_->built) return impl_->input_dim;
   return impl_->layers.empty() ? impl_->input_from_input : impl_->layers.front()->declared_input_dim();
@@ -725,7 +886,7 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
   m.state_size = offset;
   m.batch_state.assign(static_cast<size_t>(offset), 0.0);
   m.compiled = true;
-  if (m.built) m.optimizer->reset(m.params.numel());
+  if (m.built) m.optimizer->reset(m.params.numel(), m.device);
 }
 
 bool Sequential::compiled() const { return impl_->compiled; }
@@ -747,6 +908,7 @@ std::vector<MetricConfig> Sequential::metric_configs(bool weighted) const {
 History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o, const FitCallbacks& cb) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
+  const cuda::StreamScope on_stream(m.stream);
   m.require_not_fitting("calling fit");
   m.require_layers();
   m.require_compiled("fit");
@@ -800,11 +962,13 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   m.order.resize(static_cast<size_t>(n));
   std::iota(m.order.begin(), m.order.end(), int64_t{0});
   Rng rng(o.seed ? *o.seed : next_global_seed());
-  const Tensor y2 = y.reshape({n, ycols});
+  Tensor y2 = y.reshape({n, ycols});
   // Class weights become per-sample weights of the training rows (once per fit), gathered with each batch.
   if (!o.class_weight.empty()) sw = m.class_sample_weights(y2, o.class_weight, "fit");
   if (sw.defined()) sw = sw.reshape({n});
   if (vw.defined()) vw = vw.reshape({vx.dim(0)});
+  // A CUDA model trains on device copies of the data when they fit, else on batches gathered from the host.
+  const bool staged = !m.place_data({&x, &y2, &sw, &vx, &vy, &vw});
 
   struct FittingFlag {
     bool& f;
@@ -859,7 +1023,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       if (shards > 1) m.grad_scale = static_cast<float>(shards) / static_cast<float>(g);
       if (b == 0) {
         m.empty_step();
-      } else if (o.shuffle) {
+      } else if (o.shuffle || staged) {  // m.order is the identity without shuffling
         Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b), wb = m.wb.rows(0, b);
         ops::gather_rows(x, m.order.data() + s, b, xb);
         ops::gather_rows(y2, m.order.data() + s, b, yb);
@@ -936,6 +1100,7 @@ std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& 
                                                  int64_t batch_size, const EvaluateCallbacks* callbacks) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
+  const cuda::StreamScope on_stream(m.stream);
   m.require_layers();
   m.require_compiled("evaluate");
   FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
@@ -953,7 +1118,7 @@ std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& 
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
   impl_->require_layers();
   FASTANN_CHECK_ARG(x.ndim() == 2, "predict: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-  Tensor out = Tensor::empty({x.dim(0), output_dim()});
+  Tensor out = Tensor::empty({x.dim(0), output_dim()}, x.device());
   predict_into(x, out, batch_size);
   return out;
 }
@@ -964,6 +1129,7 @@ void Sequential::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) 
   FASTANN_CHECK_STATE(m.built, "predict: the model is not built yet; give the first layer an input_dim or fit it first");
   m.check_x(x, "predict");
   FASTANN_CHECK_ARG(batch_size >= 0, "predict: batch_size must be positive, got " << batch_size);
+  const cuda::StreamScope on_stream(m.stream);
   m.predict_into(x, out, batch_size);
 }
 
@@ -998,8 +1164,8 @@ std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
   FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range");
   std::vector<Tensor> out;
   if (!impl_->built) return out;
-  for (const Tensor& p : impl_->layers[index]->params()) out.push_back(p.clone());
-  for (const Tensor& p : impl_->layers[index]->state()) out.push_back(p.clone());
+  for (const Tensor& p : impl_->layers[index]->params()) out.push_back(p.to(Device::cpu(), /*copy=*/true));
+  for (const Tensor& p : impl_->layers[index]->state()) out.push_back(p.to(Device::cpu(), /*copy=*/true));
   return out;
 }
 
@@ -1103,7 +1269,9 @@ OptimizerState Sequential::get_optimizer_state() const {
     std::vector<Tensor> views;
     for (const auto& l : m.layers) {
       for (const Tensor& p : l->params()) {
-        views.push_back(Tensor::view(flat.data() + (p.data() - m.params.data()), p.shape()).clone());
+        views.push_back(Tensor::view(const_cast<float*>(flat.data()) + (p.data() - m.params.data()), p.shape(),
+                                     flat.device())
+                            .to(Device::cpu(), /*copy=*/true));
       }
     }
     st.slots.push_back(std::move(views));
@@ -1140,7 +1308,8 @@ void Sequential::set_optimizer_state(const OptimizerState& st) {
   for (size_t s = 0; s < names.size(); ++s) {
     Tensor& flat = m.optimizer->slot(s);
     for (size_t w = 0; w < params.size(); ++w) {
-      Tensor::view(flat.data() + (params[w]->data() - m.params.data()), params[w]->shape()).copy_from(st.slots[s][w]);
+      Tensor::view(flat.data() + (params[w]->data() - m.params.data()), params[w]->shape(), flat.device())
+          .copy_from(st.slots[s][w]);
     }
   }
   m.optimizer->set_iterations(st.iterations);

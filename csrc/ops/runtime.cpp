@@ -1,4 +1,4 @@
-// Library-wide runtime settings of the public API: version, thread count, input checks.
+// Library-wide runtime settings of the public API: version, thread count, input checks, the dataset memory limit.
 #include <atomic>
 
 #include "cpu/threadpool.hpp"
@@ -19,7 +19,14 @@ int get_num_threads() { return cpu::get_num_threads(); }
 
 namespace {
 std::atomic<bool> g_check_finite{true};
+std::atomic<int64_t> g_dataset_limit{-1};
 }  // namespace
+
+void set_dataset_memory_limit(int64_t bytes) {
+  FASTANN_CHECK_ARG(bytes >= -1, "set_dataset_memory_limit: bytes must be >= 0 (or -1: automatic), got " << bytes);
+  g_dataset_limit.store(bytes, std::memory_order_relaxed);
+}
+int64_t dataset_memory_limit() { return g_dataset_limit.load(std::memory_order_relaxed); }
 
 void set_check_finite(bool enabled) { g_check_finite.store(enabled, std::memory_order_relaxed); }
 bool get_check_finite() { return g_check_finite.load(std::memory_order_relaxed); }

@@ -4,9 +4,12 @@ fastann's CUDA backend is compiled in when the build found nvcc (``FASTANN_CUDA=
 it, ``OFF`` leaves it out). Whether a GPU can be used is decided at run time: without a driver or a GPU,
 ``is_available()`` is False and ``device_count()`` is 0 -- never an error, and every CPU feature works.
 
-Status: the CUDA ops (GEMM with the fused epilogue, batched matmul, activations, bias gradient, row gather, losses,
-optimizer updates, dropout; metrics, batch norm and regularizers through host copies) and the caching allocator are
-built; ``Sequential.compile(device='cuda')`` (training a model on the GPU) is not implemented yet and says so.
+A model runs on a GPU with ``model.compile(..., device='cuda')`` (or ``'cuda:N'``): its weights, gradients and
+optimizer state live there, and ``fit`` copies the dataset to the GPU once when it fits (see
+``set_dataset_memory_limit``), else streams batches through page-locked host memory. ``fit``, ``evaluate`` and
+``predict`` take and return NumPy as on the CPU. On the GPU: GEMMs with the fused bias + activation epilogue,
+activations, losses, dropout and the fused optimizer update; metrics, batch normalisation and regularizers go
+through host copies.
 """
 
 from __future__ import annotations
@@ -85,5 +88,22 @@ def require(device: str) -> str:
                            "fastann.cuda.is_available() is False); use device='cpu'")
     if index >= count:
         raise RuntimeError(f"device {device!r} was requested, but this machine has {count} CUDA device(s)")
-    raise RuntimeError(f"device {device!r}: training a model on a CUDA device is not implemented yet in this version "
-                       "of fastann (the CUDA ops and allocator are; see fastann.cuda); use device='cpu'")
+    return name
+
+
+def set_dataset_memory_limit(nbytes) -> None:
+    """The most bytes of training data (x, y, sample weights and validation data together) that `fit` copies to a
+    CUDA model's GPU, once per fit; larger data stays in host memory and is streamed a batch at a time through
+    page-locked buffers. None (the default): half the GPU's free memory when fit starts; 0: always stream."""
+    if nbytes is None:
+        _core.set_dataset_memory_limit(-1)
+        return
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+        raise ValueError(f"set_dataset_memory_limit: nbytes must be None or an integer >= 0, got {nbytes!r}")
+    _core.set_dataset_memory_limit(int(nbytes))
+
+
+def dataset_memory_limit():
+    """The limit set by set_dataset_memory_limit (None: automatic)."""
+    v = int(_core.dataset_memory_limit())
+    return None if v < 0 else v

@@ -105,12 +105,13 @@ class Sequential:
         """Sets the optimizer (name or fastann.optimizers object), the loss (name or fastann.losses object) and the
         metrics (names such as 'accuracy', 'auc', 'mse' or fastann.metrics objects such as AUC(), Precision(),
         TopKCategoricalAccuracy(k=3)); `metrics` ignore sample weights, `weighted_metrics` use them (Keras 3).
-        device: 'cpu' (CUDA devices need a CUDA build: fastann.cuda)."""
+        device: where the model trains and predicts: 'cpu' (default), 'cuda' or 'cuda:N' (a CUDA build and a GPU:
+        see fastann.cuda); the weights move there, and fit/evaluate/predict still take and return NumPy."""
         if kwargs:
             raise TypeError(f"compile got unexpected arguments: {', '.join(sorted(kwargs))}")
         if not isinstance(device, str):
             raise TypeError(f"compile: device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
-        _cuda.require(device)
+        device = _cuda.require(device)
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='mse'")
         if loss_weights is not None:
@@ -139,6 +140,12 @@ class Sequential:
         self.loss = loss
         self.compiled_metrics = names
         self.weighted_metrics = weighted
+        self._core.to(device)
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: 'cpu' or 'cuda:N' (set by compile(device=...))."""
+        return self._core.device
 
     @property
     def metrics_names(self) -> list:

@@ -58,6 +58,10 @@ class FASTANN_API GradientReducer {
     (void)begin;
     (void)end;
   }
+
+  // True when reduce() takes pointers to CUDA device memory (NCCL). A model on a CUDA device then passes its device
+  // gradients (after draining its stream); otherwise it passes a host copy and never calls gradients_ready.
+  virtual bool accepts_device_memory() const { return false; }
 };
 
 }  // namespace fastann

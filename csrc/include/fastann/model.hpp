@@ -292,6 +292,13 @@ class FASTANN_API Sequential {
   // from the global generator (fastann::set_random_seed).
   void build(int64_t input_dim, std::optional<uint64_t> seed = std::nullopt);
   bool built() const;
+  // Runs the model on `device` from now on: its parameters, gradients, optimizer state and workspaces move there
+  // (values kept; a model not built yet is placed there when it is built). fit/evaluate/predict still take and
+  // return host tensors (inputs may also be tensors on the model's device): fit copies its data to the device once
+  // when it fits within dataset_memory_limit(), else streams each batch through page-locked host memory. A CUDA
+  // model queues its work on a CUDA stream of its own. Throws UnavailableError when the device cannot be used.
+  void to(Device device);
+  Device device() const;
   int64_t input_dim() const;   // 0 when not yet known
   int64_t output_dim() const;  // 0 when there are no layers
 
@@ -317,7 +324,7 @@ class FASTANN_API Sequential {
   // With per-sample weights (n,) (undefined: 1 each): the loss is sum(w * loss) / n, weighted metrics are weighted.
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, const Tensor& sample_weight, int64_t batch_size,
                                const EvaluateCallbacks& callbacks = {});
-  // Returns (n, output_dim). batch_size only bounds working memory; results do not depend on it.
+  // Returns (n, output_dim), on x's device. batch_size only bounds working memory; results do not depend on it.
   Tensor predict(const Tensor& x, int64_t batch_size = 0) const;
   // Writes predictions into `out` (n, output_dim), e.g. caller-owned memory: no allocation for the result.
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 0) const;
@@ -375,5 +382,11 @@ FASTANN_API int get_num_threads();
 // the row and column (default on; one threaded pass over the data per call). Off: such data is used as given.
 FASTANN_API void set_check_finite(bool enabled);
 FASTANN_API bool get_check_finite();
+
+// The most bytes of training data (x, y, sample weights and validation data together) fit copies to a CUDA model's
+// device; larger data stays on the host and is streamed a batch at a time. -1 (the default): half the device's
+// free memory when fit starts. 0 always streams.
+FASTANN_API void set_dataset_memory_limit(int64_t bytes);
+FASTANN_API int64_t dataset_memory_limit();
 
 }  // namespace fastann
