@@ -616,13 +616,17 @@ PYBIND11_MODULE(_core, mod) {
       .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
       .def("compile", [](fastann::Sequential& m, const std::string& opt, const py::dict& opt_kwargs,
                          const std::string& loss, bool from_logits, double delta, const py::list& metrics,
-                         const py::list& weighted_metrics) {
+                         const py::list& weighted_metrics, bool keep_optimizer_state) {
         fastann::LossConfig lc(loss);
         lc.from_logits = from_logits;
         lc.delta = delta;
+        // Recompiling with the same optimizer object keeps its state (iterations, moments), as in Keras.
+        std::optional<fastann::OptimizerState> kept;
+        if (keep_optimizer_state && m.compiled() && m.built()) kept = m.get_optimizer_state();
         m.compile(to_optimizer(opt, opt_kwargs), lc, to_metrics(metrics), to_metrics(weighted_metrics));
+        if (kept) m.set_optimizer_state(*kept);
       }, py::arg("optimizer"), py::arg("optimizer_kwargs"), py::arg("loss"), py::arg("from_logits"), py::arg("delta"),
-         py::arg("metrics"), py::arg("weighted_metrics") = py::list(),
+         py::arg("metrics"), py::arg("weighted_metrics") = py::list(), py::arg("keep_optimizer_state") = false,
          "Sets the optimizer (name + Keras keyword arguments), the loss and the metrics (names or dicts "
          "{'name', 'display_name', 'k', 'num_thresholds', 'threshold'}).")
       .def("metric_configs", [](const fastann::Sequential& m, bool weighted) {

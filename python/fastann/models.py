@@ -132,7 +132,7 @@ class Sequential:
         weighted = metric_list(weighted_metrics, "weighted_metrics")
         self._core.compile(opt._core_name, dict(opt._params), loss_obj._core_name, loss_obj.from_logits,
                            loss_obj.delta, [_metrics._core(m) for m in names],
-                           [_metrics._core(m) for m in weighted])
+                           [_metrics._core(m) for m in weighted], opt is self.optimizer)
         if self.optimizer is not None and self.optimizer is not opt:
             self.optimizer._model = None
         opt._model = self
