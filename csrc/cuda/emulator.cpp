@@ -121,13 +121,20 @@ size_t round_size(size_t bytes) {
 struct Block {
   size_t size = 0;       // block size (rounded)
   size_t requested = 0;  // what the live owner asked for: the extent kernels may touch
+  void* host = nullptr;  // the untagged address (also keeps the block visible to LeakSanitizer)
 };
 
+// Blocks are kept by their host address: only the allocator holds it, the rest of the program the tagged one.
 struct Pool {
-  std::multimap<size_t, uintptr_t> free_blocks;  // size -> block (as handed out: tagged for devices)
-  std::map<uintptr_t, Block> live;               // ordered: pointer -> containing block lookups
+  std::multimap<size_t, void*> free_blocks;  // size -> host address
+  std::map<uintptr_t, Block> live;           // address as handed out -> block; ordered for containing-block lookups
   MemoryStats stats;
 };
+
+// The address handed out for a block of `device`: tagged, except for pinned host memory.
+uintptr_t handed_out(void* host, int device) {
+  return reinterpret_cast<uintptr_t>(host) + (device == kPinned ? 0 : kTag);
+}
 
 class Allocator {
  public:
@@ -137,20 +144,20 @@ class Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     Pool& pool = pools_[device];
     auto it = pool.free_blocks.lower_bound(size);
-    uintptr_t p = 0;
+    void* h = nullptr;
     size_t got = size;
     if (it != pool.free_blocks.end() && it->first <= 2 * size) {
-      p = it->second;
+      h = it->second;
       got = it->first;
       pool.free_blocks.erase(it);
       ++pool.stats.cache_hits;
     } else {
-      p = raw_alloc(size, device);
-      if (p == 0) {
+      h = raw_alloc(size, device);
+      if (h == nullptr) {
         release_cached(device);
-        p = raw_alloc(size, device);
+        h = raw_alloc(size, device);
       }
-      if (p == 0) {
+      if (h == nullptr) {
         std::ostringstream os;
         os << "out of " << (device == kPinned ? "pinned host" : "GPU") << " memory: cannot allocate " << size
            << " bytes (" << static_cast<double>(size) / (1u << 30) << " GiB); " << pool.stats.allocated_bytes
@@ -161,7 +168,8 @@ class Allocator {
       ++pool.stats.device_allocs;
       pool.stats.reserved_bytes += static_cast<int64_t>(size);
     }
-    pool.live.emplace(p, Block{got, bytes});
+    const uintptr_t p = handed_out(h, device);
+    pool.live.emplace(p, Block{got, bytes, h});
     pool.stats.allocated_bytes += static_cast<int64_t>(got);
     pool.stats.peak_allocated_bytes = std::max(pool.stats.peak_allocated_bytes, pool.stats.allocated_bytes);
     return reinterpret_cast<void*>(p);
@@ -174,7 +182,7 @@ class Allocator {
     auto it = pool.live.find(p);
     if (it == pool.live.end()) return;  // not ours: cannot happen
     pool.stats.allocated_bytes -= static_cast<int64_t>(it->second.size);
-    pool.free_blocks.emplace(it->second.size, p);
+    pool.free_blocks.emplace(it->second.size, it->second.host);
     pool.live.erase(it);
   }
 
@@ -220,28 +228,25 @@ class Allocator {
   }
 
  private:
-  // "cudaMalloc" (mu_ held): 0 when the emulated device is full or the host is out of memory.
-  uintptr_t raw_alloc(size_t size, int device) {
+  // "cudaMalloc" (mu_ held): the host address, null when the emulated device is full or the host out of memory.
+  void* raw_alloc(size_t size, int device) {
     if (device != kPinned) {
       const int64_t used = pools_[device].stats.reserved_bytes;
-      if (static_cast<uint64_t>(used) + size > config().memory) return 0;
+      if (static_cast<uint64_t>(used) + size > config().memory) return nullptr;
     }
     void* h = std::aligned_alloc(kAlignment, size);  // size is a multiple of 512
-    if (h == nullptr) return 0;
-    const auto u = reinterpret_cast<uintptr_t>(h);
-    if (device == kPinned) return u;
-    if (u >= kTag) {
+    if (h != nullptr && device != kPinned && reinterpret_cast<uintptr_t>(h) >= kTag) {
       std::free(h);
       throw CudaError("CUDA emulator: the host returned an address above 2^47, which cannot be tagged as device "
                       "memory (5-level paging?)");
     }
-    return u + kTag;
+    return h;
   }
 
   void release_cached(int device) {
     Pool& pool = pools_[device];
     for (auto& kv : pool.free_blocks) {
-      std::free(reinterpret_cast<void*>(device == kPinned ? kv.second : kv.second - kTag));
+      std::free(kv.second);
       pool.stats.reserved_bytes -= static_cast<int64_t>(kv.first);
     }
     pool.free_blocks.clear();
