@@ -1,6 +1,7 @@
 // The CUDA backend as the rest of the library sees it: plain C++ (no CUDA headers), raw device pointers.
 // Implemented by csrc/cuda/*.cpp/*.cu when the backend is built (FASTANN_CUDA), else by csrc/cuda/stub.cpp, whose
-// queries answer "not built / no device" and whose other functions throw UnavailableError.
+// queries answer "not built / no device" and whose other functions throw UnavailableError, or, in test-only builds
+// (FASTANN_CUDA_EMULATOR), by csrc/cuda/emulator.cpp on the host.
 // Every function taking `device` makes that device current for the call. All work is queued on the device's
 // stream and ordered with it; functions returning host values (loss, first_non_finite, copies to the host)
 // synchronise.

@@ -2,12 +2,37 @@
 #   FASTANN_CUDA=AUTO|ON|OFF (cache option; its default comes from the environment variable FASTANN_CUDA, else AUTO)
 #   -> FASTANN_CUDA_ENABLED (ON/OFF) and, when ON, the object library fastann_cuda_objects (linked into the core
 #      libraries next to fastann_objects) and CUDA::cudart_static.
+#   FASTANN_CUDA_EMULATOR=ON|OFF (cache option; default from the environment variable FASTANN_CUDA_EMULATOR, else
+#   OFF): TEST-ONLY. csrc/cuda/emulator.cpp, a host implementation of the backend with poisoned device pointers,
+#   replaces both the real backend and the stub, so CI machines without a GPU exercise the host-side CUDA code
+#   (tests/README.md). FASTANN_CUDA is then ignored, nothing is compiled by nvcc, and FASTANN_CUDA_MODE is EMULATOR.
+#   -> FASTANN_CUDA_EMULATOR_ENABLED (ON/OFF).
 # Architectures: CMAKE_CUDA_ARCHITECTURES (or the CUDAARCHS environment variable) when given, else sm_80 and sm_90
 # machine code plus compute_90 PTX (JIT-compiled by newer drivers for later GPUs). To iterate faster:
 #   CUDAARCHS=90-real pip install ...   or   cmake -DCMAKE_CUDA_ARCHITECTURES=90-real ...
 set(_fastann_cuda_dir "${CMAKE_CURRENT_LIST_DIR}")
 
 macro(fastann_configure_cuda)
+  if(DEFINED ENV{FASTANN_CUDA_EMULATOR} AND NOT "$ENV{FASTANN_CUDA_EMULATOR}" STREQUAL "")
+    set(_fastann_emu_default "$ENV{FASTANN_CUDA_EMULATOR}")
+  else()
+    set(_fastann_emu_default OFF)
+  endif()
+  option(FASTANN_CUDA_EMULATOR "TEST-ONLY: replace the CUDA backend by its host emulator (csrc/cuda/emulator.cpp)"
+         ${_fastann_emu_default})
+  set(FASTANN_CUDA_EMULATOR_ENABLED OFF)
+  if(FASTANN_CUDA_EMULATOR)
+    set(FASTANN_CUDA_EMULATOR_ENABLED ON)
+    set(FASTANN_CUDA_MODE EMULATOR)
+    set(FASTANN_CUDA_ENABLED OFF)
+    message(STATUS "fastann: FASTANN_CUDA_EMULATOR=ON: the CUDA backend is the test-only host emulator "
+                   "(csrc/cuda/emulator.cpp); no GPU code is built. Do not ship this build.")
+  else()
+    _fastann_configure_real_cuda()
+  endif()
+endmacro()
+
+macro(_fastann_configure_real_cuda)
   if(DEFINED ENV{FASTANN_CUDA} AND NOT "$ENV{FASTANN_CUDA}" STREQUAL "")
     set(_fastann_cuda_default "$ENV{FASTANN_CUDA}")
   else()

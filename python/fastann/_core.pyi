@@ -99,7 +99,7 @@ class Sequential:
 
 MODEL_FORMAT_VERSION: int
 CUDA_BUILT: bool
-CUDA_BUILD_INFO: dict[str, str]  # option (AUTO/ON/OFF), nvcc (the compiler CMake found, or ''), architectures
+CUDA_BUILD_INFO: dict[str, str]  # option (AUTO/ON/OFF, or EMULATOR: the test-only host emulator), nvcc (the compiler CMake found, or ''), architectures
 
 class CudaError(RuntimeError): ...
 

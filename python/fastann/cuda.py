@@ -42,8 +42,9 @@ def get_device_name(index: int = 0) -> str:
 
 
 def build_info() -> dict:
-    """How this fastann was configured: {'option': FASTANN_CUDA (AUTO/ON/OFF), 'nvcc': the CUDA compiler CMake
-    found ('' when none), 'architectures': the CUDA architectures compiled ('' without the backend)}."""
+    """How this fastann was configured: {'option': FASTANN_CUDA (AUTO/ON/OFF; EMULATOR for the test-only host
+    emulator of the backend, tests/README.md), 'nvcc': the CUDA compiler CMake found ('' when none), 'architectures':
+    the CUDA architectures compiled ('' without the backend)}."""
     return dict(_core.CUDA_BUILD_INFO)
 
 

@@ -1,0 +1,521 @@
+// A TEST-ONLY CUDA backend that runs on the host (FASTANN_CUDA_EMULATOR=ON; replaces both the real backend and
+// stub.cpp). It implements every function of backend.hpp with the CPU kernels, so that the host-side CUDA
+// orchestration of the library (allocating tensors on "cuda:N", staging batches, copying results back, routing ops
+// by device) can be tested on machines without a GPU, CI included.
+//
+// What it checks: device-pointer discipline. The "device" memory it hands out is host memory whose address is moved
+// by kTag = 2^47: user-space addresses on x86-64 and AArch64 Linux are below 2^47, so a tagged address is
+// non-canonical/unmapped and any host code that dereferences a device pointer crashes at once (SIGSEGV) instead of
+// silently working as it would with unified memory. The tag is additive, so pointer arithmetic on device pointers
+// (row views: p + offset) keeps working; the functions here remove it before touching the memory. Every device
+// pointer passed in must carry the tag and lie inside a live block of the named device (else CudaError "host
+// pointer passed as device memory" / "... is not in a live allocation"), and every host pointer must not carry it
+// (a device pointer handed to a host-side argument). The caching allocator has the policy and counters of
+// allocator.cpp (rounding, best fit up to twice the request, retry after emptying the cache, MemoryStats), so
+// allocator tests ("no growth over 1000 steps") mean the same here, and it throws OutOfMemoryError past the
+// configured device size.
+//
+// What it cannot check: the CUDA kernels themselves (every kernel here is the CPU kernel, called as the CPU branch of
+// ops.cpp calls it), asynchrony and stream ordering (everything runs synchronously on the calling thread), TF32, peer
+// access, and driver errors. Those need a GPU (tests/test_cuda.py on a GPU machine).
+//
+// Environment: FASTANN_CUDA_EMULATOR_DEVICES (number of devices, default 1; 0 emulates a machine without a GPU),
+// FASTANN_CUDA_EMULATOR_MEMORY (bytes per device, default 1 GiB; a K, M or G suffix multiplies by 2^10, 2^20, 2^30).
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cpu/float_mode.hpp"
+#include "cpu/gemm/sgemm.hpp"
+#include "cpu/ops/kernels.hpp"
+#include "cpu/threadpool.hpp"
+#include "cuda/backend.hpp"
+#include "fastann/error.hpp"
+
+namespace fastann::cuda {
+
+namespace {
+
+// --- device pointers: host addresses moved out of the user address space -------------------------------------------
+
+constexpr uintptr_t kTag = uintptr_t{1} << 47;
+
+bool tagged(const void* p) {
+  const auto u = reinterpret_cast<uintptr_t>(p);
+  return u >= kTag && u < 2 * kTag;
+}
+
+// --- configuration ---------------------------------------------------------------------------------------------------
+
+struct Config {
+  int devices = 1;
+  std::string why_none;         // why devices is 0
+  size_t memory = size_t{1} << 30;
+  std::string memory_error;     // a malformed FASTANN_CUDA_EMULATOR_MEMORY (reported by allocate and mem_info)
+};
+
+// Parses a non-negative integer with an optional K/M/G suffix; false when malformed.
+bool parse_size(const char* s, size_t* out) {
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s, &end, 10);
+  if (end == s || errno != 0 || s[0] == '-') return false;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  if (*end == 'M' || *end == 'm') shift = 20;
+  if (*end == 'G' || *end == 'g') shift = 30;
+  if (shift) ++end;
+  if (*end != '\0' || (shift && v > (~0ull >> shift))) return false;
+  *out = static_cast<size_t>(v << shift);
+  return true;
+}
+
+// Read once: device_count() must be stable for the process, as cudaGetDeviceCount's answer is.
+const Config& config() {
+  static const Config c = [] {
+    Config k;
+    if (const char* s = std::getenv("FASTANN_CUDA_EMULATOR_DEVICES"); s && *s) {
+      size_t n = 0;
+      if (!parse_size(s, &n) || n > 64) {
+        // device_count() never throws: a malformed value is "no device", and require_device says why.
+        k.devices = 0;
+        k.why_none = std::string("FASTANN_CUDA_EMULATOR_DEVICES='") + s + "' is not a device count in [0, 64]";
+      } else {
+        k.devices = static_cast<int>(n);
+        if (n == 0) k.why_none = "no CUDA device found (FASTANN_CUDA_EMULATOR_DEVICES=0)";
+      }
+    }
+    if (const char* s = std::getenv("FASTANN_CUDA_EMULATOR_MEMORY"); s && *s) {
+      if (!parse_size(s, &k.memory)) {
+        k.memory_error = std::string("FASTANN_CUDA_EMULATOR_MEMORY='") + s +
+                         "' is not a size in bytes (an integer, optionally with a K, M or G suffix)";
+      }
+    }
+    return k;
+  }();
+  return c;
+}
+
+std::atomic<bool> g_allow_tf32{false};
+
+// --- the caching allocator (the policy of allocator.cpp) -------------------------------------------------------------
+
+constexpr size_t kSmall = size_t{1} << 20;
+constexpr size_t kAlignment = 256;  // cudaMalloc's guarantee
+constexpr int kPinned = -1;         // "device" index of the pinned host pool
+
+size_t round_size(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  const size_t unit = bytes < kSmall ? 512 : (size_t{2} << 20);
+  return (bytes + unit - 1) / unit * unit;
+}
+
+struct Block {
+  size_t size = 0;       // block size (rounded)
+  size_t requested = 0;  // what the live owner asked for: the extent kernels may touch
+  void* host = nullptr;  // the untagged address (also keeps the block visible to LeakSanitizer)
+};
+
+// Blocks are kept by their host address: only the allocator holds it, the rest of the program the tagged one.
+struct Pool {
+  std::multimap<size_t, void*> free_blocks;  // size -> host address
+  std::map<uintptr_t, Block> live;           // address as handed out -> block; ordered for containing-block lookups
+  MemoryStats stats;
+};
+
+// The address handed out for a block of `device`: tagged, except for pinned host memory.
+uintptr_t handed_out(void* host, int device) {
+  return reinterpret_cast<uintptr_t>(host) + (device == kPinned ? 0 : kTag);
+}
+
+class Allocator {
+ public:
+  // A block of at least `bytes` bytes, as handed out: tagged for a device, plain for the pinned pool.
+  void* allocate(size_t bytes, int device) {
+    const size_t size = round_size(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    Pool& pool = pools_[device];
+    auto it = pool.free_blocks.lower_bound(size);
+    void* h = nullptr;
+    size_t got = size;
+    if (it != pool.free_blocks.end() && it->first <= 2 * size) {
+      h = it->second;
+      got = it->first;
+      pool.free_blocks.erase(it);
+      ++pool.stats.cache_hits;
+    } else {
+      h = raw_alloc(size, device);
+      if (h == nullptr) {
+        release_cached(device);
+        h = raw_alloc(size, device);
+      }
+      if (h == nullptr) {
+        std::ostringstream os;
+        os << "out of " << (device == kPinned ? "pinned host" : "GPU") << " memory: cannot allocate " << size
+           << " bytes (" << static_cast<double>(size) / (1u << 30) << " GiB); " << pool.stats.allocated_bytes
+           << " bytes are in use by fastann on this device";
+        if (device != kPinned) os << " (CUDA emulator device of " << config().memory << " bytes)";
+        throw OutOfMemoryError(os.str());
+      }
+      ++pool.stats.device_allocs;
+      pool.stats.reserved_bytes += static_cast<int64_t>(size);
+    }
+    const uintptr_t p = handed_out(h, device);
+    pool.live.emplace(p, Block{got, bytes, h});
+    pool.stats.allocated_bytes += static_cast<int64_t>(got);
+    pool.stats.peak_allocated_bytes = std::max(pool.stats.peak_allocated_bytes, pool.stats.allocated_bytes);
+    return reinterpret_cast<void*>(p);
+  }
+
+  void release(void* q, int device) noexcept {
+    const auto p = reinterpret_cast<uintptr_t>(q);
+    std::lock_guard<std::mutex> lock(mu_);
+    Pool& pool = pools_[device];
+    auto it = pool.live.find(p);
+    if (it == pool.live.end()) return;  // not ours: cannot happen
+    pool.stats.allocated_bytes -= static_cast<int64_t>(it->second.size);
+    pool.free_blocks.emplace(it->second.size, it->second.host);
+    pool.live.erase(it);
+  }
+
+  // Throws CudaError unless [p, p + bytes) lies inside the live allocation of `device` that contains p (within what
+  // its owner requested: a kernel touching the rounding slack is reading memory nobody wrote).
+  void check_live(uintptr_t p, size_t bytes, int device, const char* what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Pool& pool = pools_[device];
+    auto it = pool.live.upper_bound(p);
+    if (it != pool.live.begin()) {
+      --it;
+      const uintptr_t begin = it->first, end = begin + it->second.requested;
+      if (p >= begin && p <= end) {
+        if (bytes <= end - p) return;
+        std::ostringstream os;
+        os << "CUDA emulator: " << what << ": " << bytes << " bytes at offset " << (p - begin)
+           << " overrun the allocation of " << it->second.requested << " bytes on cuda:" << device;
+        throw CudaError(os.str());
+      }
+    }
+    std::ostringstream os;
+    os << "CUDA emulator: " << what << ": device pointer 0x" << std::hex << p << std::dec
+       << " is not in a live allocation of cuda:" << device << " (freed, or memory of another device)";
+    throw CudaError(os.str());
+  }
+
+  // Device memory in use, as cudaMemGetInfo sees it: everything obtained from the "driver", cached blocks included.
+  int64_t reserved(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(device);
+    return it == pools_.end() ? 0 : it->second.stats.reserved_bytes;
+  }
+
+  MemoryStats stats(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(device);
+    return it == pools_.end() ? MemoryStats{} : it->second.stats;
+  }
+
+  void empty_cache() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& kv : pools_) release_cached(kv.first);
+  }
+
+ private:
+  // "cudaMalloc" (mu_ held): the host address, null when the emulated device is full or the host out of memory.
+  void* raw_alloc(size_t size, int device) {
+    if (device != kPinned) {
+      const int64_t used = pools_[device].stats.reserved_bytes;
+      if (static_cast<uint64_t>(used) + size > config().memory) return nullptr;
+    }
+    void* h = std::aligned_alloc(kAlignment, size);  // size is a multiple of 512
+    if (h != nullptr && device != kPinned && reinterpret_cast<uintptr_t>(h) >= kTag) {
+      std::free(h);
+      throw CudaError("CUDA emulator: the host returned an address above 2^47, which cannot be tagged as device "
+                      "memory (5-level paging?)");
+    }
+    return h;
+  }
+
+  void release_cached(int device) {
+    Pool& pool = pools_[device];
+    for (auto& kv : pool.free_blocks) {
+      std::free(kv.second);
+      pool.stats.reserved_bytes -= static_cast<int64_t>(kv.first);
+    }
+    pool.free_blocks.clear();
+  }
+
+  std::mutex mu_;
+  std::map<int, Pool> pools_;
+};
+
+// Never destroyed, like allocator.cpp's: tensors freed during static destruction still find it.
+Allocator& allocator() {
+  static Allocator* a = new Allocator();
+  return *a;
+}
+
+// --- argument checks -------------------------------------------------------------------------------------------------
+
+// The host address of a device pointer of `device` whose kernel touches `bytes` bytes from it; null stays null
+// (optional operands).
+template <typename T>
+T* dev(T* p, int device, size_t bytes, const char* what) {
+  if (p == nullptr) return nullptr;
+  if (!tagged(p)) {
+    throw CudaError(std::string("CUDA emulator: ") + what + ": host pointer passed as device memory");
+  }
+  const auto u = reinterpret_cast<uintptr_t>(p);
+  allocator().check_live(u, bytes, device, what);
+  return reinterpret_cast<T*>(u - kTag);
+}
+
+template <typename T>
+T* host(T* p, const char* what) {
+  if (tagged(p)) throw CudaError(std::string("CUDA emulator: ") + what + ": device pointer passed as host memory");
+  return p;
+}
+
+size_t floats(int64_t n) { return n > 0 ? static_cast<size_t>(n) * sizeof(float) : 0; }
+
+// Bytes a row-major (rows, cols) operand with leading dimension ld spans.
+size_t span(int64_t rows, int64_t cols, int64_t ld) {
+  if (rows <= 0 || cols <= 0) return 0;
+  return floats((rows - 1) * ld + cols);
+}
+
+}  // namespace
+
+// --- queries ---------------------------------------------------------------------------------------------------------
+
+bool built() { return true; }
+
+int device_count() { return config().devices; }
+
+void require_device(int device) {
+  const Config& c = config();
+  if (c.devices == 0) {
+    throw UnavailableError("CUDA device cuda:" + std::to_string(device) + " was requested, but no CUDA device is " +
+                           "available (" + c.why_none + "); fastann.cuda.is_available() is False: use device='cpu'");
+  }
+  if (device < 0 || device >= c.devices) {
+    throw UnavailableError("CUDA device cuda:" + std::to_string(device) + " does not exist: this machine has " +
+                           std::to_string(c.devices) + " CUDA device(s)");
+  }
+}
+
+std::string device_name(int device) {
+  require_device(device);
+  return "fastann CUDA emulator (host)";
+}
+
+void set_allow_tf32(bool enabled) { g_allow_tf32.store(enabled, std::memory_order_relaxed); }
+bool allow_tf32() { return g_allow_tf32.load(std::memory_order_relaxed); }
+
+void synchronize(int device) { require_device(device); }  // every call completed before it returned
+
+void mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
+  require_device(device);
+  const Config& c = config();
+  if (!c.memory_error.empty()) throw ValueError(c.memory_error);
+  const auto used = static_cast<size_t>(allocator().reserved(device));
+  *total_bytes = c.memory;
+  *free_bytes = used < c.memory ? c.memory - used : 0;
+}
+
+// --- streams: work runs synchronously, so a stream is only an identity ---------------------------------------------
+
+namespace {
+thread_local void* t_stream = nullptr;  // the innermost StreamScope's stream
+struct EmulatedStream {
+  int device;
+};
+}  // namespace
+
+StreamScope::StreamScope(const std::shared_ptr<void>& stream) : prev_(t_stream) { t_stream = stream.get(); }
+StreamScope::~StreamScope() { t_stream = prev_; }
+void* current_stream() { return t_stream; }
+
+std::shared_ptr<void> create_stream(int device) {
+  require_device(device);
+  // Non-null and distinct per stream, as cudaStreamCreate's handles are; nothing is queued on it.
+  return std::shared_ptr<void>(new EmulatedStream{device}, [](void* p) { delete static_cast<EmulatedStream*>(p); });
+}
+
+// --- memory ----------------------------------------------------------------------------------------------------------
+
+std::shared_ptr<void> allocate(size_t bytes, int device) {
+  require_device(device);
+  if (!config().memory_error.empty()) throw ValueError(config().memory_error);
+  void* p = allocator().allocate(bytes, device);
+  return std::shared_ptr<void>(p, [device](void* q) { allocator().release(q, device); });
+}
+
+std::shared_ptr<void> allocate_pinned(size_t bytes) {
+  require_device(0);
+  void* p = allocator().allocate(bytes, kPinned);  // plain host memory: the host writes it
+  return std::shared_ptr<void>(p, [](void* q) { allocator().release(q, kPinned); });
+}
+
+MemoryStats memory_stats(int device) { return allocator().stats(device); }
+
+void empty_cache() { allocator().empty_cache(); }
+
+void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device >= 0) require_device(dst_device);
+  if (src_device >= 0) require_device(src_device);
+  void* d = dst_device >= 0 ? dev(dst, dst_device, bytes, "copy (destination)") : host(dst, "copy (destination)");
+  const void* s = src_device >= 0 ? dev(src, src_device, bytes, "copy (source)") : host(src, "copy (source)");
+  if (d != s) std::memmove(d, s, bytes);
+}
+
+void fill(int device, float* p, int64_t n, float value) {
+  require_device(device);
+  if (n <= 0) return;
+  std::fill_n(dev(p, device, floats(n), "fill"), n, value);
+}
+
+// --- kernels: the CPU kernels, called as the CPU branch of ops.cpp calls them ---------------------------------------
+
+void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
+          const ops::ActParams* act) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const float* ha = dev(a, device, trans_a ? span(k, m, lda) : span(m, k, lda), "gemm (a)");
+  const float* hb = dev(b, device, trans_b ? span(n, k, ldb) : span(k, n, ldb), "gemm (b)");
+  float* hc = dev(c, device, span(m, n, ldc), "gemm (c)");
+  cpu::GemmEpilogue ep;
+  ep.bias = dev(bias, device, floats(n), "gemm (bias)");
+  const bool fuse_act = act && act->kind != ops::Act::linear && ops::act_is_elementwise(act->kind);
+  if (fuse_act) {
+    ep.block_fn = &cpu::activation_block;
+    ep.ctx = act;
+  }
+  if (m == 0 || n == 0) return;
+  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, ha, std::max<int64_t>(1, lda), hb, std::max<int64_t>(1, ldb), beta,
+             hc, ldc, (ep.bias || ep.block_fn) ? &ep : nullptr);
+  if (act && act->kind == ops::Act::softmax) cpu::activation_forward(*act, hc, hc, m, n);
+}
+
+void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_off, const float* b,
+                  const int64_t* b_off, float* c, int64_t count) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  if (count <= 0) return;
+  host(a_off, "gemm_batched (a offsets)");
+  host(b_off, "gemm_batched (b offsets)");
+  std::vector<const float*> pa(static_cast<size_t>(count)), pb(static_cast<size_t>(count));
+  std::vector<float*> pc(static_cast<size_t>(count));
+  for (int64_t t = 0; t < count; ++t) {
+    const auto i = static_cast<size_t>(t);
+    pa[i] = dev(a + a_off[t], device, floats(m * k), "gemm_batched (a)");
+    pb[i] = dev(b + b_off[t], device, floats(k * n), "gemm_batched (b)");
+    pc[i] = dev(c + t * m * n, device, floats(m * n), "gemm_batched (c)");
+  }
+  if (m == 0 || n == 0) return;
+  cpu::sgemm_batched(false, false, m, n, k, 1.0f, pa.data(), std::max<int64_t>(1, k), pb.data(),
+                     std::max<int64_t>(1, n), 0.0f, pc.data(), n, count);
+}
+
+void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const size_t bytes = floats(rows * cols);
+  cpu::activation_forward(p, dev(x, device, bytes, "activation (x)"), dev(y, device, bytes, "activation (y)"), rows,
+                          cols);
+}
+
+void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t rows, int64_t cols) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const size_t bytes = floats(rows * cols);
+  cpu::activation_backward(p, dev(x, device, bytes, "activation_backward (x)"),
+                           dev(y, device, bytes, "activation_backward (y)"),
+                           dev(dy, device, bytes, "activation_backward (dy)"),
+                           dev(dx, device, bytes, "activation_backward (dx)"), rows, cols);
+}
+
+void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  cpu::column_sum(dev(dz, device, floats(rows * cols), "bias_grad (dz)"), dev(db, device, floats(cols), "bias_grad (db)"),
+                  rows, cols);
+}
+
+void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
+  require_device(device);
+  if (n <= 0) return;
+  host(idx, "gather_rows (indices)");
+  // The source extent is only known row by row: check the first row here, every row through its index.
+  float* hd = dev(dst, device, floats(n * cols), "gather_rows (dst)");
+  for (int64_t i = 0; i < n; ++i) dev(src + idx[i] * cols, device, floats(cols), "gather_rows (src row)");
+  cpu::gather_rows(dev(src, device, 0, "gather_rows (src)"), idx, n, cols, hd);
+}
+
+int64_t first_non_finite(int device, const float* x, int64_t n) {
+  require_device(device);
+  if (n <= 0) return -1;
+  return cpu::first_non_finite(dev(x, device, floats(n), "first_non_finite"), n);
+}
+
+double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
+            float* grad, float* probs, float grad_scale, const float* weights) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const size_t bytes = floats(rows * cols);
+  const size_t ybytes = p.kind == ops::Loss::scce ? floats(rows) : bytes;
+  return cpu::loss(p, dev(pred, device, bytes, "loss (pred)"), dev(y, device, ybytes, "loss (y)"), rows, cols,
+                   dev(grad, device, bytes, "loss (grad)"), dev(probs, device, bytes, "loss (probs)"), grad_scale,
+                   dev(weights, device, floats(rows), "loss (weights)"));
+}
+
+void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {
+  require_device(device);
+  if (n <= 0) return;
+  const float* xp = dev(x, device, floats(n), "dropout (x)");
+  float* mp = dev(mask, device, floats(n), "dropout (mask)");
+  float* yp = dev(y, device, floats(n), "dropout (y)");
+  // The mask depends on the seed and the element index only: chunked as on the CPU, it is the CPU's mask.
+  cpu::parallel_for(n, 16384, [&](int64_t b, int64_t e) {
+    cpu::dropout_forward(rate, seed, xp + b, mp + b, yp + b, b, e - b);
+  });
+}
+
+void multiply(int device, const float* a, const float* b, float* out, int64_t n) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  if (n <= 0) return;
+  const float* ap = dev(a, device, floats(n), "multiply (a)");
+  const float* bp = dev(b, device, floats(n), "multiply (b)");
+  float* op = dev(out, device, floats(n), "multiply (out)");
+  cpu::parallel_for(n, 16384, [&](int64_t s, int64_t e) { cpu::multiply(ap + s, bp + s, op + s, e - s); });
+}
+
+void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,
+                    int64_t n) {
+  require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  if (n <= 0) return;
+  const size_t bytes = floats(n);
+  float* wp = dev(w, device, bytes, "optimizer (w)");
+  const float* gp = dev(g, device, bytes, "optimizer (g)");
+  float* p1 = dev(s1, device, bytes, "optimizer (s1)");
+  float* p2 = dev(s2, device, bytes, "optimizer (s2)");
+  float* p3 = dev(s3, device, bytes, "optimizer (s3)");
+  cpu::parallel_for(n, 32768, [&](int64_t b, int64_t e) {
+    auto at = [b](float* p) { return p ? p + b : nullptr; };
+    cpu::optimizer_step(s, wp + b, gp + b, at(p1), at(p2), at(p3), e - b);
+  });
+}
+
+}  // namespace fastann::cuda
