@@ -505,7 +505,7 @@ def test_metrics_in_fit_and_exactly_in_evaluate():
     assert list(rg) == list(rc) == gpu.metrics_names
     for key in rc:
         if key == "auc":  # 200 thresholds: not guarded, one sample may cross one of them
-            assert rg[key] == pytest.approx(rc[key], abs=2.0 / min(y.sum(), (1 - y).sum()))
+            assert rg[key] == pytest.approx(rc[key], abs=2.0 / float(min(y.sum(), (1 - y).sum())))
         elif key == "loss" or key == "mse":
             assert rg[key] == pytest.approx(rc[key], rel=TOL_PRED["rtol"] * 10, abs=TOL_PRED["atol"])
         else:
