@@ -83,9 +83,19 @@ void activation_backward(int device, const ops::ActParams& p, const float* x, co
 void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols);
 // dst rows = src rows idx[0..n) (idx in host memory); src and dst on the device.
 void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
+// A device copy of idx[0..n) (e.g. an epoch's row order, uploaded once for all its batches).
+std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n);
+// gather_rows with idx in device memory (from upload_indices): nothing crosses the bus.
+void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols,
+                              float* dst);
 int64_t first_non_finite(int device, const float* x, int64_t n);
 double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
             float* grad, float* probs, float grad_scale, const float* weights);
+// loss() without waiting for its value: the batch's total is added to acc[0] (two doubles of device memory) and,
+// when that total is not finite and acc[1] < 0, acc[1] = step. Sparse labels are not checked (the caller has).
+void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
+                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* acc,
+                     int64_t step);
 void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n);
 void multiply(int device, const float* a, const float* b, float* out, int64_t n);
 void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,

@@ -183,13 +183,24 @@ void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t co
   FASTANN_CUDA_CHECK_LAUNCH("bias_grad");
 }
 
+void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols,
+                              float* dst) {
+  if (n <= 0 || cols <= 0) return;
+  DeviceGuard g(device);
+  gather_kernel<<<blocks_for(n * cols, kThreads), kThreads, 0, stream()>>>(src, idx, n, cols, dst);
+  FASTANN_CUDA_CHECK_LAUNCH("gather_rows");
+}
+
 void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
   if (n <= 0 || cols <= 0) return;
   DeviceGuard g(device);
   const std::shared_ptr<void> d_idx = upload_int64(device, idx, n);
-  gather_kernel<<<blocks_for(n * cols, kThreads), kThreads, 0, stream()>>>(
-      src, static_cast<const int64_t*>(d_idx.get()), n, cols, dst);
-  FASTANN_CUDA_CHECK_LAUNCH("gather_rows");
+  gather_rows_device_index(device, src, static_cast<const int64_t*>(d_idx.get()), n, cols, dst);
+}
+
+std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n) {
+  DeviceGuard g(device);
+  return upload_int64(device, idx, n);
 }
 
 int64_t first_non_finite(int device, const float* x, int64_t n) {

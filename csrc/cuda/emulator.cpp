@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -462,6 +463,25 @@ void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, in
   cpu::gather_rows(dev(src, device, 0, "gather_rows (src)"), idx, n, cols, hd);
 }
 
+std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n) {
+  require_device(device);
+  host(idx, "upload_indices");
+  const size_t bytes = static_cast<size_t>(n > 0 ? n : 1) * sizeof(int64_t);
+  std::shared_ptr<void> d = allocate(bytes, device);
+  if (n > 0) std::memcpy(dev(d.get(), device, bytes, "upload_indices"), idx, static_cast<size_t>(n) * sizeof(int64_t));
+  return d;
+}
+
+void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols,
+                              float* dst) {
+  require_device(device);
+  if (n <= 0) return;
+  const int64_t* hi = dev(idx, device, static_cast<size_t>(n) * sizeof(int64_t), "gather_rows (device indices)");
+  float* hd = dev(dst, device, floats(n * cols), "gather_rows (dst)");
+  for (int64_t i = 0; i < n; ++i) dev(src + hi[i] * cols, device, floats(cols), "gather_rows (src row)");
+  cpu::gather_rows(dev(src, device, 0, "gather_rows (src)"), hi, n, cols, hd);
+}
+
 int64_t first_non_finite(int device, const float* x, int64_t n) {
   require_device(device);
   if (n <= 0) return -1;
@@ -477,6 +497,15 @@ double loss(int device, const ops::LossParams& p, const float* pred, const float
   return cpu::loss(p, dev(pred, device, bytes, "loss (pred)"), dev(y, device, ybytes, "loss (y)"), rows, cols,
                    dev(grad, device, bytes, "loss (grad)"), dev(probs, device, bytes, "loss (probs)"), grad_scale,
                    dev(weights, device, floats(rows), "loss (weights)"));
+}
+
+void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
+                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* acc,
+                     int64_t step) {
+  const double s = loss(device, p, pred, y, rows, cols, grad, probs, grad_scale, weights);
+  double* a = dev(acc, device, 2 * sizeof(double), "loss_accumulate (acc)");
+  a[0] += s;
+  if (!std::isfinite(s) && a[1] < 0.0) a[1] = static_cast<double>(step);
 }
 
 void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {

@@ -165,9 +165,12 @@ __global__ void loss_rows_kernel(ops::LossParams p, const float* pred, const flo
   }
 }
 
-// Sums out[0..n) into out_total[0] with one block of 1024 threads (strided partial sums, then a tree).
-__global__ void sum_kernel(const double* v, int64_t n, double* total) {
-  __shared__ double part[1024];
+constexpr int kSumThreads = 1024;
+
+// The sum of v[0..n) by one block of kSumThreads threads (strided partial sums, then a tree: a fixed order, so
+// deterministic); the result is valid in thread 0.
+__device__ double block_sum(const double* v, int64_t n) {
+  __shared__ double part[kSumThreads];
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += v[i];
   part[threadIdx.x] = s;
@@ -176,7 +179,21 @@ __global__ void sum_kernel(const double* v, int64_t n, double* total) {
     if (static_cast<int>(threadIdx.x) < w) part[threadIdx.x] += part[threadIdx.x + w];
     __syncthreads();
   }
-  if (threadIdx.x == 0) total[0] = part[0];
+  return part[0];
+}
+
+__global__ void sum_kernel(const double* v, int64_t n, double* total) {
+  const double s = block_sum(v, n);
+  if (threadIdx.x == 0) total[0] = s;
+}
+
+// acc[0] += the sum; the first step whose sum is not finite goes to acc[1] (while it is negative).
+__global__ void accumulate_kernel(const double* v, int64_t n, double* acc, int64_t step) {
+  const double s = block_sum(v, n);
+  if (threadIdx.x == 0) {
+    acc[0] += s;
+    if (!isfinite(s) && acc[1] < 0.0) acc[1] = static_cast<double>(step);
+  }
 }
 
 }  // namespace
@@ -195,7 +212,7 @@ double loss(int device, const ops::LossParams& p, const float* pred, const float
   loss_rows_kernel<<<blocks_for(rows, 128), 128, 0, stream()>>>(p, pred, y, rows, cols, grad, probs, grad_scale,
                                                                   weights, per_row, bad);
   FASTANN_CUDA_CHECK_LAUNCH("loss");
-  sum_kernel<<<1, 1024, 0, stream()>>>(per_row, rows, total);
+  sum_kernel<<<1, kSumThreads, 0, stream()>>>(per_row, rows, total);
   FASTANN_CUDA_CHECK_LAUNCH("loss sum");
   double host[2] = {0.0, 0.0};
   FASTANN_CUDA_CHECK(cudaMemcpyAsync(host, total, 2 * sizeof(double), cudaMemcpyDeviceToHost, stream()));
@@ -212,6 +229,23 @@ double loss(int device, const ops::LossParams& p, const float* pred, const float
     throw ValueError(os.str());
   }
   return host[0];
+}
+
+void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
+                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* acc,
+                     int64_t step) {
+  if (rows <= 0) return;
+  DeviceGuard g(device);
+  // Scratch: rows doubles and the bad-label flag the row kernel may write (never read: labels were checked). Freed
+  // to the stream's pool on return, reused only by later work on the stream.
+  std::shared_ptr<void> scratch = allocate(static_cast<size_t>(rows + 1) * sizeof(double), device);
+  auto* per_row = static_cast<double*>(scratch.get());
+  auto* bad = reinterpret_cast<unsigned long long*>(per_row + rows);
+  loss_rows_kernel<<<blocks_for(rows, 128), 128, 0, stream()>>>(p, pred, y, rows, cols, grad, probs, grad_scale,
+                                                                  weights, per_row, bad);
+  FASTANN_CUDA_CHECK_LAUNCH("loss");
+  accumulate_kernel<<<1, kSumThreads, 0, stream()>>>(per_row, rows, acc, step);
+  FASTANN_CUDA_CHECK_LAUNCH("loss accumulate");
 }
 
 }  // namespace fastann::cuda

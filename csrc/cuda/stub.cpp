@@ -53,6 +53,14 @@ void activation_backward(int, const ops::ActParams&, const float*, const float*,
 }
 void column_sum(int, const float*, float*, int64_t, int64_t) { not_built("bias_grad"); }
 void gather_rows(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
+std::shared_ptr<void> upload_indices(int, const int64_t*, int64_t) { not_built("upload_indices"); }
+void gather_rows_device_index(int, const float*, const int64_t*, int64_t, int64_t, float*) {
+  not_built("gather_rows");
+}
+void loss_accumulate(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
+                     const float*, double*, int64_t) {
+  not_built("loss");
+}
 int64_t first_non_finite(int, const float*, int64_t) { not_built("first_non_finite"); }
 double loss(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
             const float*) {

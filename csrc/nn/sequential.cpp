@@ -33,6 +33,8 @@ namespace fastann {
 namespace {
 
 constexpr int64_t kParamAlign = 16;  // floats: 64 bytes
+// fit reads a CUDA model's loss sum back at least this often (steps), besides wherever logs are needed.
+constexpr int64_t kLossReadSteps = 32;
 
 // Keras-style unique default names: dense, dense_1, dense_2, ...
 std::string unique_name(const std::string& base) {
@@ -100,6 +102,8 @@ struct Sequential::Impl {
   std::vector<Tensor> outs, douts;
   Tensor xb, yb, probs, wb;  // wb: the batch's sample weights
   std::vector<int64_t> order;
+  ops::RowIndex order_index;  // `order` where the data is (uploaded once per epoch for device data)
+  ops::LossSum loss_sum;      // fit's and train_on_batch's device loss sum (device_loss_sum)
   // One training/evaluation call at a time per model. Recursive: fit's callbacks may evaluate the model (on the
   // same thread, between epochs, when the workspace is not in use).
   std::recursive_mutex train_mu;
@@ -311,14 +315,37 @@ struct Sequential::Impl {
     return in;
   }
 
+  // A loss sum kept on the device (reset), for a CUDA model, whose loss values then reach the host only when read
+  // (flush): no round trip per batch. Null for a CPU model, whose losses go straight into the state.
+  ops::LossSum* device_loss_sum(ops::LossSum& sum) const {
+    if (device.type != DeviceType::CUDA) return nullptr;
+    sum.reset(device);
+    return &sum;
+  }
+
+  // Moves the device loss sum (if any) into state[0]; returns the first step since the last flush whose loss was
+  // not finite, or -1.
+  static int64_t flush(ops::LossSum* sum, double* state) {
+    if (!sum) return -1;
+    int64_t bad = -1;
+    state[0] += sum->take(&bad);
+    return bad;
+  }
+
   // Adds one batch to a streaming state (loss, then metrics) from the final output; writes dL/d(output) when grad
-  // is given. w: the batch's sample weights or null (the loss is sum(w * loss) / batch size, as Keras 3).
-  void score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad, double* state) {
+  // is given. w: the batch's sample weights or null (the loss is sum(w * loss) / batch size, as Keras 3). sum: the
+  // device loss sum that takes this batch's loss instead of state[0] (see device_loss_sum), as batch `step`.
+  void score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad, double* state,
+             ops::LossSum* sum = nullptr, int64_t step = 0) {
     const int64_t b = out.dim(0);
     ops::LossParams lp = loss;
     lp.from_logits = fused_now || loss_cfg.from_logits;
     Tensor pr = probs.rows(0, b);
-    state[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, step_grad_scale(b), w);
+    if (sum) {
+      sum->add(lp, out, y, grad, fused_now ? &pr : nullptr, step_grad_scale(b), w, step);
+    } else {
+      state[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, step_grad_scale(b), w);
+    }
     state[1] += static_cast<double>(b);
     const Tensor& pred = fused_now ? pr : out;
     for (const CompiledMetric& cm : metrics) {
@@ -359,13 +386,14 @@ struct Sequential::Impl {
     return out;
   }
 
-  void train_step(const Tensor& x, const Tensor& y, const Tensor* w, double* state) {
+  void train_step(const Tensor& x, const Tensor& y, const Tensor* w, double* state, ops::LossSum* sum = nullptr,
+                  int64_t step = 0) {
     const int64_t b = x.dim(0);
     const bool f = fused();
     const Tensor out = forward_ws(x, true, f);
     const size_t L = layers.size();
     Tensor g = douts[L - 1].rows(0, b);
-    score(out, y, w, f, &g, state);
+    score(out, y, w, f, &g, state, sum, step);
     const float gs = step_grad_scale(b);
     for (size_t i = L; i-- > 0;) {
       const Tensor xi = i ? outs[i - 1].rows(0, b) : x;
@@ -457,13 +485,15 @@ struct Sequential::Impl {
     Logs running;
     if (cb && cb->on_progress) running = running_logs();
     auto last_progress = clock::now(), last_poll = last_progress;
+    ops::LossSum device_sum;
+    ops::LossSum* sum = device_loss_sum(device_sum);
     int64_t step = 0;
     for (int64_t s = 0; s < n; s += batch_size) {
       const int64_t e = std::min(n, s + batch_size);
       const Tensor xr = stage(x.rows(s, e), xb), yr = stage(y.rows(s, e), yb);
       const Tensor out = forward_ws(xr, false, f);
       const Tensor wr = w.defined() ? stage(w.rows(s, e), wb) : Tensor();
-      score(out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data());
+      score(out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data(), sum, step);
       state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
       ++step;
       if (!cb) continue;
@@ -471,6 +501,7 @@ struct Sequential::Impl {
       if (cb->on_progress &&
           (step == 1 || e == n || now - last_progress >= std::chrono::milliseconds(cb->progress_interval_ms))) {
         last_progress = now;
+        flush(sum, state.data());
         fill_running(running, state.data());
         if (cb->on_progress(step, running) != FitSignal::proceed) break;
       }
@@ -479,6 +510,7 @@ struct Sequential::Impl {
         if (cb->should_stop()) break;
       }
     }
+    flush(sum, state.data());
     return results(state.data());
   }
 
@@ -656,7 +688,9 @@ struct Sequential::Impl {
     prepare(b, y.numel() / b);
     std::fill(batch_state.begin(), batch_state.end(), 0.0);
     const Tensor wd = w.defined() ? stage(w, wb) : Tensor();
-    train_step(stage(x, xb), stage(y, yb), w.defined() ? &wd : nullptr, batch_state.data());
+    ops::LossSum* sum = device_loss_sum(loss_sum);
+    train_step(stage(x, xb), stage(y, yb), w.defined() ? &wd : nullptr, batch_state.data(), sum);
+    flush(sum, batch_state.data());
     return results(batch_state.data());
   }
 };
@@ -1005,6 +1039,10 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; ++epoch) {
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
     if (o.shuffle) rng.shuffle(m.order.data(), n);
+    // The epoch's order where the data is: uploaded once for data on a CUDA device (host data is gathered on the
+    // host and copied a batch at a time).
+    if (o.shuffle || staged) m.order_index.assign(m.order.data(), n, staged ? Device::cpu() : x.device());
+    ops::LossSum* const sum = m.device_loss_sum(m.loss_sum);
     std::fill(state.begin(), state.end(), 0.0);
     int64_t seen = 0;
     bool aborted = false, end_epoch = false, nonfinite_seen = false;
@@ -1025,27 +1063,33 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
         m.empty_step();
       } else if (o.shuffle || staged) {  // m.order is the identity without shuffling
         Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b), wb = m.wb.rows(0, b);
-        ops::gather_rows(x, m.order.data() + s, b, xb);
-        ops::gather_rows(y2, m.order.data() + s, b, yb);
-        if (sw.defined()) ops::gather_rows(sw, m.order.data() + s, b, wb);
+        ops::gather_rows(x, m.order_index, s, b, xb);
+        ops::gather_rows(y2, m.order_index, s, b, yb);
+        if (sw.defined()) ops::gather_rows(sw, m.order_index, s, b, wb);
         m.train_step(xb, m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sw.defined() ? &wb : nullptr,
-                     state.data());
+                     state.data(), sum, step);
       } else {
         const Tensor yb = y2.rows(s, s + b);
         const Tensor wb = sw.defined() ? sw.rows(s, s + b) : Tensor();
         m.train_step(x.rows(s, s + b), m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb,
-                     sw.defined() ? &wb : nullptr, state.data());
+                     sw.defined() ? &wb : nullptr, state.data(), sum, step);
       }
       seen += b;
       const bool last = gs + g >= n;
-      const bool nonfinite = cb.on_nonfinite_loss && !nonfinite_seen && !std::isfinite(state[0]);
       const auto now = (cb.on_progress || cb.should_stop) ? clock::now() : clock::time_point{};
       const bool progress = cb.on_progress && (step == 0 || last || now - last_progress >= progress_every);
+      // A CUDA model's loss reaches the host where it is read, and at least every kLossReadSteps steps so that a
+      // non-finite loss is noticed soon (named by the exact step it appeared in).
+      int64_t bad_step = -1;
+      if (sum && (cb.on_train_batch_end || progress || last || (step + 1) % kLossReadSteps == 0)) {
+        bad_step = Impl::flush(sum, state.data());
+      }
+      const bool nonfinite = cb.on_nonfinite_loss && !nonfinite_seen && !std::isfinite(state[0]);
       if (cb.on_train_batch_end || nonfinite || progress) m.fill_running(running, state.data());
       if (cb.on_train_batch_end && apply(cb.on_train_batch_end(step, running))) break;
       if (nonfinite) {
         nonfinite_seen = true;
-        if (apply(cb.on_nonfinite_loss(step, running))) break;
+        if (apply(cb.on_nonfinite_loss(bad_step >= 0 ? bad_step : step, running))) break;
       }
       if (progress) {
         last_progress = now;
@@ -1060,6 +1104,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       }
       if (end_epoch) break;
     }
+    Impl::flush(sum, state.data());
     if (m.reducer && !aborted) {  // global sums and counts (all additive): every worker reports the same logs
       m.reducer->reduce_sums(state.data(), static_cast<int64_t>(state.size()));
       seen = static_cast<int64_t>(state[1]);

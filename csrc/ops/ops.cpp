@@ -249,16 +249,43 @@ void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) 
   cpu::gather_rows(src.data(), idx, n, cols, dst.data());
 }
 
+void RowIndex::assign(const int64_t* idx, int64_t n, Device device) {
+  n_ = n;
+  device_ = device;
+  if (device.type == DeviceType::CUDA) {
+    mem_ = cuda::upload_indices(device.index, idx, n);
+    data_ = static_cast<const int64_t*>(mem_.get());
+  } else {
+    mem_.reset();
+    data_ = idx;
+  }
+}
+
+void gather_rows(const Tensor& src, const RowIndex& idx, int64_t begin, int64_t n, Tensor& dst) {
+  FASTANN_CHECK_ARG(begin >= 0 && n >= 0 && begin + n <= idx.size(),
+                    "gather_rows: rows [" << begin << ", " << begin + n << ") outside the " << idx.size()
+                                          << " indices");
+  if (idx.device().type != DeviceType::CUDA) return gather_rows(src, idx.data() + begin, n, dst);
+  devices("gather_rows", {&src, &dst});
+  FASTANN_CHECK_ARG(src.device() == idx.device() && dst.device() == idx.device(),
+                    "gather_rows: source on " << src.device().str() << ", destination on " << dst.device().str()
+                                              << ", indices on " << idx.device().str());
+  const int64_t cols = src.ndim() <= 1 ? 1 : src.numel() / std::max<int64_t>(1, src.dim(0));
+  FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination too small");
+  cuda::gather_rows_device_index(dst.device().index, src.data(), idx.data() + begin, n, cols, dst.data());
+}
+
 int64_t first_non_finite(const Tensor& t) {
   if (!t.is_cpu()) return cuda::first_non_finite(t.device().index, t.data(), t.numel());
   return cpu::first_non_finite(t.data(), t.numel());
 }
 
-double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
-            float grad_scale, const Tensor* weights) {
-  const cpu::FlushDenormalsScope flush;
+namespace {
+
+// The checks of loss(); returns the operands' device.
+DeviceCheck check_loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+                       const Tensor* weights) {
   const DeviceCheck dc = devices("loss", {&pred, &y_true, grad, probs, weights});
-  const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
   const int64_t rows = rows_of(pred);
   if (p.kind == Loss::scce) {
     FASTANN_CHECK_ARG(y_true.numel() == rows, "sparse_categorical_crossentropy: expected " << rows
@@ -271,6 +298,17 @@ double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tenso
   if (grad) FASTANN_CHECK_ARG(grad->numel() == pred.numel(), "loss: gradient buffer has the wrong size");
   if (probs) FASTANN_CHECK_ARG(probs->numel() == pred.numel(), "loss: probability buffer has the wrong size");
   check_weights(weights, rows, "loss");
+  return dc;
+}
+
+}  // namespace
+
+double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+            float grad_scale, const Tensor* weights) {
+  const cpu::FlushDenormalsScope flush;
+  const DeviceCheck dc = check_loss(p, pred, y_true, grad, probs, weights);
+  const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
+  const int64_t rows = rows_of(pred);
   if (dc.cuda()) {
     return cuda::loss(dc.dev.index, p, pred.data(), y_true.data(), rows, cols, grad ? grad->data() : nullptr,
                       probs && p.from_logits ? probs->data() : nullptr, grad_scale,
@@ -278,6 +316,49 @@ double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tenso
   }
   return cpu::loss(p, pred.data(), y_true.data(), rows, cols, grad ? grad->data() : nullptr,
                    probs && p.from_logits ? probs->data() : nullptr, grad_scale, weights ? weights->data() : nullptr);
+}
+
+void LossSum::reset(Device device) {
+  if (device != device_) acc_.reset();
+  device_ = device;
+  sum_ = 0.0;
+  first_bad_ = -1;
+  if (device.type != DeviceType::CUDA) return;
+  if (!acc_) acc_ = cuda::allocate(2 * sizeof(double), device.index);
+  const double init[2] = {0.0, -1.0};
+  cuda::copy(acc_.get(), device.index, init, -1, sizeof(init));
+}
+
+void LossSum::add(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+                  float grad_scale, const Tensor* weights, int64_t step) {
+  if (device_.type != DeviceType::CUDA) {
+    const double l = loss(p, pred, y_true, grad, probs, grad_scale, weights);
+    sum_ += l;
+    if (first_bad_ < 0 && !std::isfinite(l)) first_bad_ = step;
+    return;
+  }
+  const DeviceCheck dc = check_loss(p, pred, y_true, grad, probs, weights);
+  FASTANN_CHECK_ARG(dc.dev == device_, "loss: operands on " << dc.dev.str() << ", the sum on " << device_.str());
+  cuda::loss_accumulate(device_.index, p, pred.data(), y_true.data(), rows_of(pred),
+                        pred.ndim() == 0 ? 1 : pred.dim(-1), grad ? grad->data() : nullptr,
+                        probs && p.from_logits ? probs->data() : nullptr, grad_scale,
+                        weights ? weights->data() : nullptr, static_cast<double*>(acc_.get()), step);
+}
+
+double LossSum::take(int64_t* first_nonfinite) {
+  if (device_.type == DeviceType::CUDA) {
+    double got[2] = {0.0, -1.0};
+    cuda::copy(got, -1, acc_.get(), device_.index, sizeof(got));  // waits for the queued batches
+    const double init[2] = {0.0, -1.0};
+    cuda::copy(acc_.get(), device_.index, init, -1, sizeof(init));
+    sum_ = got[0];
+    first_bad_ = got[1] >= 0.0 ? static_cast<int64_t>(got[1]) : -1;
+  }
+  const double s = sum_;
+  if (first_nonfinite) *first_nonfinite = first_bad_;
+  sum_ = 0.0;
+  first_bad_ = -1;
+  return s;
 }
 
 void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_weight, Tensor& w) {

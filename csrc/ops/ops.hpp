@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "fastann/tensor.hpp"
@@ -30,6 +31,24 @@ void bias_grad(const Tensor& dz, Tensor& db);
 // dst rows = src rows idx[0..n); dst has >= n rows.
 void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst);
 
+// Row indices where a device's gathers read them: on a CUDA device a copy made once (e.g. an epoch's order, used by
+// all of its batches: no upload per batch); on the CPU the caller's array itself, which must outlive the use.
+class RowIndex {
+ public:
+  void assign(const int64_t* idx, int64_t n, Device device);
+  const int64_t* data() const { return data_; }
+  int64_t size() const { return n_; }
+  Device device() const { return device_; }
+
+ private:
+  std::shared_ptr<void> mem_;  // the device copy
+  const int64_t* data_ = nullptr;
+  int64_t n_ = 0;
+  Device device_;
+};
+// dst rows = src rows idx[begin .. begin + n); src, dst and idx on one device.
+void gather_rows(const Tensor& src, const RowIndex& idx, int64_t begin, int64_t n, Tensor& dst);
+
 // Index of the first NaN or infinity in t (flat, row-major), or -1 when every element is finite.
 int64_t first_non_finite(const Tensor& t);
 
@@ -38,6 +57,26 @@ int64_t first_non_finite(const Tensor& t);
 // weights (rows,), when given, multiply each sample's loss and gradient.
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
             float grad_scale, const Tensor* weights = nullptr);
+// A running sum of loss() values kept where the batches are computed: on a CUDA device adding a batch queues work
+// and returns (no host round trip per batch); the sum is read with take(). On the CPU it is a host double.
+class LossSum {
+ public:
+  void reset(Device device);  // sum 0, no non-finite step; on `device`
+  // loss(...) of one batch, added to the sum; `step` names the batch if its loss is not finite. Sparse labels are
+  // assumed valid (checked by the caller).
+  void add(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+           float grad_scale, const Tensor* weights, int64_t step);
+  // The sum added since the last take (which restarts it at 0); *first_nonfinite gets the first step since then
+  // whose loss was not finite, or -1.
+  double take(int64_t* first_nonfinite);
+
+ private:
+  Device device_;
+  std::shared_ptr<void> acc_;  // CUDA: {sum, first non-finite step or -1} as two doubles in device memory
+  double sum_ = 0.0;
+  int64_t first_bad_ = -1;
+};
+
 // Per-sample weights from class weights: w[i] = class_weight[label of row i] (1 past the end), where the label is
 // the argmax of a row of y_true (rows, cols > 1) or its value rounded half to even (cols == 1), as Keras 3.
 void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_weight, Tensor& w);

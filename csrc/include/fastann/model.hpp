@@ -225,7 +225,9 @@ struct FitCallbacks {
   std::function<FitSignal(int64_t batch)> on_train_batch_begin;
   std::function<FitSignal(int64_t batch, const Logs& running)> on_train_batch_end;
   // Called once per epoch, after the first batch whose loss is NaN or infinite (fit checks this itself after every
-  // batch at no cost), e.g. to stop training as Keras's TerminateOnNaN does.
+  // batch at no cost), e.g. to stop training as Keras's TerminateOnNaN does. `batch` names that batch. On a CUDA
+  // device the loss stays on the GPU between reads (no round trip per batch), so the call may come up to 31 batches
+  // later (sooner with per-batch hooks or progress, which read the loss).
   std::function<FitSignal(int64_t batch, const Logs& running)> on_nonfinite_loss;
 };
 
