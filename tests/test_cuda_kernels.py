@@ -5,8 +5,8 @@ python -m pytest tests/test_cuda_kernels.py -v
 
 Which kernel runs (csrc/cuda/gemm.cu, choose()): TF32 when fastann.cuda.allow_tf32() and compute capability >= 8.0;
 else the 128x128 kernel when m, n >= 128 and ceil(m/128) * ceil(n/128) * batch >= 2 * SMs; else the 64x64 kernel.
-LARGE_SHAPES have at least 484 tiles of 128x128, so they select the 128x128 kernel on any GPU with up to 242 SMs
-(an H100 has 132), and straddle the tile edges (m, n = 21 * 128 + 9 / + 1; k not a multiple of 8)."""
+LARGE_SHAPES have at least 400 tiles of 128x128, so they select the 128x128 kernel on any GPU with up to 200 SMs
+(an H100 has 132); the first straddles the tile edges (m, n = 21 * 128 + 9 / + 1; k not a multiple of 8)."""
 
 import numpy as np
 import pytest

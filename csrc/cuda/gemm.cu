@@ -2,13 +2,13 @@
 // batched form (a grid z-dimension over the batch, operands at per-batch offsets). Three kernels, chosen per call by
 // choose() below: the 64x64-tile kernel (small and skinny shapes), the 128x128-tile kernel (large shapes, described
 // at sgemm_large_kernel) and, when allow_tf32() is set on a GPU of compute capability >= 8.0, the TF32 tensor-core
-// kernel (gemm_tf32.cu). All three share the epilogue code (gemm_common.cuh).
+// kernel (gemm_tf32.cu). The last two share the epilogue code (gemm_common.cuh: the 64x64 kernel's formula).
 //
-// 64x64 kernel: each block computes a 64x64 tile of c with 256 threads; each thread keeps a 4x4 register block (rows ty + 16 i,
-// columns tx + 16 j, so the stores of a warp are contiguous). The k dimension is walked in steps of 16: each thread
-// loads 4 consecutive elements of a and of b (one float4 when the operand is 16-byte aligned with a leading dimension
-// divisible by 4 and the 4 elements are in range, else 4 bounds-checked scalar loads) into shared memory, stored
-// k-major so the inner product loop reads both tiles as broadcasts / consecutive words.
+// 64x64 kernel: each block computes a 64x64 tile of c with 256 threads; each thread keeps a 4x4 register block (rows
+// ty + 16 i, columns tx + 16 j, so the stores of a warp are contiguous). The k dimension is walked in steps of 16:
+// each thread loads 4 consecutive elements of a and of b (one float4 when the operand is 16-byte aligned with a
+// leading dimension divisible by 4 and the 4 elements are in range, else 4 bounds-checked scalar loads) into shared
+// memory, stored k-major so the inner product loop reads both tiles as broadcasts / consecutive words.
 // beta == 0 never reads c (it may hold garbage). Softmax is applied by a row kernel afterwards.
 #include <cuda_runtime.h>
 
