@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,56 @@ void bind_device_ops(py::module_& parent) {
     d["peak_allocated_bytes"] = s.peak_allocated_bytes;
     d["device_allocs"] = s.device_allocs;
     d["cache_hits"] = s.cache_hits;
+    return d;
+  }, py::arg("index") = 0);
+
+  // Test hook for the stream-aware allocator (tests/test_cuda_kernels.py): empties the cache, then checks with raw
+  // blocks which stream's free list serves which allocation. Returns the observations as booleans.
+  m.def("_allocator_stream_probe", [](int index) {
+    namespace fc = fastann::cuda;
+    const size_t small = size_t{3} << 20, large = size_t{9} << 20;  // 4 MiB and 10 MiB blocks: never each other's
+    fc::synchronize(index);
+    fc::empty_cache();
+    py::dict d;
+    std::shared_ptr<void> s1 = fc::create_stream(index), s2 = fc::create_stream(index);
+    void* on_s1 = nullptr;
+    {
+      fc::StreamScope scope(s1);
+      on_s1 = fc::allocate(small, index).get();  // freed at once: back to s1's free list
+    }
+    std::shared_ptr<void> keep_default = fc::allocate(small, index);  // held: the default list stays empty
+    d["default_got_s1_block"] = keep_default.get() == on_s1;
+    std::shared_ptr<void> keep_s2;
+    {
+      fc::StreamScope scope(s2);
+      keep_s2 = fc::allocate(small, index);
+      d["s2_got_s1_block"] = keep_s2.get() == on_s1;
+    }
+    {
+      fc::StreamScope scope(s1);
+      d["s1_reused_its_block"] = fc::allocate(small, index).get() == on_s1;
+    }
+    std::shared_ptr<void> live_on_s1;
+    {
+      fc::StreamScope scope(s1);
+      live_on_s1 = fc::allocate(large, index);
+    }
+    void* const live_ptr = live_on_s1.get();
+    s1.reset();            // retires s1: its cached block moves to the default list, its live block is re-tagged
+    live_on_s1.reset();    // -> the default list
+    std::shared_ptr<void> a = fc::allocate(small, index), b = fc::allocate(large, index);
+    d["default_got_retired_free_block"] = a.get() == on_s1;
+    d["default_got_retired_live_block"] = b.get() == live_ptr;
+    a.reset();
+    b.reset();
+    keep_default.reset();
+    keep_s2.reset();
+    const fc::MemoryStats before = fc::memory_stats(index);
+    fc::empty_cache();  // frees the cached blocks of every list (default and s2)
+    const fc::MemoryStats after = fc::memory_stats(index);
+    d["reserved_before_empty"] = before.reserved_bytes;
+    d["reserved_after_empty"] = after.reserved_bytes;
+    d["allocated_after_empty"] = after.allocated_bytes;
     return d;
   }, py::arg("index") = 0);
 

@@ -76,6 +76,7 @@ macro(_fastann_configure_real_cuda)
       "${_fastann_cuda_dir}/runtime.cpp"
       "${_fastann_cuda_dir}/allocator.cpp"
       "${_fastann_cuda_dir}/gemm.cu"
+      "${_fastann_cuda_dir}/gemm_tf32.cu"
       "${_fastann_cuda_dir}/elementwise.cu"
       "${_fastann_cuda_dir}/loss.cu"
       "${_fastann_cuda_dir}/optimizer.cu"

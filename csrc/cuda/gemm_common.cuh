@@ -1,0 +1,45 @@
+// Device helpers shared by the GEMM kernels (gemm.cu: FP32 64x64 and 128x128 tiles; gemm_tf32.cu: TF32 tensor
+// cores): bounds-checked operand loads and the fused epilogue, so that every kernel has the same semantics.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/act.cuh"
+#include "ops/types.hpp"
+
+namespace fastann::cuda::gemm_detail {
+
+// min(4, max(0, rem)): how many of 4 consecutive elements exist.
+__device__ __forceinline__ int clamp4(int64_t rem) { return rem >= 4 ? 4 : (rem <= 0 ? 0 : static_cast<int>(rem)); }
+
+// Loads 4 consecutive elements p[0..3]; the first valid_count exist, the others read as 0 (p is not dereferenced
+// when valid_count is 0). VEC: the caller guarantees p is 16-byte aligned whenever all 4 exist.
+template <bool VEC>
+__device__ __forceinline__ float4 load4(const float* p, int valid_count) {
+  if (VEC && valid_count == 4) return __ldg(reinterpret_cast<const float4*>(p));
+  float v[4];
+#pragma unroll
+  for (int q = 0; q < 4; ++q) v[q] = q < valid_count ? __ldg(p + q) : 0.0f;
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+
+// The epilogue's arguments (one struct keeps the kernels' parameter lists short).
+struct Epilogue {
+  float alpha, beta;
+  const float* bias;  // null: none
+  ops::Act act;       // softmax and linear: nothing here (softmax runs as a row kernel afterwards)
+  float act_alpha;
+};
+
+// act(alpha acc + beta c_old + bias[col]); c_old is only used when beta != 0 (the caller reads it only then).
+__device__ __forceinline__ float epilogue(const Epilogue& e, float acc, float c_old, int64_t col) {
+  float v = e.alpha * acc;
+  if (e.beta != 0.0f) v = fmaf(e.beta, c_old, v);
+  if (e.bias != nullptr) v += e.bias[col];
+  if (e.act != ops::Act::linear && e.act != ops::Act::softmax) v = act_fwd(e.act, v, e.act_alpha);
+  return v;
+}
+
+}  // namespace fastann::cuda::gemm_detail
