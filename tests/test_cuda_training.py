@@ -782,3 +782,34 @@ def test_two_models_train_concurrently_like_they_train_alone():
         c.fit(x, y, **kw)
         assert_moved(c.get_weights(), w0)
         assert_weights_close(a.get_weights(), c.get_weights(), tol=TOL_LONG)
+
+
+# --- a loss that goes non-finite -----------------------------------------------------------------------------------
+
+@requires_gpu
+@pytest.mark.parametrize("per_batch_hook", [False, True])
+def test_nonfinite_loss_on_cuda_names_the_exact_batch(per_batch_hook, capsys):
+    """On CUDA the loss sum stays on the device between reads (every 32 steps, or wherever logs are needed), so
+    TerminateOnNaN may hear of a non-finite loss some batches late; the batch it names must still be the first bad
+    one, as on the CPU. Batch 40 of 64 (not a read point of its own) carries an infinite input."""
+    from fastann.callbacks import LambdaCallback, TerminateOnNaN
+
+    x = make_x(64 * 4)
+    y = targets("binary", x)
+    x[40 * 4 + 1] = np.inf
+    fastann.set_check_finite(False)
+    try:
+        for device in ("cpu", DEV):
+            m = _compiled(mlp(), device, "sgd", loss="binary_crossentropy")
+            cbs = [TerminateOnNaN()]
+            if per_batch_hook:
+                cbs.insert(0, LambdaCallback(on_train_batch_end=lambda b, logs: None))
+            h = m.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0, callbacks=cbs)
+            assert capsys.readouterr().out == "Batch 40: Invalid loss, terminating training\n", device
+            assert h.epoch == [0] and not np.isfinite(h.history["loss"][0])
+            # With a per-batch hook the loss is read every batch: training stops right there, as on the CPU.
+            # Without one, CUDA stops at the next read point (batch 63, the 32-step read), CPU at batch 40.
+            expected = 41 if (device == "cpu" or per_batch_hook) else 64
+            assert m.optimizer.iterations == expected, device
+    finally:
+        fastann.set_check_finite(True)
