@@ -91,11 +91,15 @@ void gather_rows_device_index(int device, const float* src, const int64_t* idx, 
 int64_t first_non_finite(int device, const float* x, int64_t n);
 double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
             float* grad, float* probs, float grad_scale, const float* weights);
-// loss() without waiting for its value: the batch's total is added to acc[0] (two doubles of device memory) and,
-// when that total is not finite and acc[1] < 0, acc[1] = step. Sparse labels are not checked (the caller has).
+// loss() without waiting for its value: the batch's total is added to *sum (a double in device memory) and, when
+// that total is not finite and *first_bad < 0, *first_bad = step. Sparse labels are not checked (the caller has).
 void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
-                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* acc,
-                     int64_t step);
+                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* sum,
+                     double* first_bad, int64_t step);
+// Adds a batch to the state of a metric with ops::metric_is_sample_mean(kind) in device memory: acc[0] += sum of w * value, acc[1] += sum of w (w = 1
+// without weights), the values of csrc/cpu/ops/loss.cpp's metric_update. No wait.
+void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
+                       const float* weights, int64_t rows, int64_t cols, double* acc);
 void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n);
 void multiply(int device, const float* a, const float* b, float* out, int64_t n);
 void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,

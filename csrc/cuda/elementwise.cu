@@ -16,10 +16,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define FASTANN_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
-
 __global__ void fill_kernel(float* p, int64_t n, float v) {
   FASTANN_GRID_STRIDE(i, n) p[i] = v;
 }

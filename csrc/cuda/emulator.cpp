@@ -500,12 +500,24 @@ double loss(int device, const ops::LossParams& p, const float* pred, const float
 }
 
 void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
-                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* acc,
-                     int64_t step) {
+                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* sum,
+                     double* first_bad, int64_t step) {
   const double s = loss(device, p, pred, y, rows, cols, grad, probs, grad_scale, weights);
-  double* a = dev(acc, device, 2 * sizeof(double), "loss_accumulate (acc)");
-  a[0] += s;
-  if (!std::isfinite(s) && a[1] < 0.0) a[1] = static_cast<double>(step);
+  double* hs = dev(sum, device, sizeof(double), "loss_accumulate (sum)");
+  double* hb = dev(first_bad, device, sizeof(double), "loss_accumulate (first_bad)");
+  *hs += s;
+  if (!std::isfinite(s) && *hb < 0.0) *hb = static_cast<double>(step);
+}
+
+void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
+                       const float* weights, int64_t rows, int64_t cols, double* acc) {
+  require_device(device);
+  if (!ops::metric_is_sample_mean(p.kind)) throw CudaError("CUDA emulator: metric_accumulate: unsupported metric");
+  const size_t ybytes = p.kind == ops::Metric::sparse_categorical_accuracy ? floats(rows) : floats(rows * cols);
+  double* a = dev(acc, device, 2 * sizeof(double), "metric_accumulate (acc)");
+  cpu::metric_update(p, dev(pred, device, floats(rows * cols), "metric_accumulate (pred)"),
+                     dev(y, device, ybytes, "metric_accumulate (y)"),
+                     dev(weights, device, floats(rows), "metric_accumulate (weights)"), rows, cols, a);
 }
 
 void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {

@@ -48,6 +48,11 @@ inline cudaStream_t stream() { return static_cast<cudaStream_t>(current_stream()
 // stream's cached blocks to the device's default pool (allocator.cpp).
 void retire_stream(int device, cudaStream_t stream) noexcept;
 
+// In a kernel: for each i in [0, n) that this thread handles (a grid-stride loop over int64 indices).
+#define FASTANN_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
 // Number of blocks of `threads` covering n items, capped (kernels use grid-stride loops).
 inline unsigned blocks_for(int64_t n, int threads, int64_t cap = 65535LL * 8) {
   int64_t b = (n + threads - 1) / threads;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <sstream>
+#include <string>
 
 #include "cuda/backend.hpp"
 #include "cuda/internal.hpp"
@@ -126,8 +127,7 @@ __device__ double cce_probs_row(const float* p, const float* t, int64_t label, i
 __global__ void loss_rows_kernel(ops::LossParams p, const float* pred, const float* y, int64_t rows, int64_t cols,
                                  float* grad, float* probs, float grad_scale, const float* weights, double* out,
                                  unsigned long long* bad_row) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < rows;
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+  FASTANN_GRID_STRIDE(i, rows) {
     const float* pr = pred + i * cols;
     float* gr = grad ? grad + i * cols : nullptr;
     float* qr = probs ? probs + i * cols : nullptr;
@@ -187,12 +187,72 @@ __global__ void sum_kernel(const double* v, int64_t n, double* total) {
   if (threadIdx.x == 0) total[0] = s;
 }
 
-// acc[0] += the sum; the first step whose sum is not finite goes to acc[1] (while it is negative).
-__global__ void accumulate_kernel(const double* v, int64_t n, double* acc, int64_t step) {
+// *sum += the sum of v; the first step whose sum is not finite goes to *first_bad (while it is negative).
+__global__ void accumulate_kernel(const double* v, int64_t n, double* sum, double* first_bad, int64_t step) {
   const double s = block_sum(v, n);
   if (threadIdx.x == 0) {
-    acc[0] += s;
-    if (!isfinite(s) && acc[1] < 0.0) acc[1] = static_cast<double>(step);
+    *sum += s;
+    if (!isfinite(s) && *first_bad < 0.0) *first_bad = static_cast<double>(step);
+  }
+}
+
+// acc[0] += sum of v[0..n), acc[1] += sum of v[n..2n) (one block).
+__global__ void accumulate2_kernel(const double* v, int64_t n, double* acc) {
+  const double s0 = block_sum(v, n);
+  if (threadIdx.x == 0) acc[0] += s0;
+  __syncthreads();  // block_sum's shared array is reused
+  const double s1 = block_sum(v + n, n);
+  if (threadIdx.x == 0) acc[1] += s1;
+}
+
+// std::max_element's index (the first maximum; a NaN is never greater), as the CPU's argmax_row.
+__device__ int64_t argmax_row_d(const float* r, int64_t cols) {
+  int64_t best = 0;
+  for (int64_t j = 1; j < cols; ++j) {
+    if (r[best] < r[j]) best = j;
+  }
+  return best;
+}
+
+// The CPU's sparse_target: a float class index, or -1.
+__device__ int64_t sparse_target_d(float v) {
+  return v >= 0.0f && v < 9.0e15f && v == floorf(v) ? static_cast<int64_t>(v) : -1;
+}
+
+// Per-row w * value into out[i] and w into out[rows + i], for the sample-mean metrics (cpu metric_update).
+__global__ void metric_rows_kernel(ops::MetricParams p, const float* pred, const float* y, const float* weights,
+                                   int64_t rows, int64_t cols, double* out) {
+  using ops::Metric;
+  FASTANN_GRID_STRIDE(i, rows) {
+    const float* pr = pred + i * cols;
+    const float* yr = y + i * cols;
+    double v = 0.0;
+    switch (p.kind) {
+      case Metric::binary_accuracy: {
+        int64_t hits = 0;
+        for (int64_t j = 0; j < cols; ++j) hits += ((pr[j] > p.threshold ? 1.0f : 0.0f) == yr[j]);
+        v = static_cast<double>(hits) / static_cast<double>(cols);
+        break;
+      }
+      case Metric::categorical_accuracy: v = argmax_row_d(pr, cols) == argmax_row_d(yr, cols) ? 1.0 : 0.0; break;
+      case Metric::sparse_categorical_accuracy:
+        v = argmax_row_d(pr, cols) == sparse_target_d(y[i]) ? 1.0 : 0.0;
+        break;
+      case Metric::mse:
+      case Metric::mae: {
+        double s = 0.0;
+        for (int64_t j = 0; j < cols; ++j) {
+          const double e = static_cast<double>(pr[j]) - yr[j];
+          s += p.kind == Metric::mse ? e * e : fabs(e);
+        }
+        v = s / static_cast<double>(cols);
+        break;
+      }
+      default: break;
+    }
+    const double w = weights ? static_cast<double>(weights[i]) : 1.0;
+    out[i] = w * v;
+    out[rows + i] = w;
   }
 }
 
@@ -232,8 +292,8 @@ double loss(int device, const ops::LossParams& p, const float* pred, const float
 }
 
 void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
-                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* acc,
-                     int64_t step) {
+                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* sum,
+                     double* first_bad, int64_t step) {
   if (rows <= 0) return;
   DeviceGuard g(device);
   // Scratch: rows doubles and the bad-label flag the row kernel may write (never read: labels were checked). Freed
@@ -244,8 +304,23 @@ void loss_accumulate(int device, const ops::LossParams& p, const float* pred, co
   loss_rows_kernel<<<blocks_for(rows, 128), 128, 0, stream()>>>(p, pred, y, rows, cols, grad, probs, grad_scale,
                                                                   weights, per_row, bad);
   FASTANN_CUDA_CHECK_LAUNCH("loss");
-  accumulate_kernel<<<1, kSumThreads, 0, stream()>>>(per_row, rows, acc, step);
+  accumulate_kernel<<<1, kSumThreads, 0, stream()>>>(per_row, rows, sum, first_bad, step);
   FASTANN_CUDA_CHECK_LAUNCH("loss accumulate");
+}
+
+void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
+                       const float* weights, int64_t rows, int64_t cols, double* acc) {
+  if (!ops::metric_is_sample_mean(p.kind)) {
+    throw ValueError(std::string("metric_accumulate: ") + ops::metric_name(p.kind) + " is not accumulated on the GPU");
+  }
+  if (rows <= 0) return;
+  DeviceGuard g(device);
+  std::shared_ptr<void> scratch = allocate(static_cast<size_t>(2 * rows) * sizeof(double), device);
+  auto* per_row = static_cast<double*>(scratch.get());
+  metric_rows_kernel<<<blocks_for(rows, 128), 128, 0, stream()>>>(p, pred, y, weights, rows, cols, per_row);
+  FASTANN_CUDA_CHECK_LAUNCH("metric");
+  accumulate2_kernel<<<1, kSumThreads, 0, stream()>>>(per_row, rows, acc);
+  FASTANN_CUDA_CHECK_LAUNCH("metric accumulate");
 }
 
 }  // namespace fastann::cuda

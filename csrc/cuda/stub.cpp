@@ -58,8 +58,12 @@ void gather_rows_device_index(int, const float*, const int64_t*, int64_t, int64_
   not_built("gather_rows");
 }
 void loss_accumulate(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
-                     const float*, double*, int64_t) {
+                     const float*, double*, double*, int64_t) {
   not_built("loss");
+}
+void metric_accumulate(int, const ops::MetricParams&, const float*, const float*, const float*, int64_t, int64_t,
+                       double*) {
+  not_built("metric");
 }
 int64_t first_non_finite(int, const float*, int64_t) { not_built("first_non_finite"); }
 double loss(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,

@@ -33,7 +33,7 @@ namespace fastann {
 namespace {
 
 constexpr int64_t kParamAlign = 16;  // floats: 64 bytes
-// fit reads a CUDA model's loss sum back at least this often (steps), besides wherever logs are needed.
+// fit reads a CUDA model's loss and metric sums back at least this often (steps), besides wherever logs are needed.
 constexpr int64_t kLossReadSteps = 32;
 
 // Keras-style unique default names: dense, dense_1, dense_2, ...
@@ -103,7 +103,7 @@ struct Sequential::Impl {
   Tensor xb, yb, probs, wb;  // wb: the batch's sample weights
   std::vector<int64_t> order;
   ops::RowIndex order_index;  // `order` where the data is (uploaded once per epoch for device data)
-  ops::LossSum loss_sum;      // fit's and train_on_batch's device loss sum (device_loss_sum)
+  ops::StateSums fit_sums;    // fit's and train_on_batch's device sums (device_sums)
   // One training/evaluation call at a time per model. Recursive: fit's callbacks may evaluate the model (on the
   // same thread, between epochs, when the workspace is not in use).
   std::recursive_mutex train_mu;
@@ -315,41 +315,43 @@ struct Sequential::Impl {
     return in;
   }
 
-  // A loss sum kept on the device (reset), for a CUDA model, whose loss values then reach the host only when read
-  // (flush): no round trip per batch. Null for a CPU model, whose losses go straight into the state.
-  ops::LossSum* device_loss_sum(ops::LossSum& sum) const {
+  // For a CUDA model: `sums` reset for a streaming state, so that batches add their loss and metrics on the device
+  // and the values reach the host only where they are read (flush), not once per batch. Null for a CPU model,
+  // whose batches add straight into the state.
+  ops::StateSums* device_sums(ops::StateSums& sums) const {
     if (device.type != DeviceType::CUDA) return nullptr;
-    sum.reset(device);
-    return &sum;
+    sums.reset(device, state_size);
+    return &sums;
   }
 
-  // Moves the device loss sum (if any) into state[0]; returns the first step since the last flush whose loss was
-  // not finite, or -1.
-  static int64_t flush(ops::LossSum* sum, double* state) {
-    if (!sum) return -1;
-    int64_t bad = -1;
-    state[0] += sum->take(&bad);
-    return bad;
-  }
+  // Adds the device sums (if any) into the state; returns the first step since the last flush whose loss was not
+  // finite, or -1.
+  static int64_t flush(ops::StateSums* sums, double* state) { return sums ? sums->take(state) : -1; }
 
   // Adds one batch to a streaming state (loss, then metrics) from the final output; writes dL/d(output) when grad
-  // is given. w: the batch's sample weights or null (the loss is sum(w * loss) / batch size, as Keras 3). sum: the
-  // device loss sum that takes this batch's loss instead of state[0] (see device_loss_sum), as batch `step`.
+  // is given. w: the batch's sample weights or null (the loss is sum(w * loss) / batch size, as Keras 3). sums: the
+  // device sums that take this batch (as batch `step`) in place of the state (see device_sums).
   void score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad, double* state,
-             ops::LossSum* sum = nullptr, int64_t step = 0) {
+             ops::StateSums* sums = nullptr, int64_t step = 0) {
     const int64_t b = out.dim(0);
     ops::LossParams lp = loss;
     lp.from_logits = fused_now || loss_cfg.from_logits;
     Tensor pr = probs.rows(0, b);
-    if (sum) {
-      sum->add(lp, out, y, grad, fused_now ? &pr : nullptr, step_grad_scale(b), w, step);
+    const float gs = step_grad_scale(b);
+    if (sums) {
+      sums->add_loss(lp, out, y, grad, fused_now ? &pr : nullptr, gs, w, step);
     } else {
-      state[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, step_grad_scale(b), w);
+      state[0] += ops::loss(lp, out, y, grad, fused_now ? &pr : nullptr, gs, w);
     }
     state[1] += static_cast<double>(b);
     const Tensor& pred = fused_now ? pr : out;
     for (const CompiledMetric& cm : metrics) {
-      ops::metric_update(cm.p, pred, y, cm.weighted ? w : nullptr, state + cm.offset);
+      const Tensor* mw = cm.weighted ? w : nullptr;
+      if (sums) {
+        sums->add_metric(cm.p, pred, y, mw, cm.offset);
+      } else {
+        ops::metric_update(cm.p, pred, y, mw, state + cm.offset);
+      }
     }
   }
 
@@ -386,7 +388,7 @@ struct Sequential::Impl {
     return out;
   }
 
-  void train_step(const Tensor& x, const Tensor& y, const Tensor* w, double* state, ops::LossSum* sum = nullptr,
+  void train_step(const Tensor& x, const Tensor& y, const Tensor* w, double* state, ops::StateSums* sum = nullptr,
                   int64_t step = 0) {
     const int64_t b = x.dim(0);
     const bool f = fused();
@@ -485,8 +487,8 @@ struct Sequential::Impl {
     Logs running;
     if (cb && cb->on_progress) running = running_logs();
     auto last_progress = clock::now(), last_poll = last_progress;
-    ops::LossSum device_sum;
-    ops::LossSum* sum = device_loss_sum(device_sum);
+    ops::StateSums device_state;
+    ops::StateSums* sum = device_sums(device_state);
     int64_t step = 0;
     for (int64_t s = 0; s < n; s += batch_size) {
       const int64_t e = std::min(n, s + batch_size);
@@ -688,7 +690,7 @@ struct Sequential::Impl {
     prepare(b, y.numel() / b);
     std::fill(batch_state.begin(), batch_state.end(), 0.0);
     const Tensor wd = w.defined() ? stage(w, wb) : Tensor();
-    ops::LossSum* sum = device_loss_sum(loss_sum);
+    ops::StateSums* sum = device_sums(fit_sums);
     train_step(stage(x, xb), stage(y, yb), w.defined() ? &wd : nullptr, batch_state.data(), sum);
     flush(sum, batch_state.data());
     return results(batch_state.data());
@@ -1042,7 +1044,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     // The epoch's order where the data is: uploaded once for data on a CUDA device (host data is gathered on the
     // host and copied a batch at a time).
     if (o.shuffle || staged) m.order_index.assign(m.order.data(), n, staged ? Device::cpu() : x.device());
-    ops::LossSum* const sum = m.device_loss_sum(m.loss_sum);
+    ops::StateSums* const sum = m.device_sums(m.fit_sums);
     std::fill(state.begin(), state.end(), 0.0);
     int64_t seen = 0;
     bool aborted = false, end_epoch = false, nonfinite_seen = false;
@@ -1078,8 +1080,8 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       const bool last = gs + g >= n;
       const auto now = (cb.on_progress || cb.should_stop) ? clock::now() : clock::time_point{};
       const bool progress = cb.on_progress && (step == 0 || last || now - last_progress >= progress_every);
-      // A CUDA model's loss reaches the host where it is read, and at least every kLossReadSteps steps so that a
-      // non-finite loss is noticed soon (named by the exact step it appeared in).
+      // A CUDA model's loss and metrics reach the host where they are read, and at least every kLossReadSteps steps
+      // so that a non-finite loss is noticed soon (named by the exact step it appeared in).
       int64_t bad_step = -1;
       if (sum && (cb.on_train_batch_end || progress || last || (step + 1) % kLossReadSteps == 0)) {
         bad_step = Impl::flush(sum, state.data());

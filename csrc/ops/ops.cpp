@@ -301,6 +301,24 @@ DeviceCheck check_loss(const LossParams& p, const Tensor& pred, const Tensor& y_
   return dc;
 }
 
+// The checks of metric_update; returns the operands' device.
+DeviceCheck check_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights) {
+  const DeviceCheck dc = devices("metric", {&pred, &y_true, weights});
+  const int64_t rows = rows_of(pred);
+  if (metric_is_sparse(p.kind)) {
+    FASTANN_CHECK_ARG(y_true.numel() == rows, metric_name(p.kind) << ": expected " << rows
+                                                  << " class indices, got y of shape " << shape_str(y_true.shape()));
+  } else {
+    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), metric_name(p.kind) << ": y_true of shape "
+                                                          << shape_str(y_true.shape()) << " does not match y_pred "
+                                                          << shape_str(pred.shape()));
+  }
+  FASTANN_CHECK_ARG(p.kind != Metric::auc || p.num_thresholds > 1,
+                    "auc: num_thresholds must be > 1, got " << p.num_thresholds);
+  check_weights(weights, rows, "metric");
+  return dc;
+}
+
 }  // namespace
 
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
@@ -318,47 +336,71 @@ double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tenso
                    probs && p.from_logits ? probs->data() : nullptr, grad_scale, weights ? weights->data() : nullptr);
 }
 
-void LossSum::reset(Device device) {
-  if (device != device_) acc_.reset();
+void StateSums::reset(Device device, int64_t size) {
+  FASTANN_CHECK_ARG(size >= 1, "StateSums: size must be >= 1, got " << size);
+  if (device != device_ || size != size_) acc_.reset();
   device_ = device;
-  sum_ = 0.0;
+  size_ = size;
+  host_.assign(static_cast<size_t>(size), 0.0);
   first_bad_ = -1;
   if (device.type != DeviceType::CUDA) return;
-  if (!acc_) acc_ = cuda::allocate(2 * sizeof(double), device.index);
-  const double init[2] = {0.0, -1.0};
-  cuda::copy(acc_.get(), device.index, init, -1, sizeof(init));
+  const size_t bytes = static_cast<size_t>(size + 1) * sizeof(double);
+  if (!acc_) acc_ = cuda::allocate(bytes, device.index);
+  staged_.assign(static_cast<size_t>(size + 1), 0.0);
+  staged_.back() = -1.0;
+  cuda::copy(acc_.get(), device.index, staged_.data(), -1, bytes);
 }
 
-void LossSum::add(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
-                  float grad_scale, const Tensor* weights, int64_t step) {
+void StateSums::add_loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+                         float grad_scale, const Tensor* weights, int64_t step) {
   if (device_.type != DeviceType::CUDA) {
     const double l = loss(p, pred, y_true, grad, probs, grad_scale, weights);
-    sum_ += l;
+    host_[0] += l;
     if (first_bad_ < 0 && !std::isfinite(l)) first_bad_ = step;
     return;
   }
   const DeviceCheck dc = check_loss(p, pred, y_true, grad, probs, weights);
-  FASTANN_CHECK_ARG(dc.dev == device_, "loss: operands on " << dc.dev.str() << ", the sum on " << device_.str());
+  FASTANN_CHECK_ARG(dc.dev == device_, "loss: operands on " << dc.dev.str() << ", the sums on " << device_.str());
+  auto* acc = static_cast<double*>(acc_.get());
   cuda::loss_accumulate(device_.index, p, pred.data(), y_true.data(), rows_of(pred),
                         pred.ndim() == 0 ? 1 : pred.dim(-1), grad ? grad->data() : nullptr,
                         probs && p.from_logits ? probs->data() : nullptr, grad_scale,
-                        weights ? weights->data() : nullptr, static_cast<double*>(acc_.get()), step);
+                        weights ? weights->data() : nullptr, acc, acc + size_, step);
 }
 
-double LossSum::take(int64_t* first_nonfinite) {
-  if (device_.type == DeviceType::CUDA) {
-    double got[2] = {0.0, -1.0};
-    cuda::copy(got, -1, acc_.get(), device_.index, sizeof(got));  // waits for the queued batches
-    const double init[2] = {0.0, -1.0};
-    cuda::copy(acc_.get(), device_.index, init, -1, sizeof(init));
-    sum_ = got[0];
-    first_bad_ = got[1] >= 0.0 ? static_cast<int64_t>(got[1]) : -1;
+void StateSums::add_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
+                           int64_t offset) {
+  FASTANN_CHECK_ARG(offset >= 0 && offset + metric_state_size(p) <= size_,
+                    "StateSums: metric state [" << offset << ", " << offset + metric_state_size(p)
+                                                << ") outside the " << size_ << " sums");
+  const DeviceCheck dc = check_metric(p, pred, y_true, weights);
+  if (device_.type != DeviceType::CUDA || !dc.cuda() || !metric_is_sample_mean(p.kind)) {
+    metric_update(p, pred, y_true, weights, host_.data() + offset);
+    return;
   }
-  const double s = sum_;
-  if (first_nonfinite) *first_nonfinite = first_bad_;
-  sum_ = 0.0;
+  FASTANN_CHECK_ARG(dc.dev == device_, "metric: operands on " << dc.dev.str() << ", the sums on " << device_.str());
+  const int64_t rows = rows_of(pred), cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
+  cuda::metric_accumulate(device_.index, p, pred.data(), y_true.data(), weights ? weights->data() : nullptr, rows,
+                          cols, static_cast<double*>(acc_.get()) + offset);
+}
+
+int64_t StateSums::take(double* state) {
+  int64_t bad = first_bad_;
+  if (device_.type == DeviceType::CUDA) {
+    const size_t bytes = static_cast<size_t>(size_ + 1) * sizeof(double);
+    cuda::copy(staged_.data(), -1, acc_.get(), device_.index, bytes);  // waits for the queued batches
+    for (int64_t k = 0; k < size_; ++k) state[k] += staged_[static_cast<size_t>(k)];
+    if (bad < 0 && staged_.back() >= 0.0) bad = static_cast<int64_t>(staged_.back());
+    std::fill(staged_.begin(), staged_.end(), 0.0);
+    staged_.back() = -1.0;
+    cuda::copy(acc_.get(), device_.index, staged_.data(), -1, bytes);
+  }
+  for (int64_t k = 0; k < size_; ++k) {
+    state[k] += host_[static_cast<size_t>(k)];
+    host_[static_cast<size_t>(k)] = 0.0;
+  }
   first_bad_ = -1;
-  return s;
+  return bad;
 }
 
 void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_weight, Tensor& w) {
@@ -380,24 +422,13 @@ void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_
 void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
                    double* state) {
   const cpu::FlushDenormalsScope flush;
-  const DeviceCheck dc = devices("metric", {&pred, &y_true, weights});
+  const DeviceCheck dc = check_metric(p, pred, y_true, weights);
   if (dc.cuda()) {  // on the host (see host())
     const Tensor hw = weights ? host(*weights) : Tensor();
     return metric_update(p, host(pred), host(y_true), weights ? &hw : nullptr, state);
   }
   const int64_t cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
   const int64_t rows = rows_of(pred);
-  if (metric_is_sparse(p.kind)) {
-    FASTANN_CHECK_ARG(y_true.numel() == rows, metric_name(p.kind) << ": expected " << rows
-                                                  << " class indices, got y of shape " << shape_str(y_true.shape()));
-  } else {
-    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), metric_name(p.kind) << ": y_true of shape "
-                                                          << shape_str(y_true.shape()) << " does not match y_pred "
-                                                          << shape_str(pred.shape()));
-  }
-  FASTANN_CHECK_ARG(p.kind != Metric::auc || p.num_thresholds > 1,
-                    "auc: num_thresholds must be > 1, got " << p.num_thresholds);
-  check_weights(weights, rows, "metric");
   cpu::metric_update(p, pred.data(), y_true.data(), weights ? weights->data() : nullptr, rows, cols, state);
 }
 

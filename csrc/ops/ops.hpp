@@ -57,23 +57,30 @@ int64_t first_non_finite(const Tensor& t);
 // weights (rows,), when given, multiply each sample's loss and gradient.
 double loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
             float grad_scale, const Tensor* weights = nullptr);
-// A running sum of loss() values kept where the batches are computed: on a CUDA device adding a batch queues work
-// and returns (no host round trip per batch); the sum is read with take(). On the CPU it is a host double.
-class LossSum {
+// The sums of a streaming state (the loss, metric counts: the layout the caller gives each metric) kept where the
+// batches are computed. On a CUDA device the loss and the sample-mean metrics (metric_is_sample_mean) add up in
+// device memory: adding a batch queues work and returns, with no host round trip per batch; other metrics go
+// through host copies. take() brings the sums to the host. On the CPU everything is summed on the host.
+class StateSums {
  public:
-  void reset(Device device);  // sum 0, no non-finite step; on `device`
-  // loss(...) of one batch, added to the sum; `step` names the batch if its loss is not finite. Sparse labels are
+  void reset(Device device, int64_t size);  // `size` sums, all 0, for batches on `device`
+  // loss(...) of one batch, added to sum 0; `step` names the batch if its loss is not finite. Sparse labels are
   // assumed valid (checked by the caller).
-  void add(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
-           float grad_scale, const Tensor* weights, int64_t step);
-  // The sum added since the last take (which restarts it at 0); *first_nonfinite gets the first step since then
-  // whose loss was not finite, or -1.
-  double take(int64_t* first_nonfinite);
+  void add_loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
+                float grad_scale, const Tensor* weights, int64_t step);
+  // metric_update(...) of one batch into sums [offset, offset + metric_state_size(p)).
+  void add_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
+                  int64_t offset);
+  // Adds the sums since the last take into state[0 .. size) and restarts them at 0; returns the first step since
+  // then whose loss was not finite, or -1. Waits for the queued batches.
+  int64_t take(double* state);
 
  private:
   Device device_;
-  std::shared_ptr<void> acc_;  // CUDA: {sum, first non-finite step or -1} as two doubles in device memory
-  double sum_ = 0.0;
+  int64_t size_ = 0;
+  std::shared_ptr<void> acc_;   // CUDA: size_ sums then the first non-finite step (or -1), doubles in device memory
+  std::vector<double> host_;    // the sums computed on the host
+  std::vector<double> staged_;  // take's copy of acc_; then its reset value
   int64_t first_bad_ = -1;
 };
 

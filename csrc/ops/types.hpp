@@ -65,6 +65,12 @@ struct MetricParams {
 int64_t metric_state_size(const MetricParams& p);
 // The metric's value from its state (0 where Keras divides 0 by 0).
 double metric_result(const MetricParams& p, const double* state);
+// The metrics whose state is [sum of w * value, sum of w] of a value per sample, top-k excepted (the ones the
+// CUDA backend accumulates on the device).
+inline bool metric_is_sample_mean(Metric kind) {
+  return kind == Metric::binary_accuracy || kind == Metric::categorical_accuracy ||
+         kind == Metric::sparse_categorical_accuracy || kind == Metric::mse || kind == Metric::mae;
+}
 // True for metrics whose targets are class indices (y of shape (rows,)).
 inline bool metric_is_sparse(Metric kind) {
   return kind == Metric::sparse_categorical_accuracy || kind == Metric::sparse_top_k_categorical_accuracy;
