@@ -235,6 +235,43 @@ def test_metric_on_device(name):
 
 
 @requires_gpu
+@pytest.mark.parametrize("kind", ["binary", "categorical", "sparse", "regression"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_state_sums_on_device_equal_the_host_sums(kind, weighted):
+    """fit's streaming state (ops::StateSums): the loss and the sample-mean metrics add up on the device (one kernel
+    each per batch, read back once), the others through host copies; the CPU sums every batch on the host. Over 9
+    batches of 37 rows (the last short), both give the same sums up to double rounding (the per-row values are
+    float32 math in double on both; only the order of the double additions differs)."""
+    r = rng(14)
+    n, c = 329, 5
+    logits = r.standard_normal((n, c)).astype(np.float32)
+    if kind == "binary":
+        pred = (1 / (1 + np.exp(-logits))).astype(np.float32)
+        y = r.integers(0, 2, (n, c)).astype(np.float32)
+        loss, metrics = "binary_crossentropy", ["binary_accuracy", "mse", "auc", "precision", "recall"]
+    elif kind == "categorical":
+        pred = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+        y = np.eye(c, dtype=np.float32)[r.integers(0, c, n)]
+        loss, metrics = "categorical_crossentropy", ["categorical_accuracy", "top_k_categorical_accuracy", "mae"]
+    elif kind == "sparse":
+        pred = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+        y = r.integers(0, c, n).astype(np.float32)
+        loss, metrics = "sparse_categorical_crossentropy", ["sparse_categorical_accuracy"]
+    else:
+        pred, y = logits, r.standard_normal((n, c)).astype(np.float32)
+        loss, metrics = "mse", ["mse", "mae"]
+    w = r.uniform(0.2, 2.0, n).astype(np.float32) if weighted else None
+    got, bad_g = C.state_sums(loss, metrics, y, pred, w, 37, DEV)
+    ref, bad_c = C.state_sums(loss, metrics, y, pred, w, 37, "cpu")
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+    assert bad_g == bad_c == -1
+    # A non-finite prediction in batch 4 (rows 148..184) is named by its step, though read back only at the end.
+    pred[150, 0] = np.inf if kind == "regression" else np.nan
+    assert C.state_sums(loss, metrics, y, pred, w, 37, DEV)[1] == 4 == C.state_sums(loss, metrics, y, pred, w, 37,
+                                                                                       "cpu")[1]
+
+
+@requires_gpu
 @pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
 def test_dropout_mask_is_the_cpu_mask(rate):
     x = rng(9).standard_normal((129, 33)).astype(np.float32)

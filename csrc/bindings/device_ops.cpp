@@ -202,6 +202,40 @@ void bind_device_ops(py::module_& parent) {
     fastann::ops::metric_update(p, on(y_pred, d), on(y_true, d), nullptr, state.data());
     return fastann::ops::metric_result(p, state.data());
   });
+  m.def("state_sums", [](const std::string& loss, const std::vector<std::string>& metric_names, const FArray& y_true,
+                         const FArray& y_pred, std::optional<FArray> weights, int64_t batch,
+                         const std::string& device) {
+    // fit's streaming state through ops::StateSums: the loss (from probabilities) and each metric, over batches of
+    // `batch` rows (batch i named step i), then read back once. Returns (state, first non-finite step or -1).
+    const Device d = Device::parse(device);
+    fastann::ops::LossParams lp;
+    lp.kind = fastann::ops::parse_loss(loss);
+    std::vector<fastann::ops::MetricParams> ps;
+    std::vector<int64_t> offsets;
+    int64_t size = 1;
+    for (const std::string& name : metric_names) {
+      fastann::ops::MetricParams p;
+      if (!fastann::ops::find_metric(name, &p.kind)) throw fastann::ValueError("unknown metric '" + name + "'");
+      ps.push_back(p);
+      offsets.push_back(size);
+      size += fastann::ops::metric_state_size(p);
+    }
+    const Tensor yt = on(y_true, d), yp = on(y_pred, d);
+    const Tensor w = weights ? on(*weights, d) : Tensor();
+    fastann::ops::StateSums sums;
+    sums.reset(d, size);
+    const int64_t n = yp.dim(0);
+    for (int64_t s = 0, step = 0; s < n; s += batch, ++step) {
+      const int64_t e = std::min(n, s + batch);
+      const Tensor pr = yp.rows(s, e), yr = yt.rows(s, e), wr = w.defined() ? w.rows(s, e) : Tensor();
+      sums.add_loss(lp, pr, yr, nullptr, nullptr, 1.0f, w.defined() ? &wr : nullptr, step);
+      for (size_t k = 0; k < ps.size(); ++k) sums.add_metric(ps[k], pr, yr, w.defined() ? &wr : nullptr, offsets[k]);
+    }
+    std::vector<double> state(static_cast<size_t>(size), 0.0);
+    const int64_t bad = sums.take(state.data());
+    return py::make_tuple(state, bad);
+  }, py::arg("loss"), py::arg("metrics"), py::arg("y_true"), py::arg("y_pred"), py::arg("weights"), py::arg("batch"),
+     py::arg("device"));
   m.def("dropout", [](double rate, uint64_t seed, const FArray& x, const std::string& device) {
     const Device d = Device::parse(device);
     const Tensor tx = on(x, d);

@@ -21,6 +21,13 @@ using ops::Loss;
 constexpr double kClipLo = static_cast<double>(1e-7f);
 constexpr double kClipHi = static_cast<double>(static_cast<float>(1.0 - 1e-7));
 
+// Keras's probability clip to [kClipLo, kClipHi] as the CPU computes it (std::min(std::max(x, lo), hi)): a NaN
+// stays NaN, so a NaN prediction gives a NaN loss on both devices (fmin/fmax would clip it to a finite bound).
+__device__ __forceinline__ double clip_prob(double x) {
+  const double lo = x < kClipLo ? kClipLo : x;
+  return kClipHi < lo ? kClipHi : lo;
+}
+
 __device__ __forceinline__ double sigmoid_d(double x) {
   if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
   const double e = exp(x);
@@ -51,7 +58,7 @@ __device__ double elementwise_row(Loss kind, const float* p, const float* y, int
         d = e > 0.0 ? delta : -delta;
       }
     } else {  // bce on probabilities
-      const double c = fmin(fmax(pj, kClipLo), kClipHi);
+      const double c = clip_prob(pj);
       l = -(yj * log(c) + (1.0 - yj) * log(1.0 - c));
       d = (pj > kClipLo && pj < kClipHi) ? -(yj / c) + (1.0 - yj) / (1.0 - c) : 0.0;
     }
@@ -112,7 +119,7 @@ __device__ double cce_probs_row(const float* p, const float* t, int64_t label, i
   for (int64_t j = 0; j < cols; ++j) {
     const double tj = t ? t[j] : (j == label ? 1.0 : 0.0);
     const double q = p[j] / s;
-    const double c = fmin(fmax(q, kClipLo), kClipHi);
+    const double c = clip_prob(q);
     if (tj != 0.0) loss -= tj * log(c);
     const double gq = (q > kClipLo && q < kClipHi) ? -tj / c : 0.0;
     gq_dot_q += gq * q;
