@@ -10,14 +10,16 @@
 // (row views: p + offset) keeps working; the functions here remove it before touching the memory. Every device
 // pointer passed in must carry the tag and lie inside a live block of the named device (else CudaError "host
 // pointer passed as device memory" / "... is not in a live allocation"), and every host pointer must not carry it
-// (a device pointer handed to a host-side argument). The caching allocator has the policy and counters of
-// allocator.cpp (rounding, best fit up to twice the request, retry after emptying the cache, MemoryStats), so
-// allocator tests ("no growth over 1000 steps") mean the same here, and it throws OutOfMemoryError past the
+// (a device pointer handed to a host-side argument). The caching allocator is allocator.cpp's: the same
+// CachingPool (caching_pool.hpp: rounding, best fit up to twice the request, per-stream free lists and retire_stream,
+// retry after emptying the cache, MemoryStats) over host memory instead of cudaMalloc, so allocator tests ("no growth
+// over 1000 steps", which stream gets which block) mean the same here, and it throws OutOfMemoryError past the
 // configured device size.
 //
 // What it cannot check: the CUDA kernels themselves (every kernel here is the CPU kernel, called as the CPU branch of
-// ops.cpp calls it), asynchrony and stream ordering (everything runs synchronously on the calling thread), TF32, peer
-// access, and driver errors. Those need a GPU (tests/test_cuda.py on a GPU machine).
+// ops.cpp calls it), asynchrony and stream ordering (everything runs synchronously on the calling thread: a stream is
+// only an identity, for the allocator), TF32, peer access, and driver errors. Those need a GPU (tests/test_cuda.py on
+// a GPU machine).
 //
 // Environment: FASTANN_CUDA_EMULATOR_DEVICES (number of devices, default 1; 0 emulates a machine without a GPU),
 // FASTANN_CUDA_EMULATOR_MEMORY (bytes per device, default 1 GiB; a K, M or G suffix multiplies by 2^10, 2^20, 2^30).
@@ -29,7 +31,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,6 +40,7 @@
 #include "cpu/ops/kernels.hpp"
 #include "cpu/threadpool.hpp"
 #include "cuda/backend.hpp"
+#include "cuda/caching_pool.hpp"
 #include "fastann/error.hpp"
 
 namespace fastann::cuda {
@@ -107,136 +109,18 @@ const Config& config() {
 
 std::atomic<bool> g_allow_tf32{false};
 
-// --- the caching allocator (the policy of allocator.cpp) -------------------------------------------------------------
+// --- the caching allocator: caching_pool.hpp's, over host memory -----------------------------------------------------
 
-constexpr size_t kSmall = size_t{1} << 20;
 constexpr size_t kAlignment = 256;  // cudaMalloc's guarantee
-constexpr int kPinned = -1;         // "device" index of the pinned host pool
 
-size_t round_size(size_t bytes) {
-  if (bytes == 0) bytes = 1;
-  const size_t unit = bytes < kSmall ? 512 : (size_t{2} << 20);
-  return (bytes + unit - 1) / unit * unit;
-}
-
-struct Block {
-  size_t size = 0;       // block size (rounded)
-  size_t requested = 0;  // what the live owner asked for: the extent kernels may touch
-  void* host = nullptr;  // the untagged address (also keeps the block visible to LeakSanitizer)
-};
-
-// Blocks are kept by their host address: only the allocator holds it, the rest of the program the tagged one.
-struct Pool {
-  std::multimap<size_t, void*> free_blocks;  // size -> host address
-  std::map<uintptr_t, Block> live;           // address as handed out -> block; ordered for containing-block lookups
-  MemoryStats stats;
-};
-
-// The address handed out for a block of `device`: tagged, except for pinned host memory.
-uintptr_t handed_out(void* host, int device) {
-  return reinterpret_cast<uintptr_t>(host) + (device == kPinned ? 0 : kTag);
-}
-
-class Allocator {
- public:
-  // A block of at least `bytes` bytes, as handed out: tagged for a device, plain for the pinned pool.
-  void* allocate(size_t bytes, int device) {
-    const size_t size = round_size(bytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    Pool& pool = pools_[device];
-    auto it = pool.free_blocks.lower_bound(size);
-    void* h = nullptr;
-    size_t got = size;
-    if (it != pool.free_blocks.end() && it->first <= 2 * size) {
-      h = it->second;
-      got = it->first;
-      pool.free_blocks.erase(it);
-      ++pool.stats.cache_hits;
-    } else {
-      h = raw_alloc(size, device);
-      if (h == nullptr) {
-        release_cached(device);
-        h = raw_alloc(size, device);
-      }
-      if (h == nullptr) {
-        std::ostringstream os;
-        os << "out of " << (device == kPinned ? "pinned host" : "GPU") << " memory: cannot allocate " << size
-           << " bytes (" << static_cast<double>(size) / (1u << 30) << " GiB); " << pool.stats.allocated_bytes
-           << " bytes are in use by fastann on this device";
-        if (device != kPinned) os << " (CUDA emulator device of " << config().memory << " bytes)";
-        throw OutOfMemoryError(os.str());
-      }
-      ++pool.stats.device_allocs;
-      pool.stats.reserved_bytes += static_cast<int64_t>(size);
-    }
-    const uintptr_t p = handed_out(h, device);
-    pool.live.emplace(p, Block{got, bytes, h});
-    pool.stats.allocated_bytes += static_cast<int64_t>(got);
-    pool.stats.peak_allocated_bytes = std::max(pool.stats.peak_allocated_bytes, pool.stats.allocated_bytes);
-    return reinterpret_cast<void*>(p);
-  }
-
-  void release(void* q, int device) noexcept {
-    const auto p = reinterpret_cast<uintptr_t>(q);
-    std::lock_guard<std::mutex> lock(mu_);
-    Pool& pool = pools_[device];
-    auto it = pool.live.find(p);
-    if (it == pool.live.end()) return;  // not ours: cannot happen
-    pool.stats.allocated_bytes -= static_cast<int64_t>(it->second.size);
-    pool.free_blocks.emplace(it->second.size, it->second.host);
-    pool.live.erase(it);
-  }
-
-  // Throws CudaError unless [p, p + bytes) lies inside the live allocation of `device` that contains p (within what
-  // its owner requested: a kernel touching the rounding slack is reading memory nobody wrote).
-  void check_live(uintptr_t p, size_t bytes, int device, const char* what) {
-    std::lock_guard<std::mutex> lock(mu_);
-    Pool& pool = pools_[device];
-    auto it = pool.live.upper_bound(p);
-    if (it != pool.live.begin()) {
-      --it;
-      const uintptr_t begin = it->first, end = begin + it->second.requested;
-      if (p >= begin && p <= end) {
-        if (bytes <= end - p) return;
-        std::ostringstream os;
-        os << "CUDA emulator: " << what << ": " << bytes << " bytes at offset " << (p - begin)
-           << " overrun the allocation of " << it->second.requested << " bytes on cuda:" << device;
-        throw CudaError(os.str());
-      }
-    }
-    std::ostringstream os;
-    os << "CUDA emulator: " << what << ": device pointer 0x" << std::hex << p << std::dec
-       << " is not in a live allocation of cuda:" << device << " (freed, or memory of another device)";
-    throw CudaError(os.str());
-  }
-
-  // Device memory in use, as cudaMemGetInfo sees it: everything obtained from the "driver", cached blocks included.
-  int64_t reserved(int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pools_.find(device);
-    return it == pools_.end() ? 0 : it->second.stats.reserved_bytes;
-  }
-
-  MemoryStats stats(int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pools_.find(device);
-    return it == pools_.end() ? MemoryStats{} : it->second.stats;
-  }
-
-  void empty_cache() {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& kv : pools_) release_cached(kv.first);
-  }
-
- private:
-  // "cudaMalloc" (mu_ held): the host address, null when the emulated device is full or the host out of memory.
-  void* raw_alloc(size_t size, int device) {
-    if (device != kPinned) {
-      const int64_t used = pools_[device].stats.reserved_bytes;
-      if (static_cast<uint64_t>(used) + size > config().memory) return nullptr;
-    }
+// CachingPool's Raw: "cudaMalloc" is aligned_alloc, bounded by the configured device size. The pool keeps the
+// untagged host addresses (so LeakSanitizer sees the blocks referenced, cached ones included); the tag is added
+// when a block is handed out (allocate below) and removed when it comes back.
+struct HostMemory {
+  void* allocate(int device, size_t size, int64_t reserved_bytes) {
+    if (device != kPinnedPool && static_cast<uint64_t>(reserved_bytes) + size > config().memory) return nullptr;
     void* h = std::aligned_alloc(kAlignment, size);  // size is a multiple of 512
-    if (h != nullptr && device != kPinned && reinterpret_cast<uintptr_t>(h) >= kTag) {
+    if (h != nullptr && device != kPinnedPool && reinterpret_cast<uintptr_t>(h) >= kTag) {
       std::free(h);
       throw CudaError("CUDA emulator: the host returned an address above 2^47, which cannot be tagged as device "
                       "memory (5-level paging?)");
@@ -244,23 +128,52 @@ class Allocator {
     return h;
   }
 
-  void release_cached(int device) {
-    Pool& pool = pools_[device];
-    for (auto& kv : pool.free_blocks) {
-      std::free(kv.second);
-      pool.stats.reserved_bytes -= static_cast<int64_t>(kv.first);
-    }
-    pool.free_blocks.clear();
+  // Nothing is queued anywhere (every call completed before it returned): no synchronisation to do first.
+  template <typename ForEach>
+  void free(int /*device*/, ForEach&& for_each_block) {
+    for_each_block([](void* h) { std::free(h); });
   }
 
-  std::mutex mu_;
-  std::map<int, Pool> pools_;
+  std::string out_of_memory_note(int device) {
+    if (device == kPinnedPool) return {};
+    return " (CUDA emulator device of " + std::to_string(config().memory) + " bytes)";
+  }
 };
+
+// Ordered live map: check_live looks up the block containing a pointer.
+using Allocator = CachingPool<HostMemory, std::map>;
 
 // Never destroyed, like allocator.cpp's: tensors freed during static destruction still find it.
 Allocator& allocator() {
   static Allocator* a = new Allocator();
   return *a;
+}
+
+// A block's address as handed out, and back: tagged for a device, plain for the pinned pool (the host writes it).
+void* handed_out(void* host, int device) {
+  return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(host) + (device == kPinnedPool ? 0 : kTag));
+}
+void* host_address(void* handed, int device) {
+  return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(handed) - (device == kPinnedPool ? 0 : kTag));
+}
+
+// Throws CudaError unless [p, p + bytes) lies inside the live allocation of `device` that contains p (within what
+// its owner requested: a kernel touching the rounding slack is reading memory nobody wrote). p is tagged.
+void check_live(uintptr_t p, size_t bytes, int device, const char* what) {
+  void* host_begin = nullptr;
+  size_t requested = 0;
+  if (allocator().find_live(device, reinterpret_cast<void*>(p - kTag), &host_begin, &requested)) {
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(handed_out(host_begin, device)), end = begin + requested;
+    if (bytes <= end - p) return;
+    std::ostringstream os;
+    os << "CUDA emulator: " << what << ": " << bytes << " bytes at offset " << (p - begin)
+       << " overrun the allocation of " << requested << " bytes on cuda:" << device;
+    throw CudaError(os.str());
+  }
+  std::ostringstream os;
+  os << "CUDA emulator: " << what << ": device pointer 0x" << std::hex << p << std::dec
+     << " is not in a live allocation of cuda:" << device << " (freed, or memory of another device)";
+  throw CudaError(os.str());
 }
 
 // --- argument checks -------------------------------------------------------------------------------------------------
@@ -274,7 +187,7 @@ T* dev(T* p, int device, size_t bytes, const char* what) {
     throw CudaError(std::string("CUDA emulator: ") + what + ": host pointer passed as device memory");
   }
   const auto u = reinterpret_cast<uintptr_t>(p);
-  allocator().check_live(u, bytes, device, what);
+  check_live(u, bytes, device, what);
   return reinterpret_cast<T*>(u - kTag);
 }
 
@@ -326,7 +239,7 @@ void mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
   require_device(device);
   const Config& c = config();
   if (!c.memory_error.empty()) throw ValueError(c.memory_error);
-  const auto used = static_cast<size_t>(allocator().reserved(device));
+  const auto used = static_cast<size_t>(allocator().stats(device).reserved_bytes);
   *total_bytes = c.memory;
   *free_bytes = used < c.memory ? c.memory - used : 0;
 }
@@ -346,8 +259,14 @@ void* current_stream() { return t_stream; }
 
 std::shared_ptr<void> create_stream(int device) {
   require_device(device);
-  // Non-null and distinct per stream, as cudaStreamCreate's handles are; nothing is queued on it.
-  return std::shared_ptr<void>(new EmulatedStream{device}, [](void* p) { delete static_cast<EmulatedStream*>(p); });
+  // Non-null and distinct per stream, as cudaStreamCreate's handles are; nothing is queued on it. Dropped, it is
+  // retired as runtime.cpp's are (nothing to wait for): its cached blocks move to the default list before the
+  // address, which a later stream may get, is freed.
+  return std::shared_ptr<void>(new EmulatedStream{device}, [](void* p) {
+    auto* s = static_cast<EmulatedStream*>(p);
+    allocator().retire_stream(s->device, s);
+    delete s;
+  });
 }
 
 // --- memory ----------------------------------------------------------------------------------------------------------
@@ -355,14 +274,14 @@ std::shared_ptr<void> create_stream(int device) {
 std::shared_ptr<void> allocate(size_t bytes, int device) {
   require_device(device);
   if (!config().memory_error.empty()) throw ValueError(config().memory_error);
-  void* p = allocator().allocate(bytes, device);
-  return std::shared_ptr<void>(p, [device](void* q) { allocator().release(q, device); });
+  void* p = handed_out(allocator().allocate(bytes, device, current_stream()), device);
+  return std::shared_ptr<void>(p, [device](void* q) { allocator().release(host_address(q, device), device); });
 }
 
 std::shared_ptr<void> allocate_pinned(size_t bytes) {
   require_device(0);
-  void* p = allocator().allocate(bytes, kPinned);  // plain host memory: the host writes it
-  return std::shared_ptr<void>(p, [](void* q) { allocator().release(q, kPinned); });
+  void* p = allocator().allocate(bytes, kPinnedPool, nullptr);  // plain host memory: the host writes it
+  return std::shared_ptr<void>(p, [](void* q) { allocator().release(q, kPinnedPool); });
 }
 
 MemoryStats memory_stats(int device) { return allocator().stats(device); }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <fastann/fastann.hpp>
@@ -77,6 +78,37 @@ TEST(CudaEmulator, DeviceMemoryIsBounded) {
   EXPECT_EQ(after.device_allocs, before.device_allocs + 1);
   EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
   EXPECT_EQ(after.allocated_bytes, before.allocated_bytes);
+}
+
+// The emulator's allocator is the real one's CachingPool: a block stays with the stream it was allocated for, and a
+// dropped stream's blocks move to the default stream (create_stream's handle retires it).
+TEST(CudaEmulator, BlocksStayWithTheirStream) {
+  cuda::empty_cache();
+  std::shared_ptr<void> s1 = cuda::create_stream(0), s2 = cuda::create_stream(0);
+  EXPECT_NE(s1, s2);
+  void* on_s1 = nullptr;
+  {
+    cuda::StreamScope scope(s1);
+    on_s1 = cuda::allocate(1000, 0).get();  // freed at once: back to s1's list
+  }
+  // Held, so that the default and s2 lists stay empty.
+  const std::shared_ptr<void> on_default = cuda::allocate(1000, 0);
+  EXPECT_NE(on_default.get(), on_s1);  // the default stream does not get it
+  std::shared_ptr<void> on_s2;
+  {
+    cuda::StreamScope scope(s2);
+    on_s2 = cuda::allocate(1000, 0);
+    EXPECT_NE(on_s2.get(), on_s1);
+  }
+  {
+    cuda::StreamScope scope(s1);
+    EXPECT_EQ(cuda::allocate(1000, 0).get(), on_s1);
+  }
+  s1.reset();
+  EXPECT_EQ(cuda::allocate(1000, 0).get(), on_s1);  // retired: now the default stream's
+  cuda::empty_cache();
+  const cuda::MemoryStats after = cuda::memory_stats(0);
+  EXPECT_EQ(after.reserved_bytes, after.allocated_bytes);  // every stream's cached blocks were freed
 }
 
 }  // namespace
