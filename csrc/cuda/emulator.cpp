@@ -40,6 +40,7 @@
 #include "cpu/ops/kernels.hpp"
 #include "cpu/threadpool.hpp"
 #include "cuda/backend.hpp"
+#include "cuda/device_check.hpp"
 #include "cuda/caching_pool.hpp"
 #include "fastann/error.hpp"
 
@@ -215,14 +216,7 @@ int device_count() { return config().devices; }
 
 void require_device(int device) {
   const Config& c = config();
-  if (c.devices == 0) {
-    throw UnavailableError("CUDA device cuda:" + std::to_string(device) + " was requested, but no CUDA device is " +
-                           "available (" + c.why_none + "); fastann.cuda.is_available() is False: use device='cpu'");
-  }
-  if (device < 0 || device >= c.devices) {
-    throw UnavailableError("CUDA device cuda:" + std::to_string(device) + " does not exist: this machine has " +
-                           std::to_string(c.devices) + " CUDA device(s)");
-  }
+  require_device_index(device, c.devices, c.why_none);
 }
 
 std::string device_name(int device) {

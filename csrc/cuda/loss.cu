@@ -1,6 +1,7 @@
-// Loss value + gradient in one pass (Keras semantics, the formulas of csrc/cpu/ops/loss.cpp in double): one thread
-// per row writes the row's (weighted) loss to a scratch array and its gradient/probabilities; a single block then sums
-// the rows in double (a fixed tree order: deterministic). An invalid sparse label is reported with its row.
+// Loss value + gradient in one pass (Keras semantics: the per-row formulas of ops/loss_rows.hpp, shared with the
+// CPU): one thread per row writes the row's (weighted) loss to a scratch array and its gradient/probabilities; a
+// single block then sums the rows in double (a fixed tree order: deterministic). An invalid sparse label is reported
+// with its row. The sample-mean metrics are accumulated the same way (metric_accumulate).
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -11,125 +12,13 @@
 
 #include "cuda/backend.hpp"
 #include "cuda/internal.hpp"
+#include "ops/loss_rows.hpp"
 
 namespace fastann::cuda {
 
 namespace {
 
 using ops::Loss;
-
-constexpr double kClipLo = static_cast<double>(1e-7f);
-constexpr double kClipHi = static_cast<double>(static_cast<float>(1.0 - 1e-7));
-
-// Keras's probability clip to [kClipLo, kClipHi] as the CPU computes it (std::min(std::max(x, lo), hi)): a NaN
-// stays NaN, so a NaN prediction gives a NaN loss on both devices (fmin/fmax would clip it to a finite bound).
-__device__ __forceinline__ double clip_prob(double x) {
-  const double lo = x < kClipLo ? kClipLo : x;
-  return kClipHi < lo ? kClipHi : lo;
-}
-
-__device__ __forceinline__ double sigmoid_d(double x) {
-  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
-  const double e = exp(x);
-  return e / (1.0 + e);
-}
-
-__device__ double elementwise_row(Loss kind, const float* p, const float* y, int64_t cols, float* g, double gscale,
-                                  float delta) {
-  double sum = 0.0;
-  for (int64_t j = 0; j < cols; ++j) {
-    const double pj = p[j], yj = y[j];
-    double l = 0.0, d = 0.0;
-    if (kind == Loss::mse) {
-      const double e = pj - yj;
-      l = e * e;
-      d = 2.0 * e;
-    } else if (kind == Loss::mae) {
-      const double e = pj - yj;
-      l = fabs(e);
-      d = e > 0.0 ? 1.0 : (e < 0.0 ? -1.0 : 0.0);
-    } else if (kind == Loss::huber) {
-      const double e = pj - yj, a = fabs(e);
-      if (a <= delta) {
-        l = 0.5 * e * e;
-        d = e;
-      } else {
-        l = delta * (a - 0.5 * delta);
-        d = e > 0.0 ? delta : -delta;
-      }
-    } else {  // bce on probabilities
-      const double c = clip_prob(pj);
-      l = -(yj * log(c) + (1.0 - yj) * log(1.0 - c));
-      d = (pj > kClipLo && pj < kClipHi) ? -(yj / c) + (1.0 - yj) / (1.0 - c) : 0.0;
-    }
-    sum += l;
-    if (g) g[j] = static_cast<float>(d * gscale / static_cast<double>(cols));
-  }
-  return sum / static_cast<double>(cols);
-}
-
-__device__ double bce_logits_row(const float* z, const float* y, int64_t cols, float* g, float* probs,
-                                 double gscale) {
-  double sum = 0.0;
-  for (int64_t j = 0; j < cols; ++j) {
-    const double zj = z[j], yj = y[j];
-    sum += fmax(zj, 0.0) - zj * yj + log1p(exp(-fabs(zj)));
-    const double s = sigmoid_d(zj);
-    if (g) g[j] = static_cast<float>((s - yj) * gscale / static_cast<double>(cols));
-    if (probs) probs[j] = static_cast<float>(s);
-  }
-  return sum / static_cast<double>(cols);
-}
-
-__device__ double cce_logits_row(const float* z, const float* t, int64_t label, int64_t cols, float* g,
-                                 float* probs, double gscale) {
-  double m = z[0];
-  for (int64_t j = 1; j < cols; ++j) m = fmax(m, static_cast<double>(z[j]));
-  double se = 0.0;
-  for (int64_t j = 0; j < cols; ++j) se += exp(z[j] - m);
-  const double lse = m + log(se);
-  double loss = 0.0, tsum = 1.0;
-  if (t) {
-    tsum = 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-      loss += t[j] * (lse - z[j]);
-      tsum += t[j];
-    }
-  } else {
-    loss = lse - z[label];
-  }
-  if (g || probs) {
-    for (int64_t j = 0; j < cols; ++j) {
-      const double s = exp(z[j] - lse);
-      if (probs) probs[j] = static_cast<float>(s);
-      if (g) {
-        const double tj = t ? t[j] : (j == label ? 1.0 : 0.0);
-        g[j] = static_cast<float>((s * tsum - tj) * gscale);
-      }
-    }
-  }
-  return loss;
-}
-
-__device__ double cce_probs_row(const float* p, const float* t, int64_t label, int64_t cols, float* g,
-                                double gscale) {
-  double s = 0.0;
-  for (int64_t j = 0; j < cols; ++j) s += p[j];
-  double loss = 0.0, gq_dot_q = 0.0;
-  for (int64_t j = 0; j < cols; ++j) {
-    const double tj = t ? t[j] : (j == label ? 1.0 : 0.0);
-    const double q = p[j] / s;
-    const double c = clip_prob(q);
-    if (tj != 0.0) loss -= tj * log(c);
-    const double gq = (q > kClipLo && q < kClipHi) ? -tj / c : 0.0;
-    gq_dot_q += gq * q;
-    if (g) g[j] = static_cast<float>(gq);
-  }
-  if (g) {
-    for (int64_t j = 0; j < cols; ++j) g[j] = static_cast<float>((g[j] - gq_dot_q) / s * gscale);
-  }
-  return loss;
-}
 
 __global__ void loss_rows_kernel(ops::LossParams p, const float* pred, const float* y, int64_t rows, int64_t cols,
                                  float* grad, float* probs, float grad_scale, const float* weights, double* out,
@@ -141,30 +30,28 @@ __global__ void loss_rows_kernel(ops::LossParams p, const float* pred, const flo
     const double w = weights ? static_cast<double>(weights[i]) : 1.0;
     const double gs = static_cast<double>(grad_scale) * w;
     double l = 0.0;
+    namespace r = ops::rows;
     switch (p.kind) {
-      case Loss::mse:
-      case Loss::mae:
-      case Loss::huber:
-        l = elementwise_row(p.kind, pr, y + i * cols, cols, gr, gs, p.delta);
-        break;
+      case Loss::mse: l = r::elementwise<Loss::mse>(pr, y + i * cols, cols, gr, gs, p.delta); break;
+      case Loss::mae: l = r::elementwise<Loss::mae>(pr, y + i * cols, cols, gr, gs, p.delta); break;
+      case Loss::huber: l = r::elementwise<Loss::huber>(pr, y + i * cols, cols, gr, gs, p.delta); break;
       case Loss::bce:
-        l = p.from_logits ? bce_logits_row(pr, y + i * cols, cols, gr, qr, gs)
-                          : elementwise_row(Loss::bce, pr, y + i * cols, cols, gr, gs, p.delta);
+        l = p.from_logits ? r::bce_logits(pr, y + i * cols, cols, gr, qr, gs)
+                          : r::elementwise<Loss::bce>(pr, y + i * cols, cols, gr, gs, p.delta);
         break;
       case Loss::cce:
-        l = p.from_logits ? cce_logits_row(pr, y + i * cols, 0, cols, gr, qr, gs)
-                          : cce_probs_row(pr, y + i * cols, 0, cols, gr, gs);
+        l = p.from_logits ? r::cce_logits(pr, y + i * cols, 0, cols, gr, qr, gs)
+                          : r::cce_probs(pr, y + i * cols, 0, cols, gr, gs);
         break;
       case Loss::scce: {
-        const float label = y[i];
-        const auto k = static_cast<int64_t>(label);
-        if (!(static_cast<float>(k) == label) || k < 0 || k >= cols) {
+        const int64_t k = r::class_of(y[i], cols);
+        if (k < 0) {
           atomicMin(bad_row, static_cast<unsigned long long>(i));
           l = 0.0;
           break;
         }
-        l = p.from_logits ? cce_logits_row(pr, nullptr, k, cols, gr, qr, gs)
-                          : cce_probs_row(pr, nullptr, k, cols, gr, gs);
+        l = p.from_logits ? r::cce_logits(pr, nullptr, k, cols, gr, qr, gs)
+                          : r::cce_probs(pr, nullptr, k, cols, gr, gs);
         break;
       }
     }
@@ -212,51 +99,12 @@ __global__ void accumulate2_kernel(const double* v, int64_t n, double* acc) {
   if (threadIdx.x == 0) acc[1] += s1;
 }
 
-// std::max_element's index (the first maximum; a NaN is never greater), as the CPU's argmax_row.
-__device__ int64_t argmax_row_d(const float* r, int64_t cols) {
-  int64_t best = 0;
-  for (int64_t j = 1; j < cols; ++j) {
-    if (r[best] < r[j]) best = j;
-  }
-  return best;
-}
-
-// The CPU's sparse_target: a float class index, or -1.
-__device__ int64_t sparse_target_d(float v) {
-  return v >= 0.0f && v < 9.0e15f && v == floorf(v) ? static_cast<int64_t>(v) : -1;
-}
-
 // Per-row w * value into out[i] and w into out[rows + i], for the sample-mean metrics (cpu metric_update).
 __global__ void metric_rows_kernel(ops::MetricParams p, const float* pred, const float* y, const float* weights,
                                    int64_t rows, int64_t cols, double* out) {
-  using ops::Metric;
   FASTANN_GRID_STRIDE(i, rows) {
-    const float* pr = pred + i * cols;
-    const float* yr = y + i * cols;
-    double v = 0.0;
-    switch (p.kind) {
-      case Metric::binary_accuracy: {
-        int64_t hits = 0;
-        for (int64_t j = 0; j < cols; ++j) hits += ((pr[j] > p.threshold ? 1.0f : 0.0f) == yr[j]);
-        v = static_cast<double>(hits) / static_cast<double>(cols);
-        break;
-      }
-      case Metric::categorical_accuracy: v = argmax_row_d(pr, cols) == argmax_row_d(yr, cols) ? 1.0 : 0.0; break;
-      case Metric::sparse_categorical_accuracy:
-        v = argmax_row_d(pr, cols) == sparse_target_d(y[i]) ? 1.0 : 0.0;
-        break;
-      case Metric::mse:
-      case Metric::mae: {
-        double s = 0.0;
-        for (int64_t j = 0; j < cols; ++j) {
-          const double e = static_cast<double>(pr[j]) - yr[j];
-          s += p.kind == Metric::mse ? e * e : fabs(e);
-        }
-        v = s / static_cast<double>(cols);
-        break;
-      }
-      default: break;
-    }
+    const float* yr = p.kind == ops::Metric::sparse_categorical_accuracy ? y + i : y + i * cols;  // a class index
+    const double v = ops::rows::sample_metric(p, pred + i * cols, yr, cols);
     const double w = weights ? static_cast<double>(weights[i]) : 1.0;
     out[i] = w * v;
     out[rows + i] = w;

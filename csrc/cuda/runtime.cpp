@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cuda/backend.hpp"
+#include "cuda/device_check.hpp"
 #include "cuda/internal.hpp"
 
 namespace fastann::cuda {
@@ -59,14 +60,7 @@ int device_count() { return device_info().count; }
 
 void require_device(int device) {
   const DeviceInfo& d = device_info();
-  if (d.count == 0) {
-    throw UnavailableError("CUDA device cuda:" + std::to_string(device) + " was requested, but no CUDA device is " +
-                           "available (" + d.why_none + "); fastann.cuda.is_available() is False: use device='cpu'");
-  }
-  if (device < 0 || device >= d.count) {
-    throw UnavailableError("CUDA device cuda:" + std::to_string(device) + " does not exist: this machine has " +
-                           std::to_string(d.count) + " CUDA device(s)");
-  }
+  require_device_index(device, d.count, d.why_none);
 }
 
 std::string device_name(int device) {
