@@ -71,6 +71,10 @@ def run(threads: int, quick: bool) -> dict:
         common.log(f"  skipped: {res['skipped']}")
         return res
     meta["gpu"] = fastann.cuda.get_device_name(0)
+    if fastann.cuda.build_info().get("option") == "EMULATOR":
+        # The test-only emulator runs the CPU kernels: a smoke test of this suite's code, not a GPU measurement.
+        meta["gpu"] += " -- EMULATED: these are CPU numbers, not GPU ones"
+        common.log("  note: fastann's CUDA device is the test-only emulator: the numbers below are not GPU numbers")
     torch = _torch_cuda()
     if torch is not None:
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -222,10 +226,15 @@ def tables(res):
     if res.get("skipped"):
         return [("gpu", ["skipped"], [[res["skipped"]]])]
     out = []
+    def gflops_row(r, keys):
+        return [r[k] for k in keys] + [common.fmt(r.get("fastann_gflops")), common.fmt(r.get("torch_gflops")),
+                                       common.fmt_ratio(r.get("fastann_gflops"), r.get("torch_gflops"))]
+
     cols = ["n", "fastann_gflops", "torch_gflops", "ratio"]
-    out.append(("sgemm (GFLOPS, FP32, TF32 off)", cols, [[r.get(c, "-") for c in cols] for r in res["sgemm"]]))
+    out.append(("sgemm (GFLOPS, FP32, TF32 off)", cols, [gflops_row(r, ["n"]) for r in res["sgemm"]]))
     cols = ["batch", "m", "k", "n", "fastann_gflops", "torch_gflops", "ratio"]
-    out.append(("batched matmul (GFLOPS)", cols, [[r.get(c, "-") for c in cols] for r in res["batched"]]))
+    out.append(("batched matmul (GFLOPS)", cols,
+                [gflops_row(r, ["batch", "m", "k", "n"]) for r in res["batched"]]))
     if "training" in res:
         cols = ["workload", "n", "batch", "fastann_samples_per_s", "torch_samples_per_s", "ratio", "fastann_loss",
                 "torch_loss"]
