@@ -359,6 +359,8 @@ def meta_lines(meta: dict) -> list:
         f"| torch {meta['torch']} (BLAS {meta.get('torch_blas', 'n/a')}, {meta.get('torch_cpu_capability', '?')}) "
         f"| tensorflow {meta['tensorflow'] or 'n/a'} | keras {meta['keras'] or 'n/a'}",
     ]
+    if meta.get("gpu"):
+        lines.append(f"GPU {meta['gpu']}")
     env = {k: v for k, v in meta["env"].items() if v or k.startswith("OPENBLAS")}
     lines.append("env: " + ", ".join(f"{k}={v if v else '(unset)'}" for k, v in env.items()))
     return lines
