@@ -5,6 +5,7 @@ python -m pytest tests/test_cuda_kernels.py -v
 
 Which kernel runs (csrc/cuda/gemm.cu, choose()): TF32 when fastann.cuda.allow_tf32() and compute capability >= 8.0;
 else the 128x128 kernel when m, n >= 128 and ceil(m/128) * ceil(n/128) * batch >= 2 * SMs; else the 64x64 kernel.
+Non-batched products with fewer tiles than SMs and a long k are split along k (split-K, tests below).
 LARGE_SHAPES have at least 400 tiles of 128x128, so they select the 128x128 kernel on any GPU with up to 200 SMs
 (an H100 has 132); the first straddles the tile edges (m, n = 21 * 128 + 9 / + 1; k not a multiple of 8)."""
 
@@ -164,6 +165,92 @@ def test_tf32_off_gives_fp32_accuracy_and_on_is_tf32():
         assert err_on > 20 * err_off and err_on > 2 ** -11, (err_on, err_off)
     # Switching back gives the FP32 result again (bit-identical: same kernel, same inputs).
     np.testing.assert_array_equal(C.gemm(a, b, False, False, 1.0, 0.0, None, None, "linear", None, DEV), off)
+
+
+# --- split-K (csrc/cuda/gemm.cu, plan_gemm) --------------------------------------------------------------------
+# Non-batched products whose output has fewer tiles than the GPU has SMs and whose k is long are computed as S
+# k slices into a workspace, then summed in slice order with the epilogue applied by a reduce kernel.
+# SPLIT_SHAPES: a width-64 layer's weight gradient at batch 65536 (one 64x64 tile), mnist_mlp's 784x512 gradient at
+# batch 1024 (104 tiles: split on GPUs with more than 104 SMs), a single output over k = 100000, and a shape that
+# straddles the tile edges with k = 4097 (odd: the last slice is short and the non-transposed loads are scalar).
+# ALWAYS_SPLIT: the shapes with at most 2 tiles of the FP32 (64x64) and TF32 (128x128) kernels, which split on any
+# GPU with at least 3 SMs.
+# Tolerance: FP32_TOL(k), atol = 1e-4 sqrt(k). Standard-normal operands make each output a sum of k products with
+# |partial sums| ~ sqrt(j); each float32 add rounds by ~2**-24 |partial sum|, so even one sequential sum over all
+# of k errs by about 2**-24 k / sqrt(6) (1.6e-3 at k = 65536); the split shortens the sequential runs to one slice,
+# so the error is smaller still. atol is 16x that sequential estimate at k = 65536 (0.026) and more at smaller k,
+# while a slice lost or counted twice (>= 16 products) moves an output by ~4 (standard deviation sqrt(16)).
+SPLIT_SHAPES = [(64, 64, 65536), (784, 512, 1024), (1, 1, 100000), (65, 63, 4097)]
+ALWAYS_SPLIT = [(64, 64, 65536), (1, 1, 100000), (65, 63, 4097)]
+
+
+@requires_gpu
+@pytest.mark.parametrize("m,n,k", ALWAYS_SPLIT)
+def test_split_k_plan(m, n, k):
+    assert fastann.cuda.allow_tf32() is False
+    for ta, tb in TRANSPOSES:
+        kernel, splits = C._gemm_plan(m, n, k, ta, tb, DEV)
+        assert kernel == "small" and splits > 1, (kernel, splits)
+        # Each slice has at least 8 k-steps of 16.
+        assert splits <= k // 128
+    # Not split: k too short for two slices of 128, an empty k, and a large output (>= 1 tile per SM).
+    assert C._gemm_plan(64, 64, 255, False, False, DEV)[1] == 1
+    assert C._gemm_plan(5, 4, 0, False, False, DEV)[1] == 1
+    assert C._gemm_plan(2560, 2560, 1024, False, False, DEV) == ("large", 1)
+
+
+@requires_gpu
+def test_split_k_plan_tf32(tf32):
+    kernel, splits = C._gemm_plan(64, 64, 65536, True, False, DEV)
+    name = fastann.cuda.get_device_name(0)
+    if any(s in name for s in ("A100", "A30", "H100", "H200", "H800", "A800", "GH200")):
+        assert kernel == "tf32" and splits > 1, (kernel, splits)
+
+
+@requires_gpu
+@pytest.mark.parametrize("m,n,k", SPLIT_SHAPES)
+@pytest.mark.parametrize("ta,tb", TRANSPOSES)
+def test_split_k_gemm_against_numpy(m, n, k, ta, tb):
+    # _check_gemm: alpha 0.5, beta 2 with c, bias, linear/relu/sigmoid/softmax; then beta 0 with c all NaN (the
+    # reduce must not read it) and alpha 1.
+    _check_gemm(m, n, k, ta, tb, **FP32_TOL(k))
+
+
+@requires_gpu
+@pytest.mark.parametrize("m,n,k", [(64, 64, 65536), (65, 63, 4097)])
+@pytest.mark.parametrize("ta,tb", TRANSPOSES)
+def test_split_k_tf32_gemm_against_numpy(tf32, m, n, k, ta, tb):
+    _check_gemm(m, n, k, ta, tb, acts=("linear", "sigmoid", "softmax"), **TF32_TOL(k))
+
+
+@requires_gpu
+@pytest.mark.parametrize("use_tf32", [False, True])
+def test_split_k_is_bitwise_repeatable(use_tf32):
+    # No atomics: the partials are summed in slice order, so repeated calls give identical bits.
+    fastann.cuda.set_allow_tf32(use_tf32)
+    try:
+        for m, n, k in [(64, 64, 65536), (65, 63, 4097)]:
+            a, b, c, bias, _ = _operands(m, n, k, True, False, seed=11)
+            first = C.gemm(a, b, True, False, 0.5, 2.0, c, bias, "relu", None, DEV)
+            for _ in range(4):
+                np.testing.assert_array_equal(C.gemm(a, b, True, False, 0.5, 2.0, c, bias, "relu", None, DEV), first)
+    finally:
+        fastann.cuda.set_allow_tf32(False)
+
+
+@requires_gpu
+def test_split_k_weight_gradient_shape():
+    # dW = x^T dz as training computes it: x (batch, fan_in), dz (batch, units), trans_a.
+    r = rng(12)
+    x = r.standard_normal((65536, 64)).astype(np.float32)
+    dz = r.standard_normal((65536, 64)).astype(np.float32)
+    got = C.gemm(x, dz, True, False, 1.0, 0.0, None, None, "linear", None, DEV)
+    np.testing.assert_allclose(got, x.T.astype(np.float64) @ dz.astype(np.float64), rtol=1e-4, atol=1e-4 * 256)
+
+
+def test_gemm_plan_binding_exists_when_built():
+    if fastann.cuda.is_built():
+        assert hasattr(C, "_gemm_plan")
 
 
 # --- the stream-aware caching allocator -------------------------------------------------------------------------

@@ -77,6 +77,9 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
 // element offsets), c_t = c + t * m * n.
 void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_off, const float* b,
                   const int64_t* b_off, float* c, int64_t count);
+// Test hook: the kernel gemm() runs for these sizes on `device` ("small", "large", "tf32"; the emulator: "host")
+// and into how many k slices it splits the product (*splits; 1: no split-K).
+std::string gemm_plan(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t* splits);
 void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols);
 void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
                          float* dx, int64_t rows, int64_t cols);

@@ -320,6 +320,13 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   if (act && act->kind == ops::Act::softmax) cpu::activation_forward(*act, hc, hc, m, n);
 }
 
+// The host kernels never split k.
+std::string gemm_plan(int device, bool, bool, int64_t, int64_t, int64_t, int64_t* splits) {
+  require_device(device);
+  if (splits != nullptr) *splits = 1;
+  return "host";
+}
+
 void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_off, const float* b,
                   const int64_t* b_off, float* c, int64_t count) {
   require_device(device);

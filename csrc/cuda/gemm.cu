@@ -10,6 +10,11 @@
 // leading dimension divisible by 4 and the 4 elements are in range, else 4 bounds-checked scalar loads) into shared
 // memory, stored k-major so the inner product loop reads both tiles as broadcasts / consecutive words.
 // beta == 0 never reads c (it may hold garbage). Softmax is applied by a row kernel afterwards.
+//
+// Split-K (non-batched calls whose output has too few tiles to fill the GPU, described at plan_gemm): the 64x64 or
+// the TF32 kernel runs with grid z = k slice, each block computing its tile's product over one contiguous slice of k
+// (the kernel's k_split argument) into its own m x n partial of a workspace, with no epilogue; a reduce kernel then
+// adds the partials in slice order (deterministic) and applies the epilogue.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -55,12 +60,14 @@ __global__ void __launch_bounds__(THREADS)
 sgemm_kernel(int64_t m, int64_t n, int64_t k, float alpha, const float* __restrict__ A, int64_t lda,
              const float* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C, int64_t ldc,
              const float* __restrict__ bias, ops::Act act, float act_alpha, const int64_t* __restrict__ a_off,
-             const int64_t* __restrict__ b_off, int64_t c_stride, int64_t batch0) {
+             const int64_t* __restrict__ b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
   if (a_off != nullptr) {
     const int64_t t = batch0 + blockIdx.z;
     A += a_off[t];
     B += b_off[t];
     C += t * c_stride;
+  } else if (k_split > 0) {
+    gemm_detail::enter_k_slice<TA, TB>(A, lda, B, ldb, C, c_stride, k, k_split);
   }
   __shared__ float As[BK][BM + 4];
   __shared__ float Bs[BK][BN + 4];
@@ -301,33 +308,36 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 template <bool TA, bool TB>
 void launch_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
               const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias, ops::Act act,
-              float act_alpha, const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0) {
+              float act_alpha, const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0,
+              int64_t k_split) {
   if (vec) {
     sgemm_kernel<TA, TB, true><<<grid, THREADS, 0, stream()>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                                                               act, act_alpha, a_off, b_off, c_stride, batch0);
+                                                               act, act_alpha, a_off, b_off, c_stride, batch0,
+                                                               k_split);
   } else {
     sgemm_kernel<TA, TB, false><<<grid, THREADS, 0, stream()>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                                                                act, act_alpha, a_off, b_off, c_stride, batch0);
+                                                                act, act_alpha, a_off, b_off, c_stride, batch0,
+                                                                k_split);
   }
   FASTANN_CUDA_CHECK_LAUNCH("sgemm");
 }
 
 void launch(bool ta, bool tb, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
-            ops::Act act, float act_alpha, const int64_t* a_off = nullptr, const int64_t* b_off = nullptr,
-            int64_t c_stride = 0, int64_t batch0 = 0) {
+            ops::Act act, float act_alpha, const int64_t* a_off, const int64_t* b_off, int64_t c_stride,
+            int64_t batch0, int64_t k_split) {
   if (!ta && !tb) {
     launch_t<false, false>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                           b_off, c_stride, batch0);
+                           b_off, c_stride, batch0, k_split);
   } else if (!ta && tb) {
     launch_t<false, true>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                          b_off, c_stride, batch0);
+                          b_off, c_stride, batch0, k_split);
   } else if (ta && !tb) {
     launch_t<true, false>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                          b_off, c_stride, batch0);
+                          b_off, c_stride, batch0, k_split);
   } else {
     launch_t<true, true>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                         b_off, c_stride, batch0);
+                         b_off, c_stride, batch0, k_split);
   }
 }
 
@@ -404,13 +414,25 @@ Kernel choose(int device, int64_t m, int64_t n, int64_t z) {
   return Kernel::small;
 }
 
+const char* kernel_name(Kernel kern) {
+  switch (kern) {
+    case Kernel::tf32: return "tf32";
+    case Kernel::large: return "large";
+    case Kernel::small: break;
+  }
+  return "small";
+}
+
+// z products (batched) or, with k_split > 0 (a_off null, z = the number of slices), z k slices of one product into
+// the partials c + slice * c_stride (split-K; the caller passes the partials' epilogue). The 128x128 kernel is never
+// split (plan_gemm), so it takes no k_split.
 void run_gemm(Kernel kern, bool ta, bool tb, bool vec, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
               const float* b, int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep, int64_t z,
-              const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0) {
+              const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0, int64_t k_split = 0) {
   switch (kern) {
     case Kernel::tf32:
       launch_gemm_tf32(ta, tb, vec, grid_for(m, n, z, kTf32TileM, kTf32TileN), m, n, k, a, lda, b, ldb, c, ldc, ep,
-                       a_off, b_off, c_stride, batch0);
+                       a_off, b_off, c_stride, batch0, k_split);
       break;
     case Kernel::large:
       launch_large(ta, tb, vec, grid_for(m, n, z, LM, LN), m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off,
@@ -418,8 +440,84 @@ void run_gemm(Kernel kern, bool ta, bool tb, bool vec, int64_t m, int64_t n, int
       break;
     case Kernel::small:
       launch(ta, tb, vec, grid_for(m, n, z), m, n, k, ep.alpha, a, lda, b, ldb, ep.beta, c, ldc, ep.bias, ep.act,
-             ep.act_alpha, a_off, b_off, c_stride, batch0);
+             ep.act_alpha, a_off, b_off, c_stride, batch0, k_split);
       break;
+  }
+}
+
+// --- split-K ---------------------------------------------------------------------------------------------------
+// The tile kernels parallelise over the output only: dW = x^T dz of a width-64 layer at batch 65536 is one 64x64
+// tile with k = 65536, i.e. one block on one SM while the others idle. Split-K gives such a product
+// more blocks by also cutting k into S contiguous slices. The thresholds:
+//  * split only when the output has fewer tiles (of the chosen kernel) than the GPU has SMs: then whole SMs would
+//    idle for the entire GEMM. With more tiles every SM has work, and the split's costs (a second launch, S m n
+//    floats written and read back) would buy little;
+//  * S targets 2 blocks per SM (tiles * S ~ 2 * SMs): a second resident block hides the first one's barrier and
+//    memory stalls; more slices only add partials to write and to sum;
+//  * every slice has at least kMinSliceSteps k-steps of 16: a 64x64 tile reads (64 + 64) * 4 bytes of operands per
+//    k-value, 64 KB over 128 k-values, against 32 KB for writing its partial and reading it back in the reduce,
+//    so the workspace stays a minority of the traffic (and of the time) even for the shortest slices;
+//  * S <= kMaxSplits = 256, which bounds the reduce's per-element sum (256 loads) and the workspace, S m n floats:
+//    since m n <= tiles * 128 * 128 and S ~ 2 SMs / tiles, that is at most about 2 * SMs * 64 KB (17 MB on an
+//    H100, usually far less: 4 MB for the 64x64 example).
+// Slices are multiples of 16 (enter_k_slice's alignment argument) and the last one is shorter. The split depends
+// only on (m, n, k, the kernel, the SM count), and the reduce adds the partials in a fixed order, so results are
+// bitwise repeatable on a given GPU model (a GPU with another SM count may split differently: last-bit changes).
+constexpr int64_t kSliceAlign = 16;  // BK and the TF32 kernel's TK
+constexpr int64_t kMinSliceSteps = 8;
+constexpr int64_t kMaxSplits = 256;
+static_assert(BK == kSliceAlign, "k slices must be whole k-steps of the 64x64 kernel");
+
+struct Plan {
+  Kernel kern = Kernel::small;
+  int64_t splits = 1;   // 1: no split
+  int64_t slice = 0;    // k-values per slice (the last one: what remains), a multiple of kSliceAlign
+};
+
+Plan plan_gemm(int device, int64_t m, int64_t n, int64_t k) {
+  Plan p;
+  p.kern = choose(device, m, n, 1);
+  if (p.kern == Kernel::large || k <= 0) return p;  // the 128x128 kernel is only chosen with >= 2 * SMs tiles
+  const int64_t tile_m = p.kern == Kernel::tf32 ? kTf32TileM : BM, tile_n = p.kern == Kernel::tf32 ? kTf32TileN : BN;
+  const int64_t tiles = ((m + tile_m - 1) / tile_m) * ((n + tile_n - 1) / tile_n);
+  const int64_t sms = device_props(device).sms;
+  if (tiles >= sms) return p;
+  int64_t s = std::min<int64_t>({(2 * sms + tiles - 1) / tiles, kMaxSplits, k / (kMinSliceSteps * kSliceAlign),
+                                 kMaxGridZ});
+  if (s < 2) return p;
+  // Equal slices rounded up to whole k-steps; recounting the slices drops any that rounding left empty.
+  const int64_t slice = ((k + s - 1) / s + kSliceAlign - 1) / kSliceAlign * kSliceAlign;
+  s = (k + slice - 1) / slice;
+  if (s < 2) return p;
+  p.splits = s;
+  p.slice = slice;
+  return p;
+}
+
+// c = epilogue(sum of the `splits` partials of ws, in slice order 0, 1, ...), one thread per element of c. The
+// partials are m x n, contiguous, one after the other. Eight running sums (slices j, j + 8, ...; combined pairwise
+// at the end) keep eight independent loads in flight per thread, since the adds of one sum wait for each other;
+// the order depends on `splits` only, so the result is the same every run (no atomics).
+__global__ void __launch_bounds__(THREADS)
+splitk_reduce_kernel(int64_t m, int64_t n, int64_t splits, const float* __restrict__ ws, float* __restrict__ C,
+                     int64_t ldc, gemm_detail::Epilogue ep) {
+  const int64_t mn = m * n;
+  FASTANN_GRID_STRIDE(i, mn) {
+    float part[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    int64_t s = 0;
+    for (; s + 8 <= splits; s += 8) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) part[j] += ws[(s + j) * mn + i];
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {  // the last splits % 8 slices (unrolled: part stays in registers)
+      if (s + j < splits) part[j] += ws[(s + j) * mn + i];
+    }
+    const float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    const int64_t r = i / n, c = i - r * n;
+    float* cp = C + r * ldc + c;
+    const float old = ep.beta != 0.0f ? *cp : 0.0f;
+    *cp = gemm_detail::epilogue(ep, sum, old, c);
   }
 }
 
@@ -433,8 +531,23 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   const bool vec = aligned16(a) && aligned16(b) && lda % 4 == 0 && ldb % 4 == 0;
   const ops::Act kind = act ? act->kind : ops::Act::linear;
   const gemm_detail::Epilogue ep{alpha, beta, bias, kind, act ? act->alpha : 0.0f};
-  run_gemm(choose(device, m, n, 1), trans_a, trans_b, vec, m, n, k, a, lda, b, ldb, c, ldc, ep, 1, nullptr, nullptr,
-           0, 0);
+  const Plan plan = plan_gemm(device, m, n, k);
+  if (plan.splits > 1) {
+    // The partials are the plain products (alpha 1, beta 0: c is not read, no bias, no activation); the reduce
+    // applies the whole epilogue once to their sum, alpha included, as the unsplit kernels do to theirs. The
+    // workspace is freed (returned to the stream's cache) after the launches: later work on the stream that gets
+    // the block runs after them (caching_pool.hpp).
+    const int64_t mn = m * n;
+    const std::shared_ptr<void> ws = allocate(static_cast<size_t>(plan.splits * mn) * sizeof(float), device);
+    float* part = static_cast<float*>(ws.get());
+    const gemm_detail::Epilogue raw{1.0f, 0.0f, nullptr, ops::Act::linear, 0.0f};
+    run_gemm(plan.kern, trans_a, trans_b, vec, m, n, k, a, lda, b, ldb, part, n, raw, plan.splits, nullptr, nullptr,
+             mn, 0, plan.slice);
+    splitk_reduce_kernel<<<blocks_for(mn, THREADS), THREADS, 0, stream()>>>(m, n, plan.splits, part, c, ldc, ep);
+    FASTANN_CUDA_CHECK_LAUNCH("splitk_reduce");
+  } else {
+    run_gemm(plan.kern, trans_a, trans_b, vec, m, n, k, a, lda, b, ldb, c, ldc, ep, 1, nullptr, nullptr, 0, 0);
+  }
   if (kind == ops::Act::softmax) launch_softmax_rows(c, c, m, n);
 }
 
@@ -453,6 +566,15 @@ void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, c
     run_gemm(kern, false, false, vec, m, n, k, a, k, b, n, c, n, ep, z, static_cast<const int64_t*>(da.get()),
              static_cast<const int64_t*>(db.get()), m * n, t0);
   }
+}
+
+std::string gemm_plan(int device, bool /*trans_a*/, bool /*trans_b*/, int64_t m, int64_t n, int64_t k,
+                      int64_t* splits) {
+  require_device(device);  // UnavailableError naming the problem (no driver, no such device) rather than a CUDA error
+  DeviceGuard g(device);
+  const Plan p = plan_gemm(device, m, n, k);
+  if (splits != nullptr) *splits = p.splits;
+  return kernel_name(p.kern);
 }
 
 }  // namespace fastann::cuda

@@ -25,6 +25,22 @@ __device__ __forceinline__ float4 load4(const float* p, int valid_count) {
   return make_float4(v[0], v[1], v[2], v[3]);
 }
 
+// Split-K (gemm.cu, plan_gemm): moves a block of a non-batched GEMM to k slice z = blockIdx.z, the k-values
+// [z k_split, min(k, (z + 1) k_split)): a and b then start at the slice's first k-value, c at the slice's partial
+// (z c_stride floats on), and k becomes the slice's length, so the kernels' k loops and bounds checks run unchanged
+// over the slice. k_split is a multiple of 16, every kernel's k-step, so the offsets are multiples of 4 floats (of
+// lda / ldb floats): they keep the 16-byte alignment the VEC loads rely on.
+template <bool TA, bool TB, typename PA, typename PB, typename PC>
+__device__ __forceinline__ void enter_k_slice(PA& A, int64_t lda, PB& B, int64_t ldb, PC& C, int64_t c_stride,
+                                              int64_t& k, int64_t k_split) {
+  const int64_t z = blockIdx.z;
+  const int64_t k0 = z * k_split;
+  A += TA ? k0 * lda : k0;  // a is (k, m) when transposed, else (m, k)
+  B += TB ? k0 : k0 * ldb;  // b is (n, k) when transposed, else (k, n)
+  C += z * c_stride;
+  k = k - k0 < k_split ? k - k0 : k_split;
+}
+
 // The epilogue's arguments (one struct keeps the kernels' parameter lists short).
 struct Epilogue {
   float alpha, beta;

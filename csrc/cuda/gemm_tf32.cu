@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(THREADS, 2)
 gemm_tf32_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, int64_t lda,
                  const float* __restrict__ B, int64_t ldb, float* __restrict__ C, int64_t ldc,
                  gemm_detail::Epilogue ep, const int64_t* __restrict__ a_off, const int64_t* __restrict__ b_off,
-                 int64_t c_stride, int64_t batch0) {
+                 int64_t c_stride, int64_t batch0, int64_t k_split) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   // a is k-minor unless transposed; b is k-minor when transposed.
@@ -118,6 +118,8 @@ gemm_tf32_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, i
     A += a_off[t];
     B += b_off[t];
     C += t * c_stride;
+  } else if (k_split > 0) {
+    gemm_detail::enter_k_slice<TA, TB>(A, lda, B, ldb, C, c_stride, k, k_split);
   }
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
@@ -214,13 +216,13 @@ gemm_tf32_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, i
 template <bool TA, bool TB>
 void launch_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
               int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep, const int64_t* a_off,
-              const int64_t* b_off, int64_t c_stride, int64_t batch0) {
+              const int64_t* b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
   if (vec) {
     gemm_tf32_kernel<TA, TB, true><<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off,
-                                                                   b_off, c_stride, batch0);
+                                                                   b_off, c_stride, batch0, k_split);
   } else {
     gemm_tf32_kernel<TA, TB, false><<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off,
-                                                                    b_off, c_stride, batch0);
+                                                                    b_off, c_stride, batch0, k_split);
   }
   FASTANN_CUDA_CHECK_LAUNCH("gemm_tf32");
 }
@@ -230,15 +232,15 @@ void launch_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float*
 void launch_gemm_tf32(bool trans_a, bool trans_b, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k,
                       const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                       const gemm_detail::Epilogue& ep, const int64_t* a_off, const int64_t* b_off, int64_t c_stride,
-                      int64_t batch0) {
+                      int64_t batch0, int64_t k_split) {
   if (!trans_a && !trans_b) {
-    launch_t<false, false>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0);
+    launch_t<false, false>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   } else if (!trans_a && trans_b) {
-    launch_t<false, true>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0);
+    launch_t<false, true>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   } else if (trans_a && !trans_b) {
-    launch_t<true, false>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0);
+    launch_t<true, false>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   } else {
-    launch_t<true, true>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0);
+    launch_t<true, true>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   }
 }
 

@@ -44,6 +44,7 @@ void gemm_batched(int, int64_t, int64_t, int64_t, const float*, const int64_t*, 
                   int64_t) {
   not_built("matmul");
 }
+std::string gemm_plan(int, bool, bool, int64_t, int64_t, int64_t, int64_t*) { not_built("gemm_plan"); }
 void activation_forward(int, const ops::ActParams&, const float*, float*, int64_t, int64_t) {
   not_built("activation");
 }
