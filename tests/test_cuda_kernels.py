@@ -19,6 +19,11 @@ C = _core.cuda
 GPU = fastann.cuda.is_available()
 requires_gpu = pytest.mark.skipif(not GPU, reason="no CUDA device (fastann.cuda.is_available() is False: no CUDA "
                                   "backend, driver or GPU on this machine)")
+# The kernel plans (which GEMM kernel, how many split-K slices) exist on a real GPU only: the test-only CUDA emulator
+# runs host kernels and answers ("host", 1).
+REAL_GPU = GPU and fastann.cuda.build_info().get("option") != "EMULATOR"
+requires_real_gpu = pytest.mark.skipif(not REAL_GPU, reason="checks the CUDA kernels' plan: needs a real GPU (not the "
+                                       "emulator)")
 DEV = "cuda:0"
 TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
 LARGE_SHAPES = [(2697, 2689, 517), (2560, 2560, 1024)]
@@ -184,7 +189,7 @@ SPLIT_SHAPES = [(64, 64, 65536), (784, 512, 1024), (1, 1, 100000), (65, 63, 4097
 ALWAYS_SPLIT = [(64, 64, 65536), (1, 1, 100000), (65, 63, 4097)]
 
 
-@requires_gpu
+@requires_real_gpu
 @pytest.mark.parametrize("m,n,k", ALWAYS_SPLIT)
 def test_split_k_plan(m, n, k):
     assert fastann.cuda.allow_tf32() is False
@@ -199,7 +204,7 @@ def test_split_k_plan(m, n, k):
     assert C._gemm_plan(2560, 2560, 1024, False, False, DEV) == ("large", 1)
 
 
-@requires_gpu
+@requires_real_gpu
 def test_split_k_plan_tf32(tf32):
     kernel, splits = C._gemm_plan(64, 64, 65536, True, False, DEV)
     name = fastann.cuda.get_device_name(0)
