@@ -169,6 +169,24 @@ def test_bias_grad_is_the_cpu_column_sum(shape):
 
 
 @requires_gpu
+@pytest.mark.parametrize("shape", [(65536, 64), (100003, 3), (4096, 33), (70000, 257)])
+def test_bias_grad_of_long_columns(shape):
+    """From 4096 rows the GPU sums a column in chunks of 512 rows (a 2-D grid), then the chunk sums in order: another
+    order of float32 additions than the CPU's sequential one, so the two agree to float32 rounding, not bitwise.
+    Rounding errors (u = 2^-24 ~ 6e-8 relative to the partial sum, which grows like sqrt(i) for N(0, 1) terms) add
+    up like a random walk: a sequential sum of n terms errs by ~ n * u / sqrt(2) (4e-3 at n = 100003); the chunked
+    one by ~ (n / 512) * u * sqrt(512) / sqrt(2) (2e-4). Hence atol 2e-3 against float64 (~10x the GPU's typical
+    error) and 2e-2 against the CPU (~5x the CPU's, ~3 sigma over 257 columns). A lost or doubled chunk moves a sum
+    by ~sqrt(512) ~ 23. Run to run, the GPU result is bitwise the same (no atomics)."""
+    dz = rng(14).standard_normal(shape).astype(np.float32)
+    got = C.bias_grad(dz, DEV)
+    ref = dz.astype(np.float64).sum(0)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-3)
+    np.testing.assert_array_equal(C.bias_grad(dz, DEV), got)
+    np.testing.assert_allclose(got, C.bias_grad(dz, "cpu"), rtol=0, atol=2e-2)
+
+
+@requires_gpu
 @pytest.mark.parametrize("src_dev", [DEV, "cpu"])
 def test_gather_rows(src_dev):
     src = rng(5).standard_normal((101, 3, 7)).astype(np.float32)

@@ -3,6 +3,7 @@
 // row with the sums in double, as the CPU kernels do.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -85,6 +86,28 @@ __global__ void column_sum_kernel(const float* dz, float* db, int64_t rows, int6
     float s = 0.0f;
     for (int64_t i = 0; i < rows; ++i) s += dz[i * cols + j];
     db[j] = s;
+  }
+}
+
+// Stage 1 of a long column sum: block (bx, by) adds rows [by * chunk, (by + 1) * chunk) of columns
+// [bx * 32, bx * 32 + 32): thread (x, y) sums every 8th row of its column from row y, then the 8 partial sums of a
+// column are added in a fixed order; partial[by * cols + column] = the chunk's sum. Deterministic.
+constexpr int64_t kColChunk = 512;  // rows per chunk (more when the rows would need over 65535 chunks)
+__global__ void column_chunk_sum_kernel(const float* dz, float* partial, int64_t rows, int64_t cols, int64_t chunk) {
+  __shared__ float part[8][33];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk;
+  const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+  float s = 0.0f;
+  if (j < cols) {
+    for (int64_t i = r0 + threadIdx.y; i < r1; i += 8) s += dz[i * cols + j];
+  }
+  part[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < cols) {
+    float t = part[0][threadIdx.x];
+    for (int y = 1; y < 8; ++y) t += part[y][threadIdx.x];
+    partial[static_cast<int64_t>(blockIdx.y) * cols + j] = t;
   }
 }
 
@@ -175,7 +198,24 @@ void activation_backward(int device, const ops::ActParams& p, const float* x, co
 void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {
   if (cols <= 0) return;
   DeviceGuard g(device);
-  column_sum_kernel<<<blocks_for(cols, 128), 128, 0, stream()>>>(dz, db, rows, cols);
+  // Up to a few thousand rows, one thread per column adds the rows in order (the CPU's order: bitwise its result).
+  // Longer columns (the bias gradient at a large batch: 64 columns of 65536 rows) would leave all but a block or two
+  // of the GPU idle behind one long serial loop, so they are summed in chunks of kColChunk rows by a 2-D grid, and
+  // the chunk sums then in order: a different (pairwise-like, more accurate) order than the CPU's, deterministic.
+  if (rows < 8 * kColChunk) {
+    column_sum_kernel<<<blocks_for(cols, 128), 128, 0, stream()>>>(dz, db, rows, cols);
+    FASTANN_CUDA_CHECK_LAUNCH("bias_grad");
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(kColChunk, (rows + 65534) / 65535);  // grid.y <= 65535
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  const int64_t col_blocks = (cols + 31) / 32;
+  const std::shared_ptr<void> ws = allocate(static_cast<size_t>(chunks * cols) * sizeof(float), device);
+  auto* partial = static_cast<float*>(ws.get());
+  column_chunk_sum_kernel<<<dim3(static_cast<unsigned>(col_blocks), static_cast<unsigned>(chunks)), dim3(32, 8), 0,
+                            stream()>>>(dz, partial, rows, cols, chunk);
+  FASTANN_CUDA_CHECK_LAUNCH("bias_grad (chunks)");
+  column_sum_kernel<<<blocks_for(cols, 128), 128, 0, stream()>>>(partial, db, chunks, cols);
   FASTANN_CUDA_CHECK_LAUNCH("bias_grad");
 }
 
