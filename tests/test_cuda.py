@@ -293,6 +293,35 @@ def test_state_sums_on_device_equal_the_host_sums(kind, weighted):
 
 
 @requires_gpu
+@pytest.mark.parametrize("shape", [(1, 1), (3, 17), (256, 33), (1000, 3), (64, 129)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_on_device(shape, affine):
+    """Batch norm's kernels (one thread per column, the rows in order, statistics in double, as the CPU) against the
+    CPU op and against NumPy float64. Same arithmetic, but nvcc contracts a * b + c into fused multiply-adds and the
+    CPU build does not: float32 results agree to a few ulp (rtol 1e-5), the double statistics to ~1e-6 relative."""
+    r = rng(15)
+    x = (r.standard_normal(shape) * 3 + 1).astype(np.float32)
+    dy = r.standard_normal(shape).astype(np.float32)
+    g = r.uniform(0.5, 2, shape[1]).astype(np.float32) if affine else None
+    b = r.standard_normal(shape[1]).astype(np.float32) if affine else None
+    mm, mv = r.standard_normal(shape[1]).astype(np.float32), r.uniform(0.5, 2, shape[1]).astype(np.float32)
+    got = C.batchnorm(x, g, b, dy, 1e-3, 0.99, mm, mv, DEV)
+    ref = C.batchnorm(x, g, b, dy, 1e-3, 0.99, mm, mv, "cpu")
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-5, err_msg=k)
+    # float64 reference of the forward pass and the batch statistics
+    x64 = x.astype(np.float64)
+    mu, var = x64.mean(0), x64.var(0)
+    xhat = (x64 - mu) / np.sqrt(var + 1e-3)
+    y64 = xhat * (g if affine else 1.0) + (b if affine else 0.0)
+    np.testing.assert_allclose(got["y"], y64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got["mean"], mu, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["moving_mean"], mm * 0.99 + mu * 0.01, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["dbeta"], dy.astype(np.float64).sum(0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got["dgamma"], (dy * xhat).sum(0), rtol=1e-4, atol=1e-3)
+
+
+@requires_gpu
 @pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
 def test_dropout_mask_is_the_cpu_mask(rate):
     x = rng(9).standard_normal((129, 33)).astype(np.float32)

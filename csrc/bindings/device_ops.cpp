@@ -246,6 +246,36 @@ void bind_device_ops(py::module_& parent) {
     return py::make_tuple(state, bad);
   }, py::arg("loss"), py::arg("metrics"), py::arg("y_true"), py::arg("y_pred"), py::arg("weights"), py::arg("batch"),
      py::arg("device"));
+  m.def("batchnorm", [](const FArray& x, std::optional<FArray> gamma, std::optional<FArray> beta, const FArray& dy,
+                        float eps, float momentum, const FArray& moving_mean, const FArray& moving_var,
+                        const std::string& device) {
+    // One training step of batch normalisation on the device: forward (y, batch mean and invstd, updated moving
+    // statistics), backward (dgamma, dbeta, dx), and inference with the updated moving statistics.
+    const Device d = Device::parse(device);
+    const Tensor tx = on(x, d), tdy = on(dy, d);
+    const Tensor tg = gamma ? on(*gamma, d) : Tensor(), tb = beta ? on(*beta, d) : Tensor();
+    const int64_t cols = tx.dim(1);
+    Tensor mean = Tensor::empty({cols}, d), invstd = Tensor::empty({cols}, d);
+    Tensor mm = on(moving_mean, d), mv = on(moving_var, d), y = Tensor::empty(tx.shape(), d);
+    fastann::ops::batchnorm_forward_train(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, eps, momentum,
+                                          1.0f - momentum, mean, invstd, mm, mv, y);
+    Tensor dg = Tensor::empty({cols}, d), db = Tensor::empty({cols}, d), dx = Tensor::empty(tx.shape(), d);
+    fastann::ops::batchnorm_backward(tx, mean, invstd, gamma ? &tg : nullptr, tdy, &dg, &db, &dx);
+    Tensor yi = Tensor::empty(tx.shape(), d);
+    fastann::ops::batchnorm_forward_infer(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, mm, mv, eps, yi);
+    py::dict out;
+    out["y"] = back(y);
+    out["mean"] = back(mean);
+    out["invstd"] = back(invstd);
+    out["moving_mean"] = back(mm);
+    out["moving_variance"] = back(mv);
+    out["dgamma"] = back(dg);
+    out["dbeta"] = back(db);
+    out["dx"] = back(dx);
+    out["y_infer"] = back(yi);
+    return out;
+  }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("dy"), py::arg("eps"), py::arg("momentum"),
+     py::arg("moving_mean"), py::arg("moving_variance"), py::arg("device"));
   m.def("dropout", [](double rate, uint64_t seed, const FArray& x, const std::string& device) {
     const Device d = Device::parse(device);
     const Tensor tx = on(x, d);

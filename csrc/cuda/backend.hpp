@@ -103,6 +103,17 @@ void loss_accumulate(int device, const ops::LossParams& p, const float* pred, co
 // without weights), the values of csrc/cpu/ops/loss.cpp's metric_update. No wait.
 void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
                        const float* weights, int64_t rows, int64_t cols, double* acc);
+// Batch normalisation per column of x (rows, cols) as ops::batchnorm_* (one thread per column, rows in order, the
+// statistics in double: the CPU's arithmetic). gamma / beta may be null; y may be x; null outputs of backward are
+// skipped.
+void batchnorm_forward_train(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
+                             const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
+                             float* invstd, float* moving_mean, float* moving_var, float* y);
+void batchnorm_forward_infer(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
+                             const float* beta, const float* mean, const float* var, float eps, float* y);
+void batchnorm_backward(int device, const float* x, int64_t rows, int64_t cols, const float* mean,
+                        const float* invstd, const float* gamma, const float* dy, float* dgamma, float* dbeta,
+                        float* dx);
 void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n);
 void multiply(int device, const float* a, const float* b, float* out, int64_t n);
 void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,

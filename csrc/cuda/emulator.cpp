@@ -440,6 +440,48 @@ void metric_accumulate(int device, const ops::MetricParams& p, const float* pred
                      dev(weights, device, floats(rows), "metric_accumulate (weights)"), rows, cols, a);
 }
 
+void batchnorm_forward_train(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
+                             const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
+                             float* invstd, float* moving_mean, float* moving_var, float* y) {
+  require_device(device);
+  if (rows <= 0 || cols <= 0) return;
+  const size_t all = floats(rows * cols), col = floats(cols);
+  cpu::batchnorm_train_cols(dev(x, device, all, "batchnorm (x)"), rows, cols, 0, cols,
+                            dev(gamma, device, col, "batchnorm (gamma)"), dev(beta, device, col, "batchnorm (beta)"),
+                            eps, momentum, one_minus_momentum, dev(mean, device, col, "batchnorm (mean)"),
+                            dev(invstd, device, col, "batchnorm (invstd)"),
+                            dev(moving_mean, device, col, "batchnorm (moving_mean)"),
+                            dev(moving_var, device, col, "batchnorm (moving_variance)"),
+                            dev(y, device, all, "batchnorm (y)"));
+}
+
+void batchnorm_forward_infer(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
+                             const float* beta, const float* mean, const float* var, float eps, float* y) {
+  require_device(device);
+  if (rows <= 0 || cols <= 0) return;
+  const size_t all = floats(rows * cols), col = floats(cols);
+  cpu::batchnorm_infer_cols(dev(x, device, all, "batchnorm (x)"), rows, cols, 0, cols,
+                            dev(gamma, device, col, "batchnorm (gamma)"), dev(beta, device, col, "batchnorm (beta)"),
+                            dev(mean, device, col, "batchnorm (mean)"), dev(var, device, col, "batchnorm (variance)"),
+                            eps, dev(y, device, all, "batchnorm (y)"));
+}
+
+void batchnorm_backward(int device, const float* x, int64_t rows, int64_t cols, const float* mean,
+                        const float* invstd, const float* gamma, const float* dy, float* dgamma, float* dbeta,
+                        float* dx) {
+  require_device(device);
+  if (rows <= 0 || cols <= 0) return;
+  const size_t all = floats(rows * cols), col = floats(cols);
+  cpu::batchnorm_backward_cols(dev(x, device, all, "batchnorm_backward (x)"), rows, cols, 0, cols,
+                               dev(mean, device, col, "batchnorm_backward (mean)"),
+                               dev(invstd, device, col, "batchnorm_backward (invstd)"),
+                               dev(gamma, device, col, "batchnorm_backward (gamma)"),
+                               dev(dy, device, all, "batchnorm_backward (dy)"),
+                               dev(dgamma, device, col, "batchnorm_backward (dgamma)"),
+                               dev(dbeta, device, col, "batchnorm_backward (dbeta)"),
+                               dev(dx, device, all, "batchnorm_backward (dx)"));
+}
+
 void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {
   require_device(device);
   if (n <= 0) return;

@@ -78,6 +78,7 @@ macro(_fastann_configure_real_cuda)
       "${_fastann_cuda_dir}/gemm.cu"
       "${_fastann_cuda_dir}/gemm_tf32.cu"
       "${_fastann_cuda_dir}/elementwise.cu"
+      "${_fastann_cuda_dir}/batchnorm.cu"
       "${_fastann_cuda_dir}/loss.cu"
       "${_fastann_cuda_dir}/optimizer.cu"
     )

@@ -71,6 +71,18 @@ double loss(int, const ops::LossParams&, const float*, const float*, int64_t, in
             const float*) {
   not_built("loss");
 }
+void batchnorm_forward_train(int, const float*, int64_t, int64_t, const float*, const float*, float, float, float, float*,
+                             float*, float*, float*, float*) {
+  not_built("batchnorm");
+}
+void batchnorm_forward_infer(int, const float*, int64_t, int64_t, const float*, const float*, const float*,
+                             const float*, float, float*) {
+  not_built("batchnorm");
+}
+void batchnorm_backward(int, const float*, int64_t, int64_t, const float*, const float*, const float*, const float*,
+                        float*, float*, float*) {
+  not_built("batchnorm_backward");
+}
 void dropout_forward(int, double, uint64_t, const float*, float*, float*, int64_t) { not_built("dropout"); }
 void multiply(int, const float*, const float*, float*, int64_t) { not_built("multiply"); }
 void optimizer_step(int, const ops::OptStep&, float*, const float*, float*, float*, float*, int64_t) {

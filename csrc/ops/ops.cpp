@@ -45,8 +45,8 @@ DeviceCheck devices(const char* op, std::initializer_list<const Tensor*> ts) {
   return d;
 }
 
-// Host copies for the ops the CUDA backend runs on the CPU (metrics, class weights, batch norm, regularizers):
-// correct, and small next to a layer's GEMMs, but a synchronising round trip.
+// Host copies for the ops the CUDA backend runs on the CPU (metrics other than the sample means, class weights,
+// regularizers): correct, and small next to a layer's GEMMs, but a synchronising round trip.
 Tensor host(const Tensor& t) { return t.defined() && !t.is_cpu() ? t.to(Device::cpu()) : t; }
 
 int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
@@ -494,18 +494,10 @@ void batchnorm_forward_train(const Tensor& x, const Tensor* gamma, const Tensor*
   const cpu::FlushDenormalsScope flush;
   check_bn("batchnorm", x, y, {gamma, beta, &mean, &invstd, &moving_mean, &moving_variance});
   FASTANN_CHECK_ARG(x.dim(0) > 0, "batchnorm: the batch is empty");
-  if (!x.is_cpu()) {  // on the host (see host())
-    const Tensor hg = gamma ? host(*gamma) : Tensor(), hb = beta ? host(*beta) : Tensor();
-    Tensor hm = host(mean), hi = host(invstd), hmm = host(moving_mean), hmv = host(moving_variance);
-    Tensor hy = Tensor::empty(y.shape());
-    batchnorm_forward_train(host(x), gamma ? &hg : nullptr, beta ? &hb : nullptr, epsilon, momentum,
-                            one_minus_momentum, hm, hi, hmm, hmv, hy);
-    mean.copy_from(hm);
-    invstd.copy_from(hi);
-    moving_mean.copy_from(hmm);
-    moving_variance.copy_from(hmv);
-    y.copy_from(hy);
-    return;
+  if (!x.is_cpu()) {
+    return cuda::batchnorm_forward_train(x.device().index, x.data(), x.dim(0), x.dim(1), data_or_null(gamma),
+                                         data_or_null(beta), epsilon, momentum, one_minus_momentum, mean.data(),
+                                         invstd.data(), moving_mean.data(), moving_variance.data(), y.data());
   }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
@@ -519,13 +511,9 @@ void batchnorm_forward_infer(const Tensor& x, const Tensor* gamma, const Tensor*
                              const Tensor& variance, float epsilon, Tensor& y) {
   const cpu::FlushDenormalsScope flush;
   check_bn("batchnorm", x, y, {gamma, beta, &mean, &variance});
-  if (!x.is_cpu()) {  // on the host (see host())
-    const Tensor hg = gamma ? host(*gamma) : Tensor(), hb = beta ? host(*beta) : Tensor();
-    Tensor hy = Tensor::empty(y.shape());
-    batchnorm_forward_infer(host(x), gamma ? &hg : nullptr, beta ? &hb : nullptr, host(mean), host(variance),
-                            epsilon, hy);
-    y.copy_from(hy);
-    return;
+  if (!x.is_cpu()) {
+    return cuda::batchnorm_forward_infer(x.device().index, x.data(), x.dim(0), x.dim(1), data_or_null(gamma),
+                                         data_or_null(beta), mean.data(), variance.data(), epsilon, y.data());
   }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
@@ -542,17 +530,11 @@ void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invst
     FASTANN_CHECK_ARG(dx->ndim() == 2 && dx->dim(0) == x.dim(0) && dx->dim(1) == x.dim(1),
                       "batchnorm_backward: dx must have x's shape " << shape_str(x.shape()));
   }
-  if (!x.is_cpu()) {  // on the host (see host())
-    if (dx) devices("batchnorm_backward", {&x, dx});
-    const Tensor hg = gamma ? host(*gamma) : Tensor();
-    Tensor hdg = dgamma ? host(*dgamma) : Tensor(), hdb = dbeta ? host(*dbeta) : Tensor();
-    Tensor hdx = dx ? Tensor::empty(dx->shape()) : Tensor();
-    batchnorm_backward(host(x), host(mean), host(invstd), gamma ? &hg : nullptr, host(dy), dgamma ? &hdg : nullptr,
-                       dbeta ? &hdb : nullptr, dx ? &hdx : nullptr);
-    if (dgamma) dgamma->copy_from(hdg);
-    if (dbeta) dbeta->copy_from(hdb);
-    if (dx) dx->copy_from(hdx);
-    return;
+  if (dx) devices("batchnorm_backward", {&x, dx});
+  if (!x.is_cpu()) {
+    return cuda::batchnorm_backward(x.device().index, x.data(), x.dim(0), x.dim(1), mean.data(), invstd.data(),
+                                    data_or_null(gamma), dy.data(), dgamma ? dgamma->data() : nullptr,
+                                    dbeta ? dbeta->data() : nullptr, dx ? dx->data() : nullptr);
   }
   const int64_t rows = x.dim(0), cols = x.dim(1);
   over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
