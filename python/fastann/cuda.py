@@ -8,7 +8,8 @@ A model runs on a GPU with ``model.compile(..., device='cuda')`` (or ``'cuda:N'`
 optimizer state live there, and ``fit`` copies the dataset to the GPU once when it fits (see
 ``set_dataset_memory_limit``), else streams batches through page-locked host memory. ``fit``, ``evaluate`` and
 ``predict`` take and return NumPy as on the CPU. On the GPU: GEMMs with the fused bias + activation epilogue,
-activations, losses, dropout and the fused optimizer update; metrics, batch normalisation and regularizers go
+activations, losses and the accuracy / mse / mae metrics (summed on the device, read back where logs need them),
+dropout, batch normalisation and the fused optimizer update; AUC / precision / recall / top-k and regularizers go
 through host copies.
 """
 
