@@ -322,6 +322,28 @@ def test_batchnorm_on_device(shape, affine):
 
 
 @requires_gpu
+@pytest.mark.parametrize("n", [1, 7, 1000, 401408])
+@pytest.mark.parametrize("l1, l2", [(0.01, 0.0), (0.0, 0.02), (0.003, 0.005)])
+def test_regularizer_on_device(n, l1, l2):
+    """L1/L2 penalty (summed in double on both devices, in another order: agree to double rounding) and its gradient
+    added to g (the same float32 arithmetic per element: bitwise, up to nvcc's fused multiply-add, so rtol 1e-6), and
+    against NumPy float64. w holds exact zeros (sign 0)."""
+    r = rng(16)
+    w = r.standard_normal(n).astype(np.float32)
+    w[::5] = 0.0
+    g = r.standard_normal(n).astype(np.float32)
+    pg, gg = C.regularizer(l1, l2, w, g, 0.25, DEV)
+    pc, gc = C.regularizer(l1, l2, w, g, 0.25, "cpu")
+    w64 = w.astype(np.float64)
+    a, b = float(np.float32(l1)), float(np.float32(l2))  # the op takes float32 coefficients
+    assert pg == pytest.approx(pc, rel=1e-12)
+    assert pg == pytest.approx(a * np.abs(w64).sum() + b * (w64 ** 2).sum(), rel=1e-9)
+    np.testing.assert_allclose(gg, gc, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gg, g + 0.25 * (a * np.sign(w64) + 2 * b * w64), rtol=1e-6, atol=1e-7)
+    assert C.regularizer(l1, l2, w, None, 0.0, DEV)[1] is None
+
+
+@requires_gpu
 @pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
 def test_dropout_mask_is_the_cpu_mask(rate):
     x = rng(9).standard_normal((129, 33)).astype(np.float32)

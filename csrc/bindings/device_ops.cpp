@@ -246,6 +246,14 @@ void bind_device_ops(py::module_& parent) {
     return py::make_tuple(state, bad);
   }, py::arg("loss"), py::arg("metrics"), py::arg("y_true"), py::arg("y_pred"), py::arg("weights"), py::arg("batch"),
      py::arg("device"));
+  m.def("regularizer", [](float l1, float l2, const FArray& w, std::optional<FArray> g, float grad_scale,
+                          const std::string& device) {
+    // (penalty, gradient after the update or None): ops::regularizer on the device.
+    const Device d = Device::parse(device);
+    Tensor tg = g ? on(*g, d) : Tensor();
+    const double p = fastann::ops::regularizer(l1, l2, on(w, d), g ? &tg : nullptr, grad_scale);
+    return py::make_tuple(p, g ? py::object(back(tg)) : py::object(py::none()));
+  }, py::arg("l1"), py::arg("l2"), py::arg("w"), py::arg("g"), py::arg("grad_scale"), py::arg("device"));
   m.def("batchnorm", [](const FArray& x, std::optional<FArray> gamma, std::optional<FArray> beta, const FArray& dy,
                         float eps, float momentum, const FArray& moving_mean, const FArray& moving_var,
                         const std::string& device) {

@@ -103,6 +103,10 @@ void loss_accumulate(int device, const ops::LossParams& p, const float* pred, co
 // without weights), the values of csrc/cpu/ops/loss.cpp's metric_update. No wait.
 void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
                        const float* weights, int64_t rows, int64_t cols, double* acc);
+// ops::regularizer without waiting for its value: *acc += factor * (l1 * sum|w| + l2 * sum w^2) (a double in device
+// memory, sums in double); when g is given, g += grad_scale * (l1 * sign(w) + 2 * l2 * w) as the CPU computes it.
+void regularizer_accumulate(int device, float l1, float l2, const float* w, float* g, float grad_scale, int64_t n,
+                            double* acc, double factor);
 // Batch normalisation per column of x (rows, cols) as ops::batchnorm_* (one thread per column, rows in order, the
 // statistics in double: the CPU's arithmetic). gamma / beta may be null; y may be x; null outputs of backward are
 // skipped.

@@ -440,6 +440,15 @@ void metric_accumulate(int device, const ops::MetricParams& p, const float* pred
                      dev(weights, device, floats(rows), "metric_accumulate (weights)"), rows, cols, a);
 }
 
+void regularizer_accumulate(int device, float l1, float l2, const float* w, float* g, float grad_scale, int64_t n,
+                            double* acc, double factor) {
+  require_device(device);
+  double* a = dev(acc, device, sizeof(double), "regularizer (acc)");
+  if (n <= 0) return;
+  *a += factor * cpu::regularizer(l1, l2, dev(w, device, floats(n), "regularizer (w)"),
+                                  dev(g, device, floats(n), "regularizer (g)"), grad_scale, n);
+}
+
 void batchnorm_forward_train(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
                              const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
                              float* invstd, float* moving_mean, float* moving_var, float* y) {

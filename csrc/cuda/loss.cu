@@ -99,6 +99,31 @@ __global__ void accumulate2_kernel(const double* v, int64_t n, double* acc) {
   if (threadIdx.x == 0) acc[1] += s1;
 }
 
+// Per element: |w| into v[i], w^2 into v[n + i] (double); g += grad_scale * (l1 sign(w) + 2 l2 w) (the CPU's float
+// arithmetic) when g is given.
+__global__ void regularizer_kernel(float l1, float l2, const float* w, float* g, float grad_scale, int64_t n,
+                                   double* v) {
+  const float c1 = l1 * grad_scale, c2 = 2.0f * l2 * grad_scale;
+  FASTANN_GRID_STRIDE(i, n) {
+    const float wi = w[i];
+    v[i] = fabs(static_cast<double>(wi));
+    v[n + i] = static_cast<double>(wi) * wi;
+    if (g) {
+      const float sg = wi > 0.0f ? 1.0f : (wi < 0.0f ? -1.0f : 0.0f);
+      g[i] += c1 * sg + c2 * wi;
+    }
+  }
+}
+
+// *acc += factor * (l1 * sum of v[0..n) + l2 * sum of v[n..2n)) (one block).
+__global__ void penalty_accumulate_kernel(const double* v, int64_t n, float l1, float l2, double factor,
+                                          double* acc) {
+  const double s1 = block_sum(v, n);
+  __syncthreads();  // block_sum's shared array is reused
+  const double s2 = block_sum(v + n, n);
+  if (threadIdx.x == 0) *acc += factor * (static_cast<double>(l1) * s1 + static_cast<double>(l2) * s2);
+}
+
 // Per-row w * value into out[i] and w into out[rows + i], for the sample-mean metrics (cpu metric_update).
 __global__ void metric_rows_kernel(ops::MetricParams p, const float* pred, const float* y, const float* weights,
                                    int64_t rows, int64_t cols, double* out) {
@@ -176,6 +201,18 @@ void metric_accumulate(int device, const ops::MetricParams& p, const float* pred
   FASTANN_CUDA_CHECK_LAUNCH("metric");
   accumulate2_kernel<<<1, kSumThreads, 0, stream()>>>(per_row, rows, acc);
   FASTANN_CUDA_CHECK_LAUNCH("metric accumulate");
+}
+
+void regularizer_accumulate(int device, float l1, float l2, const float* w, float* g, float grad_scale, int64_t n,
+                            double* acc, double factor) {
+  if (n <= 0) return;
+  DeviceGuard guard(device);
+  std::shared_ptr<void> scratch = allocate(static_cast<size_t>(2 * n) * sizeof(double), device);
+  auto* v = static_cast<double*>(scratch.get());
+  regularizer_kernel<<<blocks_for(n, 256), 256, 0, stream()>>>(l1, l2, w, g, grad_scale, n, v);
+  FASTANN_CUDA_CHECK_LAUNCH("regularizer");
+  penalty_accumulate_kernel<<<1, kSumThreads, 0, stream()>>>(v, n, l1, l2, factor, acc);
+  FASTANN_CUDA_CHECK_LAUNCH("regularizer sum");
 }
 
 }  // namespace fastann::cuda

@@ -71,6 +71,9 @@ double loss(int, const ops::LossParams&, const float*, const float*, int64_t, in
             const float*) {
   not_built("loss");
 }
+void regularizer_accumulate(int, float, float, const float*, float*, float, int64_t, double*, double) {
+  not_built("regularizer");
+}
 void batchnorm_forward_train(int, const float*, int64_t, int64_t, const float*, const float*, float, float, float, float*,
                              float*, float*, float*, float*) {
   not_built("batchnorm");

@@ -356,13 +356,18 @@ struct Sequential::Impl {
   }
 
   // Activity regularizers of the batch's outputs (in the workspace): the sum of their penalties over the batch,
-  // i.e. batch size x the loss term (Keras 3 divides each by the batch size).
-  double activity_penalty(int64_t b) {
+  // i.e. batch size x the loss term (Keras 3 divides each by the batch size). With device sums it goes there and 0
+  // is returned.
+  double activity_penalty(int64_t b, ops::StateSums* sums) {
     double sum = 0.0;
     for (size_t i = 0; i < layers.size(); ++i) {
       if (const Regularizer* r = layers[i]->activity_regularizer()) {
-        sum += ops::regularizer(static_cast<float>(r->l1), static_cast<float>(r->l2), outs[i].rows(0, b), nullptr,
-                                0.0f);
+        const auto l1 = static_cast<float>(r->l1), l2 = static_cast<float>(r->l2);
+        if (sums) {
+          sums->add_regularizer(l1, l2, outs[i].rows(0, b), nullptr, 0.0f, 1.0);
+        } else {
+          sum += ops::regularizer(l1, l2, outs[i].rows(0, b), nullptr, 0.0f);
+        }
       }
     }
     return sum;
@@ -403,8 +408,12 @@ struct Sequential::Impl {
       Tensor dx = i ? douts[i - 1].rows(0, b) : Tensor();
       if (const Regularizer* r = layers[i]->activity_regularizer()) {
         // d(penalty / b)/dy joins the loss gradient before the layer's own backward.
-        state[0] += ops::regularizer(static_cast<float>(r->l1), static_cast<float>(r->l2), outs[i].rows(0, b), &dy,
-                                     gs);
+        const auto l1 = static_cast<float>(r->l1), l2 = static_cast<float>(r->l2);
+        if (sum) {
+          sum->add_regularizer(l1, l2, outs[i].rows(0, b), &dy, gs, 1.0);
+        } else {
+          state[0] += ops::regularizer(l1, l2, outs[i].rows(0, b), &dy, gs);
+        }
       }
       layers[i]->backward(xi, outs[i].rows(0, b), dy, i ? &dx : nullptr, f && i + 1 == L);
       // The last layer's gradients are final here, unless weight penalties are still to be added after the loop.
@@ -415,7 +424,13 @@ struct Sequential::Impl {
     // Weight penalties from the weights before the update, their gradients added to the fresh gradients (before the
     // reduction: every worker adds them, so the average keeps them once).
     double wp = 0.0;
-    for (RegTerm& t : reg_terms) wp += ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
+    for (RegTerm& t : reg_terms) {
+      if (sum) {
+        sum->add_regularizer(t.l1, t.l2, t.w, &t.g, 1.0f, static_cast<double>(b));
+      } else {
+        wp += ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
+      }
+    }
     state[0] += wp * static_cast<double>(b);
     if (reducer) reduce_gradients();
     optimizer->step(params, grads);
@@ -496,7 +511,7 @@ struct Sequential::Impl {
       const Tensor out = forward_ws(xr, false, f);
       const Tensor wr = w.defined() ? stage(w.rows(s, e), wb) : Tensor();
       score(out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data(), sum, step);
-      state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s);
+      state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s, sum);
       ++step;
       if (!cb) continue;
       const auto now = clock::now();

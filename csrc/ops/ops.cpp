@@ -45,8 +45,8 @@ DeviceCheck devices(const char* op, std::initializer_list<const Tensor*> ts) {
   return d;
 }
 
-// Host copies for the ops the CUDA backend runs on the CPU (metrics other than the sample means, class weights,
-// regularizers): correct, and small next to a layer's GEMMs, but a synchronising round trip.
+// Host copies for the ops the CUDA backend runs on the CPU (metrics other than the sample means, class weights):
+// correct, and small next to a layer's GEMMs, but a synchronising round trip.
 Tensor host(const Tensor& t) { return t.defined() && !t.is_cpu() ? t.to(Device::cpu()) : t; }
 
 int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
@@ -301,6 +301,17 @@ DeviceCheck check_loss(const LossParams& p, const Tensor& pred, const Tensor& y_
   return dc;
 }
 
+// The checks of regularizer; returns the operands' device.
+DeviceCheck check_regularizer(float l1, float l2, const Tensor& w, const Tensor* g) {
+  const DeviceCheck dc = devices("regularizer", {&w, g});
+  FASTANN_CHECK_ARG(l1 >= 0.0f && l2 >= 0.0f && std::isfinite(l1) && std::isfinite(l2),
+                    "regularizer: l1 and l2 must be finite and >= 0, got " << l1 << " and " << l2);
+  if (g) {
+    FASTANN_CHECK_ARG(g->numel() == w.numel(), "regularizer: gradient and weight sizes differ");
+  }
+  return dc;
+}
+
 // The checks of metric_update; returns the operands' device.
 DeviceCheck check_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights) {
   const DeviceCheck dc = devices("metric", {&pred, &y_true, weights});
@@ -366,6 +377,18 @@ void StateSums::add_loss(const LossParams& p, const Tensor& pred, const Tensor& 
                         pred.ndim() == 0 ? 1 : pred.dim(-1), grad ? grad->data() : nullptr,
                         probs && p.from_logits ? probs->data() : nullptr, grad_scale,
                         weights ? weights->data() : nullptr, acc, acc + size_, step);
+}
+
+void StateSums::add_regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale, double factor) {
+  if (device_.type != DeviceType::CUDA) {
+    host_[0] += factor * regularizer(l1, l2, w, g, grad_scale);
+    return;
+  }
+  const DeviceCheck dc = check_regularizer(l1, l2, w, g);
+  FASTANN_CHECK_ARG(dc.dev == device_, "regularizer: operands on " << dc.dev.str() << ", the sums on "
+                                                                   << device_.str());
+  cuda::regularizer_accumulate(device_.index, l1, l2, w.data(), g ? g->data() : nullptr, grad_scale, w.numel(),
+                               static_cast<double*>(acc_.get()), factor);
 }
 
 void StateSums::add_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
@@ -546,16 +569,13 @@ void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invst
 
 double regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale) {
   const cpu::FlushDenormalsScope flush;
-  const DeviceCheck dc = devices("regularizer", {&w, g});
-  FASTANN_CHECK_ARG(l1 >= 0.0f && l2 >= 0.0f && std::isfinite(l1) && std::isfinite(l2),
-                    "regularizer: l1 and l2 must be finite and >= 0, got " << l1 << " and " << l2);
-  if (g) {
-    FASTANN_CHECK_ARG(g->numel() == w.numel(), "regularizer: gradient and weight sizes differ");
-  }
-  if (dc.cuda()) {  // on the host (see host())
-    Tensor hg = g ? host(*g) : Tensor();
-    const double r = regularizer(l1, l2, host(w), g ? &hg : nullptr, grad_scale);
-    if (g) g->copy_from(hg);
+  const DeviceCheck dc = check_regularizer(l1, l2, w, g);
+  if (dc.cuda()) {  // the penalty is read back at once (StateSums::add_regularizer does not wait)
+    StateSums sums;
+    sums.reset(dc.dev, 1);
+    sums.add_regularizer(l1, l2, w, g, grad_scale, 1.0);
+    double r = 0.0;
+    sums.take(&r);
     return r;
   }
   return cpu::regularizer(l1, l2, w.data(), g ? g->data() : nullptr, grad_scale, w.numel());

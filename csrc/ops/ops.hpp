@@ -68,6 +68,8 @@ class StateSums {
   // assumed valid (checked by the caller).
   void add_loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
                 float grad_scale, const Tensor* weights, int64_t step);
+  // factor * regularizer(l1, l2, w, g, grad_scale) added to sum 0 (g, when given, gets the penalty's gradient).
+  void add_regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale, double factor);
   // metric_update(...) of one batch into sums [offset, offset + metric_state_size(p)).
   void add_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
                   int64_t offset);
