@@ -9,7 +9,7 @@ optimizer state live there, and ``fit`` copies the dataset to the GPU once when 
 ``set_dataset_memory_limit``), else streams batches through page-locked host memory. ``fit``, ``evaluate`` and
 ``predict`` take and return NumPy as on the CPU. On the GPU: GEMMs with the fused bias + activation epilogue,
 activations, losses and the accuracy / mse / mae metrics (summed on the device, read back where logs need them),
-dropout, batch normalisation and the fused optimizer update; AUC / precision / recall / top-k and regularizers go
+dropout, batch normalisation, L1/L2 regularizers and the fused optimizer update; AUC / precision / recall / top-k go
 through host copies.
 """
 
