@@ -28,7 +28,7 @@ void synchronize(int) { not_built("synchronize"); }
 void mem_info(int, size_t*, size_t*) { not_built("mem_info"); }
 std::shared_ptr<void> create_stream(int) { not_built("CUDA stream"); }
 StreamScope::StreamScope(const std::shared_ptr<void>&) {}
-StreamScope::~StreamScope() = default;
+StreamScope::~StreamScope() { (void)prev_; }  // no streams without the backend: nothing to restore
 void* current_stream() { return nullptr; }
 std::shared_ptr<void> allocate(size_t, int) { not_built("CUDA allocation"); }
 std::shared_ptr<void> allocate_pinned(size_t) { not_built("pinned allocation"); }
