@@ -61,14 +61,7 @@ sgemm_kernel(int64_t m, int64_t n, int64_t k, float alpha, const float* __restri
              const float* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C, int64_t ldc,
              const float* __restrict__ bias, ops::Act act, float act_alpha, const int64_t* __restrict__ a_off,
              const int64_t* __restrict__ b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
-  if (a_off != nullptr) {
-    const int64_t t = batch0 + blockIdx.z;
-    A += a_off[t];
-    B += b_off[t];
-    C += t * c_stride;
-  } else if (k_split > 0) {
-    gemm_detail::enter_k_slice<TA, TB>(A, lda, B, ldb, C, c_stride, k, k_split);
-  }
+  gemm_detail::enter_block_product<TA, TB>(A, lda, B, ldb, C, c_stride, k, a_off, b_off, batch0, k_split);
   __shared__ float As[BK][BM + 4];
   __shared__ float Bs[BK][BN + 4];
   const int tid = threadIdx.x;
@@ -168,12 +161,7 @@ sgemm_large_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A,
                    int64_t c_stride, int64_t batch0) {
   using gemm_detail::clamp4;
   using gemm_detail::load4;
-  if (a_off != nullptr) {
-    const int64_t t = batch0 + blockIdx.z;
-    A += a_off[t];
-    B += b_off[t];
-    C += t * c_stride;
-  }
+  gemm_detail::enter_block_product<TA, TB>(A, lda, B, ldb, C, c_stride, k, a_off, b_off, batch0, 0);  // no split
   // k-major tiles: As[buf][kk][i] = op(a)(row0 + i, k0 + kk), Bs[buf][kk][j] = op(b)(k0 + kk, col0 + j). The row
   // padding (132 floats = 528 bytes, a multiple of 16) keeps float4 reads aligned and spreads the transposing scalar
   // stores (rows kk and kk + 4 of one warp) over all 32 banks.

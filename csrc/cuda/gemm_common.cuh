@@ -41,6 +41,22 @@ __device__ __forceinline__ void enter_k_slice(PA& A, int64_t lda, PB& B, int64_t
   k = k - k0 < k_split ? k - k0 : k_split;
 }
 
+// The block's operands: product batch0 + blockIdx.z of a batched GEMM (a_off set: per-product element offsets), or
+// k slice blockIdx.z of a split-K GEMM (k_split > 0), or the one product.
+template <bool TA, bool TB, typename PA, typename PB, typename PC>
+__device__ __forceinline__ void enter_block_product(PA& A, int64_t lda, PB& B, int64_t ldb, PC& C, int64_t c_stride,
+                                                    int64_t& k, const int64_t* a_off, const int64_t* b_off,
+                                                    int64_t batch0, int64_t k_split) {
+  if (a_off != nullptr) {
+    const int64_t t = batch0 + blockIdx.z;
+    A += a_off[t];
+    B += b_off[t];
+    C += t * c_stride;
+  } else if (k_split > 0) {
+    enter_k_slice<TA, TB>(A, lda, B, ldb, C, c_stride, k, k_split);
+  }
+}
+
 // The epilogue's arguments (one struct keeps the kernels' parameter lists short).
 struct Epilogue {
   float alpha, beta;

@@ -113,14 +113,7 @@ gemm_tf32_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, i
   // [a buffer 0 | a buffer 1 | b buffer 0 | b buffer 1]; every part starts at a multiple of 32 bytes.
   __shared__ __align__(128) float smem[2 * (SA + SB)];
 
-  if (a_off != nullptr) {
-    const int64_t t = batch0 + blockIdx.z;
-    A += a_off[t];
-    B += b_off[t];
-    C += t * c_stride;
-  } else if (k_split > 0) {
-    gemm_detail::enter_k_slice<TA, TB>(A, lda, B, ldb, C, c_stride, k, k_split);
-  }
+  gemm_detail::enter_block_product<TA, TB>(A, lda, B, ldb, C, c_stride, k, a_off, b_off, batch0, k_split);
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
   const int wm = warp / 4, wn = warp % 4;  // this warp's tile: rows wm*64..+64, columns wn*32..+32 of the block's

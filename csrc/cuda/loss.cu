@@ -30,30 +30,11 @@ __global__ void loss_rows_kernel(ops::LossParams p, const float* pred, const flo
     const double w = weights ? static_cast<double>(weights[i]) : 1.0;
     const double gs = static_cast<double>(grad_scale) * w;
     double l = 0.0;
-    namespace r = ops::rows;
-    switch (p.kind) {
-      case Loss::mse: l = r::elementwise<Loss::mse>(pr, y + i * cols, cols, gr, gs, p.delta); break;
-      case Loss::mae: l = r::elementwise<Loss::mae>(pr, y + i * cols, cols, gr, gs, p.delta); break;
-      case Loss::huber: l = r::elementwise<Loss::huber>(pr, y + i * cols, cols, gr, gs, p.delta); break;
-      case Loss::bce:
-        l = p.from_logits ? r::bce_logits(pr, y + i * cols, cols, gr, qr, gs)
-                          : r::elementwise<Loss::bce>(pr, y + i * cols, cols, gr, gs, p.delta);
-        break;
-      case Loss::cce:
-        l = p.from_logits ? r::cce_logits(pr, y + i * cols, 0, cols, gr, qr, gs)
-                          : r::cce_probs(pr, y + i * cols, 0, cols, gr, gs);
-        break;
-      case Loss::scce: {
-        const int64_t k = r::class_of(y[i], cols);
-        if (k < 0) {
-          atomicMin(bad_row, static_cast<unsigned long long>(i));
-          l = 0.0;
-          break;
-        }
-        l = p.from_logits ? r::cce_logits(pr, nullptr, k, cols, gr, qr, gs)
-                          : r::cce_probs(pr, nullptr, k, cols, gr, gs);
-        break;
-      }
+    const int64_t k = p.kind == Loss::scce ? ops::rows::class_of(y[i], cols) : 0;
+    if (k < 0) {
+      atomicMin(bad_row, static_cast<unsigned long long>(i));  // reported by the host; the row counts 0
+    } else {
+      l = ops::rows::row_loss(p, pr, y, i, k, cols, gr, qr, gs);
     }
     out[i] = weights ? w * l : l;
   }

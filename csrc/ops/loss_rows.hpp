@@ -140,6 +140,26 @@ FASTANN_HD double cce_probs(const float* p, const float* t, int64_t label, int64
   return loss;
 }
 
+// The loss of row i: pr its predictions, y the whole target array (row i's targets; for scce the class index k,
+// which the caller has checked), gr / qr its gradient / probability rows or null, gs the gradient's scale.
+FASTANN_HD double row_loss(const LossParams& p, const float* pr, const float* y, int64_t i, int64_t k, int64_t cols,
+                           float* gr, float* qr, double gs) {
+  const float* yr = y + i * cols;
+  switch (p.kind) {
+    case Loss::mse: return elementwise<Loss::mse>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::mae: return elementwise<Loss::mae>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::huber: return elementwise<Loss::huber>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::bce:
+      return p.from_logits ? bce_logits(pr, yr, cols, gr, qr, gs)
+                           : elementwise<Loss::bce>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::cce:
+      return p.from_logits ? cce_logits(pr, yr, 0, cols, gr, qr, gs) : cce_probs(pr, yr, 0, cols, gr, gs);
+    case Loss::scce:
+      return p.from_logits ? cce_logits(pr, nullptr, k, cols, gr, qr, gs) : cce_probs(pr, nullptr, k, cols, gr, gs);
+  }
+  return 0.0;
+}
+
 // The class of a sparse label (a float holding an index in [0, cols)), or -1 when it is none.
 FASTANN_HD int64_t class_of(float label, int64_t cols) {
   const auto k = static_cast<int64_t>(label);

@@ -30,7 +30,6 @@ int64_t class_index(float label, int64_t cols, int64_t row) {
 double loss(const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
             float* grad, float* probs, float grad_scale, const float* weights) {
   double total = 0.0;
-  const bool logits = p.from_logits;
   for (int64_t i = 0; i < rows; ++i) {
     const float* pr = pred + i * cols;
     float* gr = grad ? grad + i * cols : nullptr;
@@ -38,26 +37,8 @@ double loss(const ops::LossParams& p, const float* pred, const float* y, int64_t
     // A sample's weight scales its loss and its gradient.
     const double w = weights ? static_cast<double>(weights[i]) : 1.0;
     const double gs = static_cast<double>(grad_scale) * w;
-    double l = 0.0;
-    namespace r = ops::rows;
-    switch (p.kind) {
-      case Loss::mse: l = r::elementwise<Loss::mse>(pr, y + i * cols, cols, gr, gs, p.delta); break;
-      case Loss::mae: l = r::elementwise<Loss::mae>(pr, y + i * cols, cols, gr, gs, p.delta); break;
-      case Loss::huber: l = r::elementwise<Loss::huber>(pr, y + i * cols, cols, gr, gs, p.delta); break;
-      case Loss::bce:
-        l = logits ? r::bce_logits(pr, y + i * cols, cols, gr, qr, gs)
-                   : r::elementwise<Loss::bce>(pr, y + i * cols, cols, gr, gs, p.delta);
-        break;
-      case Loss::cce:
-        l = logits ? r::cce_logits(pr, y + i * cols, 0, cols, gr, qr, gs)
-                   : r::cce_probs(pr, y + i * cols, 0, cols, gr, gs);
-        break;
-      case Loss::scce: {
-        const int64_t k = class_index(y[i], cols, i);
-        l = logits ? r::cce_logits(pr, nullptr, k, cols, gr, qr, gs) : r::cce_probs(pr, nullptr, k, cols, gr, gs);
-        break;
-      }
-    }
+    const int64_t k = p.kind == Loss::scce ? class_index(y[i], cols, i) : 0;
+    const double l = ops::rows::row_loss(p, pr, y, i, k, cols, gr, qr, gs);
     total += weights ? w * l : l;
   }
   return total;
