@@ -141,9 +141,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     out.fill(0.0f);
     return out;
   }
-  if (dc.cuda()) {
-    // Element offsets of each product's operands (c_t is contiguous at t * m * n).
-    std::vector<int64_t> oa(static_cast<size_t>(count)), ob(static_cast<size_t>(count));
+  // Element offsets of each product's operands, walking the broadcast batch index like an odometer (c_t is
+  // contiguous at t * m * n).
+  std::vector<int64_t> oa(static_cast<size_t>(count)), ob(static_cast<size_t>(count));
+  {
     std::vector<int64_t> ix(nb, 0);
     for (int64_t t = 0; t < count; ++t) {
       int64_t ia = 0, ib = 0;
@@ -158,6 +159,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
         ix[d] = 0;
       }
     }
+  }
+  if (dc.cuda()) {
     if (count == 1) {
       cuda::gemm(dc.dev.index, false, false, m, n, k, 1.0f, a_in.data() + oa[0], k, b_in.data() + ob[0], n, 0.0f,
                  out.data(), n, nullptr, nullptr);
@@ -168,20 +171,11 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   }
   std::vector<const float*> pa(static_cast<size_t>(count)), pb(static_cast<size_t>(count));
   std::vector<float*> pc(static_cast<size_t>(count));
-  std::vector<int64_t> idx(nb, 0);
   for (int64_t t = 0; t < count; ++t) {
-    int64_t ia = 0, ib = 0;
-    for (size_t d = 0; d < nb; ++d) {
-      ia += idx[d] * astride[d];
-      ib += idx[d] * bstride[d];
-    }
-    pa[static_cast<size_t>(t)] = a_in.data() + ia * m * k;
-    pb[static_cast<size_t>(t)] = b_in.data() + ib * k * n;
-    pc[static_cast<size_t>(t)] = out.data() + t * m * n;
-    for (size_t d = nb; d-- > 0;) {  // odometer increment
-      if (++idx[d] < batch[d]) break;
-      idx[d] = 0;
-    }
+    const auto i = static_cast<size_t>(t);
+    pa[i] = a_in.data() + oa[i];
+    pb[i] = b_in.data() + ob[i];
+    pc[i] = out.data() + t * m * n;
   }
   if (count == 1) {
     cpu::sgemm(false, false, m, n, k, 1.0f, pa[0], k, pb[0], n, 0.0f, pc[0], n);
