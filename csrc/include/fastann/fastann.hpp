@@ -2,6 +2,7 @@
 #pragma once
 
 #include "fastann/distributed.hpp"
+#include "fastann/dtype.hpp"
 #include "fastann/error.hpp"
 #include "fastann/io.hpp"
 #include "fastann/model.hpp"
