@@ -1,7 +1,11 @@
 // Tensor storage and views (see include/fastann/tensor.hpp).
 #include "fastann/tensor.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <type_traits>
 #include <cstring>
 #include <new>
 #include <sstream>
@@ -16,36 +20,40 @@ namespace {
 
 constexpr size_t kAlign = 64;
 
-int64_t checked_numel(const Shape& shape) {
+// The element count of `shape`, checked: negative dimensions, and an element count or a byte size (for elements of
+// `itemsize` bytes, rounded up to the allocation alignment) past what the machine can address, raise ValueError.
+int64_t checked_numel(const Shape& shape, size_t itemsize) {
   int64_t n = 1;
   for (int64_t d : shape) {
     FASTANN_CHECK_ARG(d >= 0, "tensor dimensions must be >= 0, got shape " << shape_str(shape));
     if (d != 0 && n > INT64_MAX / d) throw ValueError("tensor shape " + shape_str(shape) + " is too large");
     n *= d;
   }
+  const uint64_t max_bytes = std::min<uint64_t>(SIZE_MAX, INT64_MAX) - kAlign;
+  if (static_cast<uint64_t>(n) > max_bytes / itemsize) {
+    throw ValueError("tensor shape " + shape_str(shape) + " is too large: " + std::to_string(n) +
+                     " elements of " + std::to_string(itemsize) + " bytes overflow the address space");
+  }
   return n;
 }
 
-std::shared_ptr<void> allocate(int64_t numel, Device device) {
+std::shared_ptr<void> allocate(int64_t numel, DType dtype, Device device) {
+  size_t bytes = static_cast<size_t>(numel) * dtype_size(dtype);  // no overflow: checked by checked_numel
   if (device.type == DeviceType::CUDA) {
     if (!cuda::built()) {
       throw UnavailableError("device " + device.str() + " is not supported by this build of fastann (built "
                              "without the CUDA backend)");
     }
-    if (numel > static_cast<int64_t>(SIZE_MAX / sizeof(float)) - 64) {
-      throw OutOfMemoryError("out of GPU memory: cannot allocate a tensor of " + std::to_string(numel) + " floats");
-    }
-    return cuda::allocate(static_cast<size_t>(numel) * sizeof(float), device.index);  // checks the device
+    return cuda::allocate(bytes, device.index);  // checks the device
   }
-  const auto out_of_memory = [numel] {
+  const auto out_of_memory = [numel, dtype, bytes] {
     std::ostringstream os;
-    os << "out of memory: cannot allocate a tensor of " << numel << " floats ("
-       << static_cast<double>(numel) * sizeof(float) / (1u << 30) << " GiB)";
+    os << "out of memory: cannot allocate a tensor of " << numel
+       << (dtype == DType::float32 ? std::string(" floats") : std::string(" ") + dtype_name(dtype) + " elements")
+       << " (" << static_cast<double>(bytes) / (1u << 30) << " GiB)";
     return OutOfMemoryError(os.str());
   };
-  if (numel > static_cast<int64_t>((SIZE_MAX - kAlign) / sizeof(float))) throw out_of_memory();
-  size_t bytes = static_cast<size_t>(numel) * sizeof(float);
-  bytes = (bytes + kAlign - 1) / kAlign * kAlign;
+  bytes = (bytes + kAlign - 1) / kAlign * kAlign;  // no overflow: checked_numel left kAlign of headroom
   if (bytes == 0) bytes = kAlign;
   void* p = std::aligned_alloc(kAlign, bytes);
   if (p == nullptr) throw out_of_memory();
@@ -87,31 +95,41 @@ void Tensor::set_shape(const Shape& shape) {
   if (shape.size() > static_cast<size_t>(kMaxDims)) {
     FASTANN_THROW(ValueError, "tensors have at most " << kMaxDims << " dimensions, got shape " << shape_str(shape));
   }
-  numel_ = checked_numel(shape);
+  numel_ = checked_numel(shape, itemsize());
   ndim_ = static_cast<int>(shape.size());
   for (int i = 0; i < ndim_; ++i) dims_[i] = shape[static_cast<size_t>(i)];
 }
 
-Tensor::Tensor(Shape shape, Device device) : Tensor(empty(std::move(shape), device)) { fill(0.0f); }
+Tensor::Tensor(Shape shape, Device device, DType dtype) : Tensor(empty(std::move(shape), device, dtype)) {
+  fill(0.0f);
+}
 
-Tensor Tensor::empty(Shape shape, Device device) {
+Tensor Tensor::empty(Shape shape, Device device, DType dtype) {
   Tensor t;
+  t.dtype_ = dtype;
   t.set_shape(shape);
   t.device_ = device;
-  t.storage_ = allocate(t.numel_, device);
-  t.data_ = static_cast<float*>(t.storage_.get());
+  t.storage_ = allocate(t.numel_, dtype, device);
+  t.data_ = t.storage_.get();
   t.defined_ = true;
   return t;
 }
 
-Tensor Tensor::from_data(const float* data, Shape shape) {
-  Tensor t = empty(std::move(shape));
-  if (t.numel_ > 0) std::memcpy(t.data_, data, static_cast<size_t>(t.numel_) * sizeof(float));
+Tensor Tensor::from_data(const float* data, Shape shape) { return from_bytes(data, std::move(shape), DType::float32); }
+
+Tensor Tensor::from_bytes(const void* data, Shape shape, DType dtype) {
+  Tensor t = empty(std::move(shape), dtype);
+  if (t.numel_ > 0) std::memcpy(t.data_, data, t.nbytes());
   return t;
 }
 
 Tensor Tensor::view(float* data, Shape shape, Device device, std::shared_ptr<void> keep_alive) {
+  return view_bytes(data, std::move(shape), DType::float32, device, std::move(keep_alive));
+}
+
+Tensor Tensor::view_bytes(void* data, Shape shape, DType dtype, Device device, std::shared_ptr<void> keep_alive) {
   Tensor t;
+  t.dtype_ = dtype;
   t.set_shape(shape);
   FASTANN_CHECK_ARG(data != nullptr || t.numel_ == 0, "Tensor::view of a null pointer");
   t.device_ = device;
@@ -119,6 +137,11 @@ Tensor Tensor::view(float* data, Shape shape, Device device, std::shared_ptr<voi
   t.data_ = data;
   t.defined_ = true;
   return t;
+}
+
+void Tensor::dtype_mismatch(DType want) const {
+  FASTANN_THROW(TypeError, "tensor of dtype " << dtype_name(dtype_) << " and shape " << shape_str(shape())
+                                              << " used where a " << dtype_name(want) << " tensor is expected");
 }
 
 int64_t Tensor::dim(int i) const {
@@ -137,7 +160,7 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   Tensor t = *this;
   t.dims_[0] = end - begin;
   t.numel_ = row * (end - begin);
-  t.data_ = data_ + begin * row;
+  t.data_ = static_cast<char*>(data_) + static_cast<size_t>(begin * row) * itemsize();
   return t;
 }
 
@@ -150,14 +173,14 @@ Tensor Tensor::reshape(Shape shape) const {
 }
 
 Tensor Tensor::clone() const {
-  if (is_cpu()) return from_data(data_, shape());
+  if (is_cpu()) return from_bytes(data_, shape(), dtype_);
   return to(device_, /*copy=*/true);
 }
 
 Tensor Tensor::to(Device device, bool copy) const {
   FASTANN_CHECK_STATE(defined_, "to(" << device.str() << ") of an undefined tensor");
   if (device == device_ && !copy) return *this;
-  Tensor t = empty(shape(), device);
+  Tensor t = empty(shape(), device, dtype_);
   t.copy_from(*this);
   return t;
 }
@@ -165,8 +188,10 @@ Tensor Tensor::to(Device device, bool copy) const {
 void Tensor::copy_from(const Tensor& src) {
   FASTANN_CHECK_ARG(src.numel_ == numel_, "copy_from: size mismatch, " << shape_str(src.shape()) << " into "
                                                                          << shape_str(shape()));
+  FASTANN_CHECK_ARG(src.dtype_ == dtype_, "copy_from: dtype mismatch, " << dtype_name(src.dtype_) << " into "
+                                                                         << dtype_name(dtype_) << " (use astype)");
   if (numel_ == 0 || (src.data_ == data_ && src.device_ == device_)) return;
-  const size_t bytes = static_cast<size_t>(numel_) * sizeof(float);
+  const size_t bytes = nbytes();
   if (is_cpu() && src.is_cpu()) {
     std::memmove(data_, src.data_, bytes);
     return;
@@ -175,12 +200,83 @@ void Tensor::copy_from(const Tensor& src) {
   cuda::copy(data_, is_cpu() ? -1 : device_.index, src.data_, src.is_cpu() ? -1 : src.device_.index, bytes);
 }
 
+namespace {
+
+template <typename T>
+T convert(float v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v;
+  } else if constexpr (std::is_same_v<T, bfloat16>) {
+    return bfloat16(v);
+  } else {
+    FASTANN_CHECK_ARG(std::isfinite(v) && v >= static_cast<float>(std::numeric_limits<T>::min()) &&
+                          v < -static_cast<float>(std::numeric_limits<T>::min()),
+                      "cannot convert " << v << " to an integer dtype");
+    return static_cast<T>(v);
+  }
+}
+
+template <typename T>
+float to_float(T v) {
+  return static_cast<float>(v);
+}
+
+template <typename T>
+void fill_as(void* data, int64_t n, float value) {
+  const T v = convert<T>(value);
+  T* p = static_cast<T*>(data);
+  for (int64_t i = 0; i < n; ++i) p[i] = v;
+}
+
+// Calls f(T{}) with T the C++ type of dtype.
+template <typename F>
+void visit_dtype(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::float32: return f(float{});
+    case DType::bfloat16: return f(bfloat16{});
+    case DType::int32: return f(int32_t{});
+    case DType::int64: return f(int64_t{});
+  }
+}
+
+}  // namespace
+
 void Tensor::fill(float value) {
   if (!is_cpu()) {
-    cuda::fill(device_.index, data_, numel_, value);
+    FASTANN_CHECK_ARG(dtype_ == DType::float32, "fill of a " << dtype_name(dtype_) << " tensor on " << device_.str()
+                                                             << ": only float32 device tensors can be filled");
+    cuda::fill(device_.index, static_cast<float*>(data_), numel_, value);
     return;
   }
-  for (int64_t i = 0; i < numel_; ++i) data_[i] = value;
+  visit_dtype(dtype_, [&](auto tag) { fill_as<decltype(tag)>(data_, numel_, value); });
+}
+
+Tensor Tensor::astype(DType dtype) const {
+  FASTANN_CHECK_STATE(defined_, "astype(" << dtype_name(dtype) << ") of an undefined tensor");
+  FASTANN_CHECK_ARG(is_cpu(), "astype: the tensor is on " << device_.str() << "; convert it on the host");
+  Tensor out = empty(shape(), dtype);
+  const int64_t n = numel_;
+  const void* src = data_;
+  visit_dtype(dtype_, [&](auto from_tag) {
+    using From = decltype(from_tag);
+    const From* s = static_cast<const From*>(src);
+    visit_dtype(dtype, [&](auto to_tag) {
+      using To = decltype(to_tag);
+      To* d = static_cast<To*>(out.data_);
+      if constexpr (std::is_same_v<From, To>) {
+        std::memcpy(d, s, static_cast<size_t>(n) * sizeof(To));
+      } else if constexpr (std::is_integral_v<From> && std::is_integral_v<To>) {
+        for (int64_t i = 0; i < n; ++i) {
+          FASTANN_CHECK_ARG(s[i] >= std::numeric_limits<To>::min() && s[i] <= std::numeric_limits<To>::max(),
+                            "astype: " << s[i] << " does not fit in " << dtype_name(dtype));
+          d[i] = static_cast<To>(s[i]);
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i) d[i] = convert<To>(to_float(s[i]));
+      }
+    });
+  });
+  return out;
 }
 
 }  // namespace fastann

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -143,3 +146,109 @@ TEST(Version, HeaderMatchesLibrary) {
 }
 
 }  // namespace
+
+// --- dtypes -----------------------------------------------------------------------------------------------------
+
+namespace dtypes {
+
+using fastann::bfloat16;
+using fastann::DType;
+
+TEST(TensorDType, DefaultIsFloat32AndEveryDTypeHasItsSize) {
+  EXPECT_EQ(Tensor({2}).dtype(), DType::float32);
+  const std::pair<DType, size_t> sizes[] = {
+      {DType::float32, 4}, {DType::bfloat16, 2}, {DType::int32, 4}, {DType::int64, 8}};
+  for (const auto& [dt, size] : sizes) {
+    Tensor t({3, 5}, fastann::Device::cpu(), dt);
+    EXPECT_EQ(t.dtype(), dt);
+    EXPECT_EQ(t.itemsize(), size);
+    EXPECT_EQ(t.nbytes(), 15 * size);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % 64, 0u);
+    const auto* bytes = static_cast<const unsigned char*>(t.raw_data());
+    for (size_t i = 0; i < t.nbytes(); ++i) ASSERT_EQ(bytes[i], 0) << fastann::dtype_name(dt);
+    EXPECT_EQ(fastann::parse_dtype(fastann::dtype_name(dt)), dt);
+  }
+  EXPECT_THROW(fastann::parse_dtype("float16"), fastann::ValueError);
+}
+
+TEST(TensorDType, TypedAccessChecksTheDType) {
+  Tensor i = Tensor::empty({4}, DType::int64);
+  EXPECT_NO_THROW(i.data<int64_t>());
+  EXPECT_THROW(i.data(), fastann::TypeError);  // the float32 view
+  EXPECT_THROW(i.data<int32_t>(), fastann::TypeError);
+  try {
+    i.data<float>();
+    FAIL();
+  } catch (const fastann::TypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("int64"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("float32"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TensorDType, ByteSizeOverflowRaisesBeforeAllocating) {
+  // 2^61 int64 elements fit in int64_t as a count but are 2^64 bytes.
+  const int64_t n = int64_t{1} << 61;
+  EXPECT_THROW(Tensor::empty({n}, DType::int64), fastann::ValueError);
+  EXPECT_THROW(Tensor::empty({int64_t{1} << 31, int64_t{1} << 31}, DType::float32), fastann::ValueError);
+  EXPECT_THROW(Tensor::view_bytes(reinterpret_cast<void*>(64), {n}, DType::int64), fastann::ValueError);
+  // The same count of 2-byte elements is only 2^62 bytes: representable, so the error is the allocation's.
+  EXPECT_THROW(Tensor::empty({n}, DType::bfloat16), fastann::OutOfMemoryError);
+}
+
+TEST(TensorDType, Bfloat16RoundsToNearestEvenAndKeepsSpecialValues) {
+  // Independent reference: round the float32 bit pattern to its top 16 bits by hand, ties to even.
+  const float cases[] = {0.0f, -0.0f, 1.0f, -2.5f, 3.14159265f, 1e-40f, 65504.0f, 3.0e38f, 1.00390625f,
+                         1.01171875f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256};
+  for (float f : cases) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    const uint32_t lower = u & 0xffffu, upper = u >> 16;
+    const uint32_t want = lower > 0x8000u || (lower == 0x8000u && (upper & 1u)) ? upper + 1 : upper;
+    EXPECT_EQ(bfloat16(f).bits, want) << f;
+  }
+  EXPECT_EQ(static_cast<float>(bfloat16(1.0f + 1.0f / 256)), 1.0f);          // tie to even (down)
+  EXPECT_EQ(static_cast<float>(bfloat16(1.0f + 3.0f / 256)), 1.0f + 1.0f / 64);  // tie to even (up)
+  EXPECT_TRUE(std::isinf(static_cast<float>(bfloat16(std::numeric_limits<float>::infinity()))));
+  EXPECT_TRUE(std::isnan(static_cast<float>(bfloat16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_TRUE(std::isinf(static_cast<float>(bfloat16(3.4e38f))));  // rounds past the largest finite bfloat16
+}
+
+TEST(TensorDType, AstypeConvertsAndChecks) {
+  const float v[] = {1.5f, -2.75f, 1.0f + 1.0f / 256, 100.9f};
+  Tensor f = Tensor::from_data(v, {2, 2});
+  Tensor h = f.astype(DType::bfloat16);
+  ASSERT_EQ(h.dtype(), DType::bfloat16);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(h.data<bfloat16>()[i].bits, bfloat16(v[i]).bits);
+  Tensor back = h.astype(DType::float32);
+  EXPECT_EQ(back.data()[0], 1.5f);
+  EXPECT_EQ(back.data()[2], 1.0f);
+  Tensor i = f.astype(DType::int32);
+  EXPECT_EQ(i.data<int32_t>()[1], -2);  // toward zero, as NumPy's astype
+  EXPECT_EQ(i.data<int32_t>()[3], 100);
+  EXPECT_EQ(i.astype(DType::int64).data<int64_t>()[3], 100);
+  const int64_t big[] = {int64_t{1} << 40};
+  EXPECT_THROW(Tensor::from_values(big, {1}).astype(DType::int32), fastann::ValueError);
+  const float nan[] = {std::numeric_limits<float>::quiet_NaN()};
+  EXPECT_THROW(Tensor::from_data(nan, {1}).astype(DType::int64), fastann::ValueError);
+}
+
+TEST(TensorDType, ViewsRowsAndCopiesKeepTheDType) {
+  std::vector<int64_t> buf{0, 1, 2, 3, 4, 5, 6, 7, 8};
+  Tensor t = Tensor::view_bytes(buf.data(), {3, 3}, DType::int64);
+  Tensor r = t.rows(1, 3);
+  EXPECT_EQ(r.dtype(), DType::int64);
+  EXPECT_EQ(r.data<int64_t>()[0], 3);
+  EXPECT_EQ(r.reshape({6}).data<int64_t>()[5], 8);
+  Tensor c = r.clone();
+  EXPECT_EQ(c.dtype(), DType::int64);
+  EXPECT_EQ(c.data<int64_t>()[2], 5);
+  Tensor f({6});
+  EXPECT_THROW(f.copy_from(r.reshape({6})), fastann::ValueError);  // dtype mismatch
+  Tensor g = Tensor::empty({6}, DType::int64);
+  g.copy_from(r.reshape({6}));
+  EXPECT_EQ(g.data<int64_t>()[0], 3);
+  g.fill(7.9f);
+  EXPECT_EQ(g.data<int64_t>()[4], 7);
+}
+
+}  // namespace dtypes
