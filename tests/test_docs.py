@@ -3,8 +3,9 @@
 - Every relative link (and #anchor) of README.md, docs/**/*.md, CONTRIBUTING.md and CHANGELOG.md resolves to a file
   of the repository (and a heading of it).
 - README.md stays under 16 KB (the reference material lives in docs/), and keeps the test command .ci/run runs.
-- Every ```python block of README.md runs to the end in a fresh namespace, with the epochs it has, unless the line
-  before its fence is the marker <!-- not self-contained --> (a snippet that continues another one).
+- Every ```python block of README.md and docs/ runs to the end in a fresh namespace, with the epochs it has, unless
+  the line before its fence is a marker: <!-- not self-contained --> (a snippet that continues another one, or needs
+  a GPU or MPI) or <!-- not run by the tests: REASON -->.
 """
 
 import pathlib
@@ -16,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = [README, ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]
 NOT_SELF_CONTAINED = "<!-- not self-contained -->"
+NOT_RUN = re.compile(r"<!-- not run by the tests: .+ -->")
 README_LIMIT = 16 * 1024
 
 
@@ -102,7 +104,8 @@ def _python_blocks(path):
     blocks, i = [], 0
     while i < len(lines):
         if lines[i].strip() == "```python":
-            marked = any(lines[j].strip() == NOT_SELF_CONTAINED for j in range(max(0, i - 2), i))
+            marked = any(lines[j].strip() == NOT_SELF_CONTAINED or NOT_RUN.fullmatch(lines[j].strip())
+                         for j in range(max(0, i - 2), i))
             j = i + 1
             while j < len(lines) and not lines[j].lstrip().startswith("```"):
                 j += 1
@@ -112,18 +115,19 @@ def _python_blocks(path):
     return blocks
 
 
-README_BLOCKS = _python_blocks(README)
+BLOCKS = [(f"{doc.relative_to(ROOT)}:{line}", code, ok) for doc in DOCS for line, code, ok in _python_blocks(doc)]
 
 
 def test_readme_has_a_runnable_quickstart():
-    assert any(ok and "fit(" in code for _, code, ok in README_BLOCKS), "README.md lost its Python quickstart"
+    assert any(ok and "fit(" in code for where, code, ok in BLOCKS if where.startswith("README.md:")), (
+        "README.md lost its Python quickstart")
 
 
-@pytest.mark.parametrize("line,code,self_contained", README_BLOCKS, ids=[f"README.md:{b[0]}" for b in README_BLOCKS])
-def test_readme_python_block_runs(line, code, self_contained, tmp_path, monkeypatch, capsys):
-    if not self_contained:
-        pytest.skip(f"README.md:{line} is marked {NOT_SELF_CONTAINED}")
+@pytest.mark.parametrize("where,code,runnable", BLOCKS, ids=[b[0] for b in BLOCKS])
+def test_python_block_runs(where, code, runnable, tmp_path, monkeypatch, capsys):
+    if not runnable:
+        pytest.skip(f"{where} is marked as not run (not self-contained, or too slow)")
     pytest.importorskip("fastann")
     monkeypatch.chdir(tmp_path)  # whatever a snippet writes stays out of the tree
-    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})  # noqa: S102 (the point of the test)
+    exec(compile(code, where, "exec"), {"__name__": "__docs__"})  # noqa: S102 (the point of the test)
     capsys.readouterr()
