@@ -1,4 +1,4 @@
-"""Data-parallel fit (fastann.distributed, GradientReducer; README "Training on several processes or machines").
+"""Data-parallel fit (fastann.distributed, GradientReducer; docs/distributed.md).
 
 In-process: fit's reducer hook and sharding, with a GradientReducer written in Python that averages two models
 training in two threads (no MPI needed). Under MPI: `mpirun -np 2` (loopback only) runs tests/distributed/worker.py;
