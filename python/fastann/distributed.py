@@ -9,7 +9,7 @@ fit then broadcasts rank 0's initial weights, trains each rank on its share of e
 batch_size * size() rows (the shuffled order is the same on every rank: one seed, drawn on rank 0 unless given),
 averages the gradients of every step over the ranks (one MPI_Allreduce of the whole gradient buffer), and reports
 the global loss and metrics of each epoch on every rank. Only rank 0 prints progress and writes ModelCheckpoint /
-CSVLogger files. See "Training on several processes or machines" in the README.
+CSVLogger files. See docs/distributed.md.
 
 The MPI support is an optional module (fastann._mpi) built when CMake finds MPI (Debian: libopenmpi-dev);
 mpi4py (`pip install "fastann[mpi]"`) is optional too: without it, init() uses MPI_COMM_WORLD.

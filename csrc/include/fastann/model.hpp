@@ -121,7 +121,7 @@ struct Input {
 };
 
 // Optimizer hyperparameters; defaults(name) gives Keras's defaults for sgd, adam, adamw, rmsprop, adagrad.
-// The update rules are Keras's (see optimizers in the README).
+// The update rules are Keras's (docs/user-guide/numerics.md).
 struct FASTANN_API OptimizerConfig {
   std::string name = "rmsprop";
   double learning_rate = 0.001;
