@@ -23,7 +23,7 @@
 #endif
 
 #include "fastann/error.hpp"
-#include "io/json.hpp"
+#include "core/json.hpp"
 
 namespace fastann {
 
