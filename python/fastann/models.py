@@ -22,6 +22,7 @@ from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import layers as _layers
+from .metrics import serialization as _metric_forms
 from ._validate import as_float32, positive_int
 from .layers import Input, Layer, _unique_name
 
@@ -131,8 +132,8 @@ class Sequential:
         names = metric_list(metrics, "metrics")
         weighted = metric_list(weighted_metrics, "weighted_metrics")
         self._core.compile(opt._core_name, dict(opt._params), loss_obj._core_name, loss_obj.from_logits,
-                           loss_obj.delta, [_metrics._core(m) for m in names],
-                           [_metrics._core(m) for m in weighted], opt is self.optimizer)
+                           loss_obj.delta, [_metric_forms._core(m) for m in names],
+                           [_metric_forms._core(m) for m in weighted], opt is self.optimizer)
         if self.optimizer is not None and self.optimizer is not opt:
             self.optimizer._model = None
         opt._model = self
@@ -567,8 +568,8 @@ class Sequential:
             model.optimizer = _optimizers.from_config(config["compile"]["optimizer"])
             model.optimizer._model = model
             model.loss = _losses.from_config(config["compile"]["loss"])
-            model.compiled_metrics = [_metrics._from_core(c) for c in core.metric_configs(False)]
-            model.weighted_metrics = [_metrics._from_core(c) for c in core.metric_configs(True)]
+            model.compiled_metrics = [_metric_forms._from_core(c) for c in core.metric_configs(False)]
+            model.weighted_metrics = [_metric_forms._from_core(c) for c in core.metric_configs(True)]
         return model
 
     # --- config round trip (Keras's get_config / from_config) ---------------------------------------------------
