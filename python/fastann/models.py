@@ -24,7 +24,8 @@ from . import optimizers as _optimizers
 from . import layers as _layers
 from .metrics import serialization as _metric_forms
 from ._validate import as_float32, positive_int
-from .layers import Input, Layer, _unique_name
+from .layers import Input, Layer
+from .layers._utils import _unique_name
 
 _FIT_ARGS_UNSUPPORTED = ("steps_per_epoch", "validation_steps")
 
