@@ -21,7 +21,8 @@ import pytest
 
 import fastann
 from fastann import callbacks
-from fastann.callbacks import ProgbarLogger, _format_eta, _format_step_time, _format_value
+from fastann.callbacks import ProgbarLogger
+from fastann.callbacks.progress import _format_eta, _format_step_time, _format_value
 from fastann.initializers import GlorotUniform
 from fastann.layers import Dense
 from fastann.models import Sequential
