@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastann
-from fastann.layers import Activation, Dense
+from fastann.layers import Dense
 from fastann.models import Sequential
 
 

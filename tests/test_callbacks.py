@@ -15,8 +15,17 @@ import pytest
 
 import fastann
 from fastann import callbacks
-from fastann.callbacks import (CSVLogger, Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
-                               ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN)
+from fastann.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from fastann.initializers import GlorotUniform
 from fastann.layers import Dense
 from fastann.models import Sequential, load_model

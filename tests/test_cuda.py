@@ -57,7 +57,7 @@ def test_cuda_requested_without_device_is_a_clear_error():
         fastann.cuda.get_device_name(0)
     m = Sequential([Dense(2, input_dim=3)])
     for dev in ("cuda", "cuda:0"):
-        with pytest.raises(RuntimeError, match=r"device '%s' was requested" % dev):
+        with pytest.raises(RuntimeError, match=rf"device '{dev}' was requested"):
             m.compile(loss="mse", optimizer="sgd", device=dev)
     m.compile(loss="mse", optimizer="sgd", device="cpu")
     with pytest.raises(RuntimeError, match=r"no CUDA device|built without the CUDA backend"):
@@ -80,7 +80,7 @@ def test_device_queries():
     assert fastann.cuda.device_count() >= 1
     assert isinstance(fastann.cuda.get_device_name(0), str) and fastann.cuda.get_device_name(0)
     with pytest.raises(RuntimeError, match="does not exist"):
-        C.roundtrip(np.ones(3, np.float32), "cuda:%d" % fastann.cuda.device_count())
+        C.roundtrip(np.ones(3, np.float32), f"cuda:{fastann.cuda.device_count()}")
 
 
 @requires_gpu
@@ -207,7 +207,8 @@ def test_first_non_finite():
 
 
 @requires_gpu
-@pytest.mark.parametrize("name,logits", [("mse", False), ("mae", False), ("huber", False), ("binary_crossentropy", False),
+@pytest.mark.parametrize("name,logits", [("mse", False), ("mae", False), ("huber", False),
+                                         ("binary_crossentropy", False),
                                          ("binary_crossentropy", True), ("categorical_crossentropy", False),
                                          ("categorical_crossentropy", True),
                                          ("sparse_categorical_crossentropy", False),

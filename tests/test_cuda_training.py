@@ -202,13 +202,13 @@ def test_unusable_cuda_device_is_a_runtime_error_and_the_model_stays_usable_on_c
     """Without a usable CUDA device 'cuda' is refused; with one, a device index this machine lacks is. Either way
     the refused compile changes nothing: the model trains on as a twin that never saw it does, bitwise."""
     x, y = make_x(), targets("binary", make_x())
-    bad = "cuda" if not GPU else "cuda:%d" % fastann.cuda.device_count()
+    bad = "cuda" if not GPU else f"cuda:{fastann.cuda.device_count()}"
     m = _compiled(mlp(), "cpu", lambda: optimizers.Adam(0.01), loss="binary_crossentropy")
     twin = _compiled(mlp(), "cpu", lambda: optimizers.Adam(0.01), loss="binary_crossentropy")
     twin.set_weights(m.get_weights())
     m.fit(x, y, epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
     twin.fit(x, y, epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
-    with pytest.raises(RuntimeError, match=r"'%s'" % bad):
+    with pytest.raises(RuntimeError, match=rf"'{bad}'"):
         m.compile(loss="binary_crossentropy", optimizer=optimizers.Adam(0.01), device=bad)
     # Still compiled with its Adam state on the CPU: the next epoch is the twin's, bit for bit.
     h = m.fit(x, y, epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
@@ -219,7 +219,7 @@ def test_unusable_cuda_device_is_a_runtime_error_and_the_model_stays_usable_on_c
     np.testing.assert_array_equal(m.predict(x, verbose=0), twin.predict(x, verbose=0))
     # An uncompiled model refused a CUDA device can still be compiled for the CPU and trained.
     fresh = Sequential(mlp()(), name="fresh")
-    with pytest.raises(RuntimeError, match=r"'%s'" % bad):
+    with pytest.raises(RuntimeError, match=rf"'{bad}'"):
         fresh.compile(loss="mse", optimizer="sgd", device=bad)
     fresh.compile(loss="mse", optimizer="sgd", device="cpu")
     assert np.isfinite(fresh.fit(x, y, epochs=1, verbose=0).history["loss"][0])
@@ -254,8 +254,8 @@ def test_model_device_is_the_canonical_name():
 @requires_gpu
 def test_compile_on_a_missing_device_names_it():
     m = Sequential(mlp()(), name="m")
-    for dev in ("cuda:99", "cuda:%d" % fastann.cuda.device_count()):
-        with pytest.raises(RuntimeError, match=r"cuda:%s" % dev.split(":")[1]):
+    for dev in ("cuda:99", f"cuda:{fastann.cuda.device_count()}"):
+        with pytest.raises(RuntimeError, match=r"cuda:{}".format(dev.split(":")[1])):
             m.compile(loss="mse", optimizer="sgd", device=dev)
 
 
@@ -726,7 +726,7 @@ def test_training_steps_allocate_nothing_in_the_steady_state():
     m = _compiled(mlp(hidden_act="relu", out=4, out_act="softmax", d=20, widths=(64, 32)), DEV, "adam",
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(x, y, epochs=1, batch_size=64, verbose=0)  # warm-up epoch
-    for i in range(5):  # warm-up of the train_on_batch path (its batch-sized buffers)
+    for _ in range(5):  # warm-up of the train_on_batch path (its batch-sized buffers)
         m.train_on_batch(x[:64], y[:64])
     fastann.cuda.synchronize(0)
     before = fastann.cuda.memory_stats(0)

@@ -17,8 +17,6 @@ import pytest
 
 import fastann
 from fastann import _core
-from fastann.layers import Dense
-from fastann.models import Sequential
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "distributed"))

@@ -18,13 +18,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from test_progress import render
 
 from fastann import callbacks
 from fastann.layers import Dense
 from fastann.models import Sequential
 from fastann.optimizers import SGD
-
-from test_progress import render
 
 KERAS_SCRIPT = textwrap.dedent(r"""
     import contextlib, io, json, os, sys
@@ -195,8 +194,10 @@ def test_early_stopping_and_reduce_lr_decide_as_keras(keras_run):
         m, x, y = model()
 
         class Script(callbacks.Callback):
+            scores = seq
+
             def on_epoch_end(self, epoch, logs=None):
-                logs["score"] = seq[epoch]
+                logs["score"] = self.scores[epoch]
 
         cb = getattr(callbacks, kind)(monitor="score", **kwargs)
         h = m.fit(x, y, epochs=len(seq), batch_size=32, verbose=0, callbacks=[Script(), cb])

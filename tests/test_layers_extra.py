@@ -15,7 +15,7 @@ import pytest
 
 import fastann
 from fastann import _core, optimizers, regularizers
-from fastann.layers import Activation, BatchNormalization, Dense, Dropout, Input
+from fastann.layers import BatchNormalization, Dense, Dropout, Input
 from fastann.models import Sequential, load_model
 
 SHAPES = [(1, 3), (3, 1), (17, 5), (33, 70), (1000, 3), (64, 129)]  # 70, 129 columns cross the 64-column blocks
@@ -113,8 +113,10 @@ def _dropout_run(seed, data_seed=0):
     rng = np.random.default_rng(data_seed)
     x = rng.standard_normal((128, 6)).astype(np.float32)
     y = rng.standard_normal((128, 1)).astype(np.float32)
-    model = Sequential([Dense(16, input_dim=6, activation="relu", kernel_initializer=fastann.initializers.GlorotUniform(seed=1)),
-                        Dropout(0.5, seed=seed), Dense(1, kernel_initializer=fastann.initializers.GlorotUniform(seed=2))])
+    model = Sequential([Dense(16, input_dim=6, activation="relu",
+                              kernel_initializer=fastann.initializers.GlorotUniform(seed=1)),
+                        Dropout(0.5, seed=seed),
+                        Dense(1, kernel_initializer=fastann.initializers.GlorotUniform(seed=2))])
     model.compile(loss="mse", optimizer="adam")
     h = model.fit(x, y, epochs=3, batch_size=16, verbose=0, seed=5)
     return h.history["loss"], model.get_weights()
@@ -217,7 +219,9 @@ def test_batchnorm_reference_gradient_by_finite_differences():
     r = np.random.default_rng(8).standard_normal((7, 4))
     eps, h = 1e-3, 1e-6
     dx, dgamma, dbeta = bn_backward_reference(x, gamma, r, eps)
-    loss = lambda xx, gg, bb: float((r * bn_reference(xx, gg, bb, eps)[0]).sum())
+    def loss(xx, gg, bb):
+        return float((r * bn_reference(xx, gg, bb, eps)[0]).sum())
+
     for idx in np.ndindex(x.shape):
         xp, xm = x.copy(), x.copy()
         xp[idx] += h
@@ -426,7 +430,9 @@ def test_regularized_loss_and_gradient_against_numpy(regs):
     model, k, b = _dense_model(regs, "tanh")
     lr = 0.1
     model.compile(loss="mse", optimizer=optimizers.SGD(lr))
-    get = lambda key: regularizers.get(regs.get(key))
+    def get(key):
+        return regularizers.get(regs.get(key))
+
     kr, br, ar = get("kernel_regularizer"), get("bias_regularizer"), get("activity_regularizer")
     x64 = x.astype(np.float64)
     out = np.tanh(x64 @ k + b)
@@ -546,7 +552,7 @@ def test_save_load_round_trip_is_bitwise(tmp_path):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert model.evaluate(x, y, verbose=0) == loaded.evaluate(x, y, verbose=0)
-    assert [type(l).__name__ for l in loaded.layers] == ["Dense", "BatchNormalization", "Dropout", "Dense"]
+    assert [type(lyr).__name__ for lyr in loaded.layers] == ["Dense", "BatchNormalization", "Dropout", "Dense"]
     dense, bn, drop = loaded.layers[:3]
     assert dense.kernel_regularizer == regularizers.L2(0.01) and dense.bias_regularizer == regularizers.L1(0.02)
     assert dense.activity_regularizer == regularizers.L1L2(0.01, 0.01)

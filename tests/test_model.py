@@ -38,7 +38,8 @@ def np_forward(weights, acts, x):
         "tanh": np.tanh,
         "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
         "linear": lambda z: z,
-        "softmax": lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True),
+        "softmax": lambda z: (np.exp(z - z.max(1, keepdims=True))
+                              / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)),
     }
     for i, a in enumerate(acts):
         h = fns[a](h @ weights[2 * i].astype(np.float64) + weights[2 * i + 1].astype(np.float64))
@@ -270,7 +271,8 @@ def test_fit_seed_controls_shuffling():
     res = []
     for seed in (7, 7, 8):
         init = fastann.initializers.GlorotUniform
-        m = Sequential([Dense(3, input_dim=5, kernel_initializer=init(seed=1)), Dense(1, kernel_initializer=init(seed=2))])
+        m = Sequential([Dense(3, input_dim=5, kernel_initializer=init(seed=1)), Dense(1,
+                                                                                      kernel_initializer=init(seed=2))])
         m.compile(optimizer="sgd", loss="mse")
         m.fit(x, y, epochs=2, batch_size=8, seed=seed, verbose=0)
         res.append(m.get_weights()[0])

@@ -43,10 +43,10 @@ def test_get_config_is_json_and_round_trips():
     m2 = Sequential.from_config(json.loads(json.dumps(config)))
     assert m2.get_config() == config
     assert m2.name == "net"
-    assert [l.name for l in m2.layers] == [l.name for l in m.layers]
-    assert [type(l) for l in m2.layers] == [type(l) for l in m.layers]
-    assert [getattr(l, "units", None) for l in m2.layers] == [8, 6, 3, None]
-    assert [l.activation for l in m2.layers] == ["relu", "tanh", "linear", "softmax"]
+    assert [lyr.name for lyr in m2.layers] == [lyr.name for lyr in m.layers]
+    assert [type(lyr) for lyr in m2.layers] == [type(lyr) for lyr in m.layers]
+    assert [getattr(lyr, "units", None) for lyr in m2.layers] == [8, 6, 3, None]
+    assert [lyr.activation for lyr in m2.layers] == ["relu", "tanh", "linear", "softmax"]
     assert m2.layers[1].use_bias is False
     assert m2.built and m2.input_shape == (None, 5) and m2.output_shape == (None, 3)
     assert m2.optimizer is None

@@ -69,7 +69,7 @@ def test_save_load_predict_is_bitwise_identical(tmp_path, activation):
     m.save(path)
     m2 = load_model(path)
     np.testing.assert_array_equal(m2.predict(x, verbose=0), m.predict(x, verbose=0))
-    assert [l.name for l in m2.layers] == [l.name for l in m.layers]
+    assert [lyr.name for lyr in m2.layers] == [lyr.name for lyr in m.layers]
     assert m2.get_config() == m.get_config()
     for a, b in zip(m2.get_weights(), m.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -140,7 +140,7 @@ def test_safetensors_reads_the_weights_with_keras_names(tmp_path):
     m.save(tmp_path / "m.fastann")
     tensors = safetensors_numpy.load_file(str(tmp_path / "m.fastann"))
     weights = m.get_weights()
-    layer_names = [l.name for l in m.layers]
+    layer_names = [lyr.name for lyr in m.layers]
     expected = {}
     for i, lname in enumerate(layer_names):
         expected[f"{lname}/kernel"] = weights[2 * i]
@@ -302,7 +302,7 @@ def test_hostile_files_are_rejected_with_a_clear_error(small_file, tmp_path, cas
         header["hidden/bias"]["data_offsets"] = [0, 12]
     elif case == "offsets_gap":
         data = data + b"\0" * 4
-        meta["data_crc32"] = "%08x" % zlib.crc32(data)
+        meta["data_crc32"] = f"{zlib.crc32(data):08x}"
         for k, v in header.items():
             if k != "__metadata__" and v["data_offsets"][0] > 0:
                 v["data_offsets"] = [v["data_offsets"][0] + 4, v["data_offsets"][1] + 4]
@@ -321,11 +321,11 @@ def test_hostile_files_are_rejected_with_a_clear_error(small_file, tmp_path, cas
                          key=lambda kv: kv[1]["data_offsets"][1])
         del header[name]
         data = data[:last["data_offsets"][0]]
-        meta["data_crc32"] = "%08x" % zlib.crc32(data)
+        meta["data_crc32"] = f"{zlib.crc32(data):08x}"
     elif case == "extra_tensor":
         header["surprise"] = {"dtype": "F32", "shape": [1], "data_offsets": [len(data), len(data) + 4]}
         data = data + b"\0" * 4
-        meta["data_crc32"] = "%08x" % zlib.crc32(data)
+        meta["data_crc32"] = f"{zlib.crc32(data):08x}"
     elif case == "newer_version":
         meta["format_version"] = "99"
     elif case == "foreign_format":

@@ -492,7 +492,7 @@ def test_activation_grad_shape_mismatch_raises():
 def test_activation_wrappers():
     x = act_input((17, 5), "wrap")
     x32 = f32(x)
-    for fn, name, kw in [(fastann.activations.relu, "relu", {}), (fastann.activations.sigmoid, "sigmoid", {}),
+    for fn, name, _kw in [(fastann.activations.relu, "relu", {}), (fastann.activations.sigmoid, "sigmoid", {}),
                          (fastann.activations.softmax, "softmax", {}), (fastann.activations.gelu, "gelu", {}),
                          (fastann.activations.silu, "swish", {}), (fastann.activations.tanh, "tanh", {})]:
         ref = act_ref(name, x)

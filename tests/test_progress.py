@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,7 +62,7 @@ def test_progress_every_batch_gives_the_running_means_of_the_batch_losses():
     assert [s for s, _ in seen] == [1, 2, 3, 4]
     sizes = [32, 32, 32, 4]
     per_batch = [b.train_on_batch(x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(4)]
-    for k, (step, logs) in enumerate(seen):
+    for k, (_step, logs) in enumerate(seen):
         w = np.array(sizes[:k + 1], np.float64)
         want_loss = np.dot(w, [p[0] for p in per_batch[:k + 1]]) / w.sum()
         want_acc = np.dot(w, [p[1] for p in per_batch[:k + 1]]) / w.sum()
@@ -98,7 +97,7 @@ def test_batch_hooks_are_called_for_every_batch_with_running_logs():
              on_progress=lambda step, logs: progress.append((step, logs["loss"])), progress_interval_ms=0)
     assert begins == [0, 1, 2, 3] * 2
     assert [b for b, _ in ends] == [0, 1, 2, 3] * 2
-    assert [l for _, l in ends] == [l for _, l in progress]  # the same running means
+    assert [lg for _, lg in ends] == [lg for _, lg in progress]  # the same running means
 
 
 def test_a_batch_hook_asking_to_stop_ends_the_epoch_normally():
@@ -148,7 +147,7 @@ def test_an_exception_in_a_progress_or_batch_hook_stops_after_that_batch_and_pro
         m = small_model()
         epochs = []
         with pytest.raises(ZeroDivisionError):
-            core_fit(m, x, y, 10, epochs=2, on_epoch_end=lambda e, logs: epochs.append(e), **hooks)
+            core_fit(m, x, y, 10, epochs=2, on_epoch_end=lambda e, logs, record=epochs.append: record(e), **hooks)
         assert m.optimizer.iterations == 3
         assert epochs == []  # an error aborts: no on_epoch_end for the unfinished epoch
 

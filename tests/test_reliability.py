@@ -21,7 +21,8 @@ from fastann.models import Sequential, load_model
 def _model(seed, width=64):
     m = Sequential([Dense(width, input_dim=20, activation="relu",
                           kernel_initializer=fastann.initializers.GlorotUniform(seed=seed)),
-                    Dense(3, activation="softmax", kernel_initializer=fastann.initializers.GlorotUniform(seed=seed + 1))])
+                    Dense(3, activation="softmax",
+                          kernel_initializer=fastann.initializers.GlorotUniform(seed=seed + 1))])
     m.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return m
 
@@ -61,7 +62,7 @@ def test_sigkill_during_repeated_saves_never_leaves_a_torn_file(tmp_path):
     path = tmp_path / "model.fastann"
     rng = np.random.default_rng(0)
     seen = set()
-    for run in range(20):
+    for _run in range(20):
         proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE)
         assert proc.stdout.readline().strip() == b"ready"
         time.sleep(0.02 + 0.08 * rng.random())

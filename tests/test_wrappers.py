@@ -88,7 +88,7 @@ def test_grid_search_on_digits(digits):
     best = search.best_estimator_
     for key, value in search.best_params_.items():
         assert best.get_params()[key] == value
-    dense = [l for l in best.model_.layers if isinstance(l, Dense)]
+    dense = [lyr for lyr in best.model_.layers if isinstance(lyr, Dense)]
     assert len(dense) == best.model_kwargs.get("layers", 1) + 1
     assert dense[0].units == best.model_kwargs.get("units", 32) and dense[-1].units == 10
     assert len(best.history_["loss"]) == best.fit_kwargs["epochs"]

@@ -9,7 +9,6 @@ sanitizer report or another exception type is a finding; each becomes a case in 
 import sys
 
 import atheris
-
 import numpy as np
 
 import fastann

@@ -102,7 +102,7 @@ class Layer:
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> "Layer":
+    def from_config(cls, config: dict) -> Layer:
         """The layer for a `get_config()` dict (also accepts the model file's layer configs and Keras's
         `batch_input_shape`)."""
         if not isinstance(config, dict):

@@ -89,7 +89,7 @@ class BatchNormalization(_SameWidth):
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> "BatchNormalization":
+    def from_config(cls, config: dict) -> BatchNormalization:
         config = dict(config)
         for key in _BN_INITIALIZERS:
             if key in config:

@@ -64,7 +64,7 @@ class Dense(Layer):
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> "Dense":
+    def from_config(cls, config: dict) -> Dense:
         config = dict(config)
         for key in ("kernel_initializer", "bias_initializer"):
             if key in config:

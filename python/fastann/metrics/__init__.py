@@ -35,8 +35,8 @@ from .sparse_top_k_categorical_accuracy import SparseTopKCategoricalAccuracy
 from .top_k_categorical_accuracy import TopKCategoricalAccuracy
 
 __all__ = ["Metric", "AUC", "Precision", "Recall", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
-           "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError",
-           "NAMES", "get"]
+           "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "MeanSquaredError",
+           "MeanAbsoluteError", "NAMES", "get"]
 
 _set_module(globals(), __all__)
 del _set_module
