@@ -18,8 +18,8 @@ import pytest
 import fastann
 from fastann import _core
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "distributed"))
+TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+sys.path.insert(0, os.path.join(TESTS, "distributed"))
 import worker  # noqa: E402  (tests/distributed/worker.py: the data and model of the MPI runs)
 
 sys.path.pop(0)
@@ -165,7 +165,7 @@ def mpirun(scenario, outdir, *args, timeout=120):
     # Loopback only, oversubscribed (2 ranks may exceed the cores), allowed as root (CI containers).
     cmd = [MPIRUN, "-np", "2", "--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,tcp",
            "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
-           sys.executable, os.path.join(HERE, "distributed", "worker.py"), scenario, str(outdir), *args]
+           sys.executable, os.path.join(TESTS, "distributed", "worker.py"), scenario, str(outdir), *args]
     env = dict(os.environ, FASTANN_NUM_THREADS="1")
     start = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

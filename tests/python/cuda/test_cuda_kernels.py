@@ -1,7 +1,7 @@
 """The CUDA GEMM kernels added next to the 64x64 FP32 kernel (the 128x128 FP32 kernel for large shapes, the TF32
-tensor-core kernel) against NumPy in float64, and the stream-aware caching allocator. Like tests/test_cuda.py, the GPU
-tests skip with a reason where no CUDA device is present. Run on a GPU machine:
-python -m pytest tests/test_cuda_kernels.py -v
+tensor-core kernel) against NumPy in float64, and the stream-aware caching allocator. Like
+tests/python/cuda/test_cuda.py, the GPU tests skip with a reason where no CUDA device is present. Run on a GPU machine:
+python -m pytest tests/python/cuda/test_cuda_kernels.py -v
 
 Which kernel runs (csrc/cuda/gemm.cu, choose()): TF32 when fastann.cuda.allow_tf32() and compute capability >= 8.0;
 else the 128x128 kernel when m, n >= 128 and ceil(m/128) * ceil(n/128) * batch >= 2 * SMs; else the 64x64 kernel.
@@ -80,7 +80,7 @@ def _check_gemm(m, n, k, ta, tb, atol, rtol, acts=("linear", "relu", "sigmoid", 
 
 # --- the 128x128 FP32 kernel ----------------------------------------------------------------------------------
 
-FP32_TOL = lambda k: dict(rtol=1e-4, atol=1e-4 * max(1, k) ** 0.5)  # noqa: E731 (as tests/test_cuda.py)
+FP32_TOL = lambda k: dict(rtol=1e-4, atol=1e-4 * max(1, k) ** 0.5)  # noqa: E731 (as tests/python/cuda/test_cuda.py)
 
 
 @requires_gpu

@@ -19,7 +19,7 @@ from fastann import callbacks, optimizers
 from fastann.layers import Activation, Dense
 from fastann.models import Sequential
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def mlp(input_dim=10, hidden=(32, 32), out=1, out_act="sigmoid", act="relu"):

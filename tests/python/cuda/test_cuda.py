@@ -1,7 +1,7 @@
 """The CUDA backend: build facts (checked everywhere) and every CUDA op against the CPU op and NumPy (float64) on odd
 shapes, the caching allocator's reuse, and training on the GPU against the CPU. The GPU tests skip with a reason where
 no CUDA device is present (this includes every machine without the backend, a driver or a GPU); they never fail for
-that. Run on a GPU machine: python -m pytest tests/test_cuda.py -v"""
+that. Run on a GPU machine: python -m pytest tests/python/cuda/test_cuda.py -v"""
 
 import numpy as np
 import pytest

@@ -64,7 +64,7 @@ def test_main_paths_point_at_the_installed_package():
 
 # --- examples/cpp/predict built against this installation's CMake package ------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _cxx_compiler():

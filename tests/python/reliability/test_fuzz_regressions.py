@@ -8,7 +8,7 @@ import pytest
 
 atheris = pytest.importorskip("atheris")
 
-FUZZ = pathlib.Path(__file__).parent / "fuzz"
+FUZZ = pathlib.Path(__file__).parents[2] / "fuzz"
 INPUTS = sorted(p for d in ("corpus/api", "regressions/api") for p in (FUZZ / d).glob("*") if p.is_file())
 
 

@@ -5,8 +5,9 @@ CPU model's initial weights into the CUDA model (`gpu.set_weights(cpu.get_weight
 same NumPy data on both. The CPU model is the independent reference (it is itself checked against NumPy and a float64
 PyTorch run in test_ops.py / test_training_parity.py), so a wrong CUDA kernel, a wrong device transfer, a different
 batch order or a different dropout mask shows up as a trajectory that leaves the CPU's. The GPU tests skip with a
-reason where no CUDA device is present (fastann.cuda.is_available() is False), exactly as tests/test_cuda.py does;
-they also run against the CUDA emulator build (kernels executed on the host behind poisoned device pointers, so any
+reason where no CUDA device is present (fastann.cuda.is_available() is False), exactly as
+tests/python/cuda/test_cuda.py does; they also run against the CUDA emulator build (kernels executed on the host
+behind poisoned device pointers, so any
 host access to device memory crashes instead of silently working). One test runs everywhere: asking for a CUDA
 device that cannot be used is a RuntimeError that leaves the model usable on the CPU.
 
@@ -41,7 +42,7 @@ agree to float32 rounding (u = 2^-24 ~ 6e-8), not bitwise:
   <= 0.03, predictions <= 0.08), i.e. >= 10x margin; the longer run of test_two_models_train_concurrently (192
   steps, fan-in 64) used 0.58 of TOL_WEIGHT, so it compares with TOL_LONG (10x looser: ~0.06).
 
-Run on a GPU machine: python -m pytest tests/test_cuda_training.py -v
+Run on a GPU machine: python -m pytest tests/python/cuda/test_cuda_training.py -v
 """
 
 from __future__ import annotations
