@@ -25,11 +25,11 @@ def run(threads: int, quick: bool) -> dict:
     for (bsz, m, k, n) in SHAPES:
         a = rng.standard_normal((bsz, m, k), dtype=np.float32)
         b = rng.standard_normal((bsz, k, n), dtype=np.float32)
-        fns = {"fastann": lambda: fastann.ops.matmul(a, b), "numpy": lambda: np.matmul(a, b)}
+        fns = {"fastann": lambda a=a, b=b: fastann.ops.matmul(a, b), "numpy": lambda a=a, b=b: np.matmul(a, b)}
         if common.has_module("torch"):
             import torch
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            fns["torch"] = lambda: torch.bmm(ta, tb)
+            fns["torch"] = lambda ta=ta, tb=tb: torch.bmm(ta, tb)
         flop = 2.0 * bsz * m * n * k
         row = {"batch": bsz, "m": m, "k": k, "n": n, "flop": flop,
                "fastann_rel_err_vs_numpy": rel_err(fns["fastann"](), fns["numpy"]())}

@@ -88,7 +88,8 @@ def worker(p: dict) -> dict:
     med = statistics.median(times)
     return {"ranks": p["ranks"], "threads": fastann.get_num_threads(), "overlap": p["overlap"], "mpi": mpi,
             "fit_s": med, "fit_min_s": min(times), "times": times,
-            "foreign_load": statistics.median(loads), "foreign_loads": loads, "samples_per_s": x.shape[0] / med, "loss": loss,
+            "foreign_load": statistics.median(loads), "foreign_loads": loads, "samples_per_s": x.shape[0] / med,
+            "loss": loss,
             "mpi_library": dist._module().library_version().splitlines()[0] if mpi else None}
 
 

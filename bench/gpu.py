@@ -41,8 +41,8 @@ TRAINING = {
 NOTES = ("TF32 off on both sides; fastann times exclude host<->device copies, as torch's do.",
          "training: samples/s of the timed epochs after a warm-up epoch (median; fastann's one copy of the dataset "
          "to the GPU per fit is not in it, fastann_fit_samples_per_s in the JSON includes it); ratio = fastann / "
-         "torch (> 1: fastann is faster); the losses are the last timed epoch's mean loss (both libraries train the same model "
-         "on the same data from different initial weights, so they agree only roughly).")
+         "torch (> 1: fastann is faster); the losses are the last timed epoch's mean loss (both libraries train the "
+         "same model on the same data from different initial weights, so they agree only roughly).")
 
 
 def _torch_cuda():
@@ -87,7 +87,7 @@ def run(threads: int, quick: bool) -> dict:
         if torch is not None:
             a = torch.randn(n, n, device="cuda")
             b = torch.randn(n, n, device="cuda")
-            row["torch_gflops"] = flop / _time_torch(torch, lambda: torch.matmul(a, b), iters) / 1e9
+            row["torch_gflops"] = flop / _time_torch(torch, lambda a=a, b=b: torch.matmul(a, b), iters) / 1e9
             row["ratio"] = row["fastann_gflops"] / row["torch_gflops"]
         res["sgemm"].append(row)
         common.log(f"  sgemm {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k != "n"))
@@ -99,7 +99,7 @@ def run(threads: int, quick: bool) -> dict:
         if torch is not None:
             a = torch.randn(bsz, m, k, device="cuda")
             b = torch.randn(bsz, k, n, device="cuda")
-            row["torch_gflops"] = flop / _time_torch(torch, lambda: torch.bmm(a, b), iters) / 1e9
+            row["torch_gflops"] = flop / _time_torch(torch, lambda a=a, b=b: torch.bmm(a, b), iters) / 1e9
             row["ratio"] = row["fastann_gflops"] / row["torch_gflops"]
         res["batched"].append(row)
     res["training"] = [_training_row(name, TRAINING[name], torch, quick) for name in TRAINING]
@@ -192,7 +192,7 @@ def _torch_epochs(torch, w: dict, x, y, repeats: int):
         torch.cuda.synchronize()
         if i:  # epoch 0 is the warm-up
             times.append(time.perf_counter() - t0)
-    del model, opt, X, Y
+    model = opt = X = Y = None  # free the GPU memory the closure `epoch` holds
     torch.cuda.empty_cache()
     return times, loss
 

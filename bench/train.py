@@ -241,7 +241,7 @@ def _get(res, name, lib):
 
 def tables(res: dict) -> list:
     summary, detail = [], []
-    for name, w in res["workloads"].items():
+    for name, _w in res["workloads"].items():
         f, t, k = (_get(res, name, lib) for lib in LIBS)
         def cell(r, key):
             if r is None:

@@ -1,7 +1,8 @@
 # The textbook listing: a 10-32-32-1 MLP on random data. Only the import lines differ from the Keras original.
 import numpy as np
-from fastann.models import Sequential
+
 from fastann.layers import Dense
+from fastann.models import Sequential
 
 data = np.random.random((1000, 10))
 Y = np.random.randint(2, size=(1000, 1))
@@ -12,5 +13,5 @@ model.add(Dense(1, activation='sigmoid'))
 model.compile(loss='binary_crossentropy', optimizer='adam', metrics=['accuracy'])
 model.fit(data, Y, epochs=10, batch_size=32)
 scores = model.evaluate(data, Y)
-print("%s: %.2f%%" % (model.metrics_names[1], scores[1] * 100))
+print(f"{model.metrics_names[1]}: {scores[1] * 100:.2f}%")
 model.save("model.fastann")  # fastann.models.load_model("model.fastann") in Python, fastann::load_model in C++

@@ -7,14 +7,25 @@ Only the import lines differ from a Keras tutorial. The numeric work (GEMM, acti
 whole fit/evaluate/predict loops) runs in C++ with the GIL released.
 """
 
-from . import _core
+from . import (
+    _core,
+    activations,
+    callbacks,
+    cuda,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    regularizers,
+    utils,
+)
 from ._core import __version__
-
-from . import (activations, callbacks, cuda, initializers, layers, losses, metrics, models, ops, optimizers,
-               regularizers, utils)
+from ._paths import get_cmake_dir, get_include, get_library_dir
 from .layers import Input
 from .models import Sequential
-from ._paths import get_cmake_dir, get_include, get_library_dir
 
 
 def set_num_threads(n: int) -> None:

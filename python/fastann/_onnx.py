@@ -22,7 +22,8 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 13
 
 # Activation parameters the C++ core uses (csrc/ops/types.cpp, csrc/cpu/ops/activation.cpp). leaky_relu and elu
-# use these defaults unless the layer has its own alpha (activation_alpha in the model's JSON config, e.g. from a model file written in C++).
+# use these defaults unless the layer has its own alpha (activation_alpha in the model's JSON config, e.g. from a
+# model file written in C++).
 _DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805

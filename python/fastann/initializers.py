@@ -21,7 +21,7 @@ class Initializer:
         return dict(self._params, seed=self.seed) if self._seeded else dict(self._params)
 
     @classmethod
-    def from_config(cls, config: dict) -> "Initializer":
+    def from_config(cls, config: dict) -> Initializer:
         return cls(**config)
 
     def _spec(self) -> dict:

@@ -18,12 +18,14 @@ import numpy as np
 from . import _core
 from . import callbacks as _callbacks
 from . import cuda as _cuda
+from . import layers as _layers
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
-from . import layers as _layers
 from ._validate import as_float32, positive_int
-from .layers import Input, Layer, _unique_name
+from .layers import Input, Layer
+from .layers._utils import _unique_name
+from .metrics import serialization as _metric_forms
 
 _FIT_ARGS_UNSUPPORTED = ("steps_per_epoch", "validation_steps")
 
@@ -69,7 +71,7 @@ class Sequential:
             raise TypeError(f"Sequential.add expects a fastann layer, got {type(layer).__name__}")
         if layer._model is not None:
             raise ValueError(f"layer '{layer.name}' is already part of a model")
-        if any(l.name == layer.name for l in self._layers):
+        if any(lyr.name == layer.name for lyr in self._layers):
             raise ValueError(f"the model already has a layer named '{layer.name}'")
         layer._attach(self._core)
         layer._model = self
@@ -131,8 +133,8 @@ class Sequential:
         names = metric_list(metrics, "metrics")
         weighted = metric_list(weighted_metrics, "weighted_metrics")
         self._core.compile(opt._core_name, dict(opt._params), loss_obj._core_name, loss_obj.from_logits,
-                           loss_obj.delta, [_metrics._core(m) for m in names],
-                           [_metrics._core(m) for m in weighted], opt is self.optimizer)
+                           loss_obj.delta, [_metric_forms._core(m) for m in names],
+                           [_metric_forms._core(m) for m in weighted], opt is self.optimizer)
         if self.optimizer is not None and self.optimizer is not opt:
             self.optimizer._model = None
         opt._model = self
@@ -488,8 +490,8 @@ class Sequential:
             a, b, c = cells
             return (f"{left} {a:<{widths[0] - 2}} {mid} {b:<{widths[1] - 2}} {mid} {c:>{widths[2] - 2}} {right}")
 
-        def rule(l, m, r, ch):
-            return l + m.join(ch * w for w in widths) + r
+        def rule(left, m, r, ch):
+            return left + m.join(ch * w for w in widths) + r
 
         lines = [f'Model: "{self.name}"',
                  rule("┏", "┳", "┓", "━"),
@@ -546,7 +548,7 @@ class Sequential:
         self._core.set_weights(other.get_weights())
 
     @classmethod
-    def _wrap(cls, core) -> "Sequential":
+    def _wrap(cls, core) -> Sequential:
         """A Python model over an existing core model (its layers, weights and compile state as they are)."""
         config = json.loads(core.config_json())
         model = cls.__new__(cls)
@@ -567,8 +569,8 @@ class Sequential:
             model.optimizer = _optimizers.from_config(config["compile"]["optimizer"])
             model.optimizer._model = model
             model.loss = _losses.from_config(config["compile"]["loss"])
-            model.compiled_metrics = [_metrics._from_core(c) for c in core.metric_configs(False)]
-            model.weighted_metrics = [_metrics._from_core(c) for c in core.metric_configs(True)]
+            model.compiled_metrics = [_metric_forms._from_core(c) for c in core.metric_configs(False)]
+            model.weighted_metrics = [_metric_forms._from_core(c) for c in core.metric_configs(True)]
         return model
 
     # --- config round trip (Keras's get_config / from_config) ---------------------------------------------------
@@ -576,17 +578,18 @@ class Sequential:
         """The architecture as JSON-serialisable values: the name, each layer as {"class_name", "config"} and, once
         built, "build_input_shape". `Sequential.from_config(model.get_config())` makes the same architecture with
         fresh weights, uncompiled."""
-        config = {"name": self.name, "layers": [_layers.serialize(l) for l in self._layers]}
+        config = {"name": self.name, "layers": [_layers.serialize(lyr) for lyr in self._layers]}
         if self._core.built:
             config["build_input_shape"] = [None, int(self._core.input_dim)]
         return config
 
     @classmethod
-    def from_config(cls, config, custom_objects=None) -> "Sequential":
+    def from_config(cls, config, custom_objects=None) -> Sequential:
         """A new, uncompiled model with the architecture of `config` (from `get_config`); built when the config
         has a "build_input_shape" or its first layer an `input_dim`."""
         if custom_objects:
-            raise NotImplementedError("from_config: custom_objects are not supported (fastann has no custom layers yet)")
+            raise NotImplementedError("from_config: custom_objects are not supported (fastann has no custom layers "
+                                      "yet)")
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("from_config expects a dict with a 'layers' list, as Sequential.get_config() returns")
         model = cls([_layers.deserialize(entry) for entry in config["layers"]], name=config.get("name"))

@@ -1,5 +1,5 @@
-"""scikit-learn estimators around fastann models: `SKLearnClassifier` and `SKLearnRegressor` (the signatures of Keras 3's
-`keras.wrappers`), so that scikit-learn's tools (`GridSearchCV`, `cross_val_score`, `Pipeline`, ...) can tune and
+"""scikit-learn estimators around fastann models: `SKLearnClassifier` and `SKLearnRegressor` (the signatures of Keras
+3's `keras.wrappers`), so that scikit-learn's tools (`GridSearchCV`, `cross_val_score`, `Pipeline`, ...) can tune and
 evaluate a fastann network. Needs scikit-learn: `pip install fastann[sklearn]`.
 
     def build(X, y, units=32, activation="relu", learning_rate=1e-3):

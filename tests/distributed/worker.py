@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py under `mpirun -np 2`: python worker.py SCENARIO OUTDIR [options].
+"""Run by tests/python/distributed/test_distributed.py under `mpirun -np 2`: python worker.py SCENARIO OUTDIR [options].
 
 Scenarios:
   fit [--overlap]  data-parallel fits (see data()); each rank saves its initial and final weights and History to

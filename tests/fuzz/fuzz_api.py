@@ -1,7 +1,8 @@
 """atheris target: the Python argument boundary. Random shapes, dtypes, values (NaN, infinity, huge, negative) and
 arguments go into the public API; every call must return or raise one of the documented exception types
 (ValueError, TypeError, RuntimeError, OSError, MemoryError, NotImplementedError). A crash of the interpreter, a
-sanitizer report or another exception type is a finding; each becomes a case in tests/test_bad_inputs.py.
+sanitizer report or another exception type is a finding; each becomes a case in
+tests/python/training/test_bad_inputs.py.
 
     python tests/fuzz/fuzz_api.py -max_total_time=60 tests/fuzz/corpus/api
 """
@@ -9,7 +10,6 @@ sanitizer report or another exception type is a finding; each becomes a case in 
 import sys
 
 import atheris
-
 import numpy as np
 
 import fastann

@@ -24,9 +24,11 @@ def main():
         "sgd_momentum_mse": (Sequential([Dense(2, input_dim=3, use_bias=False,
                                                kernel_initializer=fastann.initializers.RandomNormal(seed=3))]),
                              ("mse", fastann.optimizers.SGD(momentum=0.9, nesterov=True))),
-        "rmsprop_centered": (Sequential([Dense(3, input_dim=3, activation="leaky_relu"), Dense(2, activation="softmax")]),
+        "rmsprop_centered": (Sequential([Dense(3, input_dim=3, activation="leaky_relu"), Dense(2,
+                                                                                               activation="softmax")]),
                              ("categorical_crossentropy", fastann.optimizers.RMSprop(momentum=0.5, centered=True))),
-        "adagrad_huber": (Sequential([Dense(1, input_dim=3, activation="elu")]), (fastann.losses.Huber(2.0), "adagrad")),
+        "adagrad_huber": (Sequential([Dense(1, input_dim=3, activation="elu")]), (fastann.losses.Huber(2.0),
+                                                                                  "adagrad")),
     }
     for name, (model, compile_args) in cases.items():
         if compile_args:

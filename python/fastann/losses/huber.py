@@ -1,0 +1,17 @@
+"""Huber: quadratic within `delta` of the target, linear beyond."""
+
+from __future__ import annotations
+
+from .loss import Loss
+
+
+class Huber(Loss):
+    _core_name = "huber"
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name=None):
+        if not delta > 0:
+            raise ValueError(f"Huber: delta must be > 0, got {delta!r}")
+        super().__init__(delta=delta, reduction=reduction, name=name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "delta": self.delta}

@@ -1,0 +1,12 @@
+"""MeanAbsoluteError: the mean over the last axis of the absolute error."""
+
+from __future__ import annotations
+
+from .loss import Loss
+
+
+class MeanAbsoluteError(Loss):
+    _core_name = "mean_absolute_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction=reduction, name=name)

@@ -1,0 +1,16 @@
+"""Adam."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    _core_name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 weight_decay=None, name=None, **kwargs):
+        if amsgrad:
+            raise NotImplementedError("Adam: amsgrad=True is not supported yet")
+        super().__init__(learning_rate, weight_decay, name, beta_1=float(beta_1), beta_2=float(beta_2),
+                         epsilon=float(epsilon), **kwargs)
