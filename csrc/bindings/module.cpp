@@ -138,6 +138,8 @@ py::dict layer_info_dict(const fastann::LayerInfo& li) {
   d["activation"] = li.activation;
   d["input_dim"] = li.input_dim;
   d["output_dim"] = li.output_dim;
+  d["input_shape"] = py::tuple(py::cast(li.input_shape));
+  d["output_shape"] = py::tuple(py::cast(li.output_shape));
   d["param_count"] = li.param_count;
   d["use_bias"] = li.use_bias;
   d["weight_shapes"] = li.weight_shapes;
@@ -602,10 +604,17 @@ PYBIND11_MODULE(_core, mod) {
         b.name = name;
         m.add(b);
       }, "Appends a BatchNormalization layer.")
-      .def("add_input", [](fastann::Sequential& m, int64_t dim) { m.add(fastann::Input(dim)); }, py::arg("dim"),
-           "Sets the input size before the first layer (Keras's Input(shape=(dim,))).")
-      .def("build", &fastann::Sequential::build, py::arg("input_dim"), py::arg("seed") = py::none(),
-           "Creates and initialises the weights for inputs of input_dim features.")
+      .def("add_layer", [](fastann::Sequential& m, const std::string& class_name, const std::string& config) {
+        m.add(fastann::LayerSpec{class_name, config});
+      }, py::arg("class_name"), py::arg("config_json"),
+           "Appends a layer of any registered class from its Keras config as JSON (ValueError for a bad one).")
+      .def("add_input", [](fastann::Sequential& m, const std::vector<int64_t>& shape) {
+        m.add(fastann::Input(fastann::Shape(shape)));
+      }, py::arg("shape"), "Sets the input shape (per sample) before the first layer (Keras's Input(shape=...)).")
+      .def("build", [](fastann::Sequential& m, const std::vector<int64_t>& shape, std::optional<uint64_t> seed) {
+        m.build(fastann::Shape(shape), seed);
+      }, py::arg("input_shape"), py::arg("seed") = py::none(),
+           "Creates and initialises the weights for inputs of input_shape (per sample).")
       .def_property_readonly("built", &fastann::Sequential::built)
       .def("to", [](fastann::Sequential& m, const std::string& device) {
         const fastann::Device d = fastann::Device::parse(device);
@@ -614,6 +623,8 @@ PYBIND11_MODULE(_core, mod) {
       }, py::arg("device"), "Moves the model's weights, optimizer state and work to the device ('cpu', 'cuda:N').")
       .def_property_readonly("device", [](const fastann::Sequential& m) { return m.device().str(); })
       .def_property_readonly("input_dim", &fastann::Sequential::input_dim)
+      .def_property_readonly("input_shape", [](const fastann::Sequential& m) { return py::tuple(py::cast(m.input_shape())); })
+      .def_property_readonly("output_shape", [](const fastann::Sequential& m) { return py::tuple(py::cast(m.output_shape())); })
       .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
       .def("compile", [](fastann::Sequential& m, const std::string& opt, const py::dict& opt_kwargs,
                          const std::string& loss, bool from_logits, double delta, const py::list& metrics,

@@ -172,6 +172,20 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::as_matrix() const {
+  FASTANN_CHECK_ARG(ndim_ >= 1, "as_matrix() of a 0-d tensor");
+  if (ndim_ == 2) return *this;
+  Tensor t = *this;
+  const int64_t cols = dims_[ndim_ - 1];
+  t.ndim_ = 2;
+  int64_t rows = 1;
+  for (int i = 0; i + 1 < ndim_; ++i) rows *= dims_[i];
+  t.dims_[0] = rows;
+  t.dims_[1] = cols;
+  for (int i = 2; i < kMaxDims; ++i) t.dims_[i] = 0;
+  return t;
+}
+
 Tensor Tensor::clone() const {
   if (is_cpu()) return from_bytes(data_, shape(), dtype_);
   return to(device_, /*copy=*/true);

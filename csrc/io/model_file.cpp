@@ -24,6 +24,8 @@
 
 #include "fastann/error.hpp"
 #include "core/json.hpp"
+#include "nn/layer.hpp"
+#include "nn/layers/config_json.hpp"
 
 namespace fastann {
 
@@ -74,79 +76,6 @@ void require_little_endian() {
 
 
 // --- config <-> JSON ------------------------------------------------------------------------------------------------
-Json number_or_null(double v) { return std::isnan(v) ? Json() : Json(v); }
-
-Json initializer_json(const InitializerSpec& s) {
-  Json j = Json::object();
-  j.set("name", s.name);
-  const std::pair<const char*, const std::optional<double>*> params[] = {
-      {"minval", &s.minval}, {"maxval", &s.maxval}, {"mean", &s.mean}, {"stddev", &s.stddev}, {"value", &s.value}};
-  for (const auto& [key, v] : params) {
-    if (*v) j.set(key, **v);
-  }
-  if (s.seed) j.set("seed", std::to_string(*s.seed));  // a string: JSON numbers lose integers above 2^53
-  return j;
-}
-
-Json regularizer_json(const std::optional<Regularizer>& r) {
-  if (!r) return Json();
-  Json j = Json::object();
-  j.set("name", r->name);
-  j.set("l1", r->l1);
-  j.set("l2", r->l2);
-  return j;
-}
-
-Json seed_json(const std::optional<uint64_t>& seed) {
-  return seed ? Json(std::to_string(*seed)) : Json();  // a string: JSON numbers lose integers above 2^53
-}
-
-Json layer_json(const LayerConfig& cfg) {
-  Json c = Json::object();
-  Json out = Json::object();
-  if (const Dropout* dr = std::get_if<Dropout>(&cfg)) {
-    out.set("class_name", "Dropout");
-    c.set("name", dr->name);
-    c.set("rate", dr->rate);
-    c.set("seed", seed_json(dr->seed));
-    c.set("input_dim", dr->input_dim);
-  } else if (const BatchNormalization* bn = std::get_if<BatchNormalization>(&cfg)) {
-    out.set("class_name", "BatchNormalization");
-    c.set("name", bn->name);
-    c.set("momentum", bn->momentum);
-    c.set("epsilon", bn->epsilon);
-    c.set("center", bn->center);
-    c.set("scale", bn->scale);
-    c.set("beta_initializer", initializer_json(bn->beta_initializer));
-    c.set("gamma_initializer", initializer_json(bn->gamma_initializer));
-    c.set("moving_mean_initializer", initializer_json(bn->moving_mean_initializer));
-    c.set("moving_variance_initializer", initializer_json(bn->moving_variance_initializer));
-    c.set("input_dim", bn->input_dim);
-  } else if (const Dense* d = std::get_if<Dense>(&cfg)) {
-    out.set("class_name", "Dense");
-    c.set("name", d->name);
-    c.set("units", d->units);
-    c.set("activation", d->activation.name);
-    c.set("activation_alpha", number_or_null(d->activation.alpha));
-    c.set("use_bias", d->use_bias);
-    c.set("kernel_initializer", initializer_json(d->kernel_initializer));
-    c.set("bias_initializer", initializer_json(d->bias_initializer));
-    c.set("kernel_regularizer", regularizer_json(d->kernel_regularizer));
-    c.set("bias_regularizer", regularizer_json(d->bias_regularizer));
-    c.set("activity_regularizer", regularizer_json(d->activity_regularizer));
-    c.set("input_dim", d->input_dim);
-  } else {
-    const Activation& a = std::get<Activation>(cfg);
-    out.set("class_name", "Activation");
-    c.set("name", a.name);
-    c.set("activation", a.activation.name);
-    c.set("activation_alpha", number_or_null(a.activation.alpha));
-    c.set("input_dim", a.input_dim);
-  }
-  out.set("config", std::move(c));
-  return out;
-}
-
 Json compile_json(const Sequential& model) {
   const OptimizerConfig& o = model.optimizer_config();
   Json opt = Json::object();
@@ -194,46 +123,6 @@ Json compile_json(const Sequential& model) {
   const std::vector<MetricConfig> weighted = model.metric_configs(true);
   if (!weighted.empty()) c.set("weighted_metrics", metrics_json(weighted));
   return c;
-}
-
-ActivationSpec activation_from(const Json& c, const std::string& path) {
-  ActivationSpec a;
-  a.name = c.at("activation", path).as_string(path + ".activation");
-  const Json& alpha = c.at("activation_alpha", path);
-  if (!alpha.is_null()) a.alpha = alpha.as_number(path + ".activation_alpha");
-  return a;
-}
-
-uint64_t seed_from(const Json& seed, const std::string& path) {
-  const std::string& text = seed.as_string(path);
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE) bad(path + ": not an integer seed");
-  return v;
-}
-
-InitializerSpec initializer_from(const Json& j, const std::string& path) {
-  InitializerSpec s(j.at("name", path).as_string(path + ".name"));
-  std::optional<double>* params[] = {&s.minval, &s.maxval, &s.mean, &s.stddev, &s.value};
-  const char* keys[] = {"minval", "maxval", "mean", "stddev", "value"};
-  for (size_t i = 0; i < 5; ++i) {
-    if (const Json* v = j.find(keys[i])) *params[i] = v->as_number(path + "." + keys[i]);
-  }
-  if (const Json* seed = j.find("seed")) s.seed = seed_from(*seed, path + ".seed");
-  return s;
-}
-
-// An optional regularizer: absent or null is none (files written before regularizers existed have no key).
-std::optional<Regularizer> regularizer_from(const Json& c, const char* key, const std::string& cpath) {
-  const Json* j = c.find(key);
-  if (!j || j->is_null()) return std::nullopt;
-  const std::string path = cpath + "." + key;
-  Regularizer r;
-  r.name = j->at("name", path).as_string(path + ".name");
-  r.l1 = j->at("l1", path).as_number(path + ".l1");
-  r.l2 = j->at("l2", path).as_number(path + ".l2");
-  return r;
 }
 
 // --- the tensors named in the header ------------------------------------------------------------------------------
@@ -324,32 +213,6 @@ class TensorSource {
   const unsigned char* data_;
 };
 
-struct WeightSpec {
-  std::string name;  // "<layer>/<weight>"
-  Shape shape;
-  bool trainable;
-};
-
-// Weight names and shapes implied by the config (get_weights order), checked against the file before building
-// allocates anything.
-std::vector<WeightSpec> expected_weights(const std::vector<LayerConfig>& layers, int64_t in_dim) {
-  std::vector<WeightSpec> out;
-  int64_t d = in_dim;
-  for (const LayerConfig& cfg : layers) {
-    if (const Dense* dense = std::get_if<Dense>(&cfg)) {
-      out.push_back({dense->name + "/kernel", Shape{d, dense->units}, true});
-      if (dense->use_bias) out.push_back({dense->name + "/bias", Shape{dense->units}, true});
-      d = dense->units;
-    } else if (const BatchNormalization* bn = std::get_if<BatchNormalization>(&cfg)) {
-      if (bn->scale) out.push_back({bn->name + "/gamma", Shape{d}, true});
-      if (bn->center) out.push_back({bn->name + "/beta", Shape{d}, true});
-      out.push_back({bn->name + "/moving_mean", Shape{d}, false});
-      out.push_back({bn->name + "/moving_variance", Shape{d}, false});
-    }
-  }
-  return out;
-}
-
 Sequential model_from(const Json& header, const unsigned char* data, uint64_t data_size) {
   const Json* meta_ptr = header.find("__metadata__");
   if (!meta_ptr) bad("not a fastann model: the header has no __metadata__ (a safetensors file from elsewhere?)");
@@ -378,72 +241,38 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
   if (config.at("class_name", cpath).as_string(cpath + ".class_name") != "Sequential") {
     bad("config.class_name: only Sequential models are supported");
   }
-  std::vector<LayerConfig> layers;
+  // The layers as specs (class name + config), each found in the layer registry when the model is made.
+  std::vector<LayerSpec> layers;
   const auto& jl = config.at("layers", cpath).as_array("config.layers");
   for (size_t i = 0; i < jl.size(); ++i) {
     const std::string path = "config.layers[" + std::to_string(i) + "]";
     const std::string& cls = jl[i].at("class_name", path).as_string(path + ".class_name");
     const std::string cp = path + ".config";
     const Json& c = jl[i].at("config", path);
-    if (cls == "Dense") {
-      Dense d(c.at("units", cp).as_int(cp + ".units", 1, kMaxDim));
-      d.activation = activation_from(c, cp);
-      d.use_bias = c.at("use_bias", cp).as_bool(cp + ".use_bias");
-      d.kernel_initializer = initializer_from(c.at("kernel_initializer", cp), cp + ".kernel_initializer");
-      d.bias_initializer = initializer_from(c.at("bias_initializer", cp), cp + ".bias_initializer");
-      d.kernel_regularizer = regularizer_from(c, "kernel_regularizer", cp);
-      d.bias_regularizer = regularizer_from(c, "bias_regularizer", cp);
-      d.activity_regularizer = regularizer_from(c, "activity_regularizer", cp);
-      d.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
-      d.name = c.at("name", cp).as_string(cp + ".name");
-      layers.emplace_back(std::move(d));
-    } else if (cls == "Activation") {
-      Activation a("linear");
-      a.activation = activation_from(c, cp);
-      a.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
-      a.name = c.at("name", cp).as_string(cp + ".name");
-      layers.emplace_back(std::move(a));
-    } else if (cls == "Dropout") {
-      Dropout dr(c.at("rate", cp).as_number(cp + ".rate"));
-      const Json& seed = c.at("seed", cp);
-      if (!seed.is_null()) dr.seed = seed_from(seed, cp + ".seed");
-      dr.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
-      dr.name = c.at("name", cp).as_string(cp + ".name");
-      layers.emplace_back(std::move(dr));
-    } else if (cls == "BatchNormalization") {
-      BatchNormalization bn;
-      bn.momentum = c.at("momentum", cp).as_number(cp + ".momentum");
-      bn.epsilon = c.at("epsilon", cp).as_number(cp + ".epsilon");
-      bn.center = c.at("center", cp).as_bool(cp + ".center");
-      bn.scale = c.at("scale", cp).as_bool(cp + ".scale");
-      bn.beta_initializer = initializer_from(c.at("beta_initializer", cp), cp + ".beta_initializer");
-      bn.gamma_initializer = initializer_from(c.at("gamma_initializer", cp), cp + ".gamma_initializer");
-      bn.moving_mean_initializer =
-          initializer_from(c.at("moving_mean_initializer", cp), cp + ".moving_mean_initializer");
-      bn.moving_variance_initializer =
-          initializer_from(c.at("moving_variance_initializer", cp), cp + ".moving_variance_initializer");
-      bn.input_dim = c.at("input_dim", cp).as_int(cp + ".input_dim", 0, kMaxDim);
-      bn.name = c.at("name", cp).as_string(cp + ".name");
-      layers.emplace_back(std::move(bn));
-    } else {
-      bad(path + ".class_name: unknown layer type '" + cls + "'");
+    c.as_object(cp);
+    if (!nn::layer_registry().find(cls)) {
+      bad(path + ".class_name: unknown layer type '" + cls + "' (known: " + nn::layer_registry().names_list() + ")");
     }
-    if (std::visit([](const auto& l) { return l.name.empty(); }, layers.back())) bad(cp + ".name: must not be empty");
+    if (nn::name_from(c, cp).empty()) bad(cp + ".name: must not be empty");
+    layers.push_back({cls, c.dump()});
   }
 
   // Shapes are checked against the file before anything is built. Initial values are overwritten; the fixed seed
-  // keeps the global generator untouched.
+  // keeps the global generator untouched. Version 1 files give the input as "input_dim".
   const bool built = config.at("built", cpath).as_bool("config.built");
   std::vector<Tensor> weights;
-  int64_t in_dim = 0;
+  Shape in_shape;
+  std::vector<nn::WeightSpec> planned;
   if (built) {
-    in_dim = config.at("input_dim", cpath).as_int("config.input_dim", 1, kMaxDim);
-    for (const WeightSpec& w : expected_weights(layers, in_dim)) weights.push_back(tensors.take(w.name, w.shape));
+    in_shape = nn::input_shape_from(config, cpath);
+    if (in_shape.empty()) bad("config.input_dim: a built model needs its input shape");
+    planned = nn::planned_weights(layers, in_shape);
+    for (const nn::WeightSpec& w : planned) weights.push_back(tensors.take(w.name, w.shape));
   }
   Sequential model = Sequential::from_config(layers, /*seed=*/0);
   model.set_name(config.at("name", cpath).as_string("config.name"));
   if (built) {
-    if (!model.built()) model.build(in_dim, /*seed=*/0);
+    if (!model.built()) model.build(in_shape, /*seed=*/0);
     model.set_weights(weights);
   }
   const Json& compile = config.at("compile", cpath);
@@ -491,11 +320,11 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
       OptimizerState state;
       state.iterations = st.at("iterations", "config.optimizer_state")
                              .as_int("config.optimizer_state.iterations", 0, int64_t{1} << 52);
-      const std::vector<WeightSpec> names = expected_weights(layers, model.input_dim());
+      const std::vector<nn::WeightSpec>& names = planned;
       for (const Json& s : st.at("slots", "config.optimizer_state").as_array("config.optimizer_state.slots")) {
         state.slot_names.push_back(s.as_string("config.optimizer_state.slots[]"));
         std::vector<Tensor> slot;
-        for (const WeightSpec& w : names) {
+        for (const nn::WeightSpec& w : names) {
           if (w.trainable) slot.push_back(tensors.take("optimizer/" + w.name + "/" + state.slot_names.back(), w.shape));
         }
         state.slots.push_back(std::move(slot));
@@ -515,9 +344,15 @@ Json model_config(const Sequential& model) {
   config.set("class_name", "Sequential");
   config.set("name", model.name());
   config.set("built", model.built());
-  config.set("input_dim", model.input_dim());
+  nn::set_input_shape(config, model.input_shape());
   Json layers = Json::array();
-  for (size_t i = 0; i < model.num_layers(); ++i) layers.push_back(layer_json(model.layer_config(i)));
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    const LayerSpec spec = model.layer_config(i);
+    Json entry = Json::object();
+    entry.set("class_name", spec.class_name);
+    entry.set("config", Json::parse(spec.config, "layer config"));
+    layers.push_back(std::move(entry));
+  }
   config.set("layers", std::move(layers));
   config.set("compile", model.compiled() ? compile_json(model) : Json());
   return config;

@@ -1,5 +1,7 @@
-// Internal layer interface used by Sequential. Layers call ops only (device-agnostic). Shapes: x is (batch, in),
-// y is (batch, out); parameters are views into the model's flat parameter and gradient buffers.
+// The layer interface Sequential drives, over per-sample shapes (N-D), and the registry that finds a layer by its
+// Keras class name. Each layer lives in one file of nn/layers/ with its config, weight specs, forward/backward (ops
+// only: device-agnostic) and its JSON form. Shapes: x is (batch, *input_shape), y is (batch, *output_shape);
+// parameters are views into the model's flat parameter and gradient buffers.
 #pragma once
 
 #include <cstdint>
@@ -8,31 +10,49 @@
 #include <string>
 #include <vector>
 
+#include "core/json.hpp"
+#include "core/registry.hpp"
 #include "core/rng.hpp"
+#include "fastann/layers.hpp"
 #include "fastann/model.hpp"
 #include "fastann/tensor.hpp"
 #include "ops/types.hpp"
 
 namespace fastann::nn {
 
+using io::Json;
+
+int64_t shape_numel(const Shape& s);  // the product of the dimensions (1 for a scalar shape)
+// Keras-style unique default names: dense, dense_1, dense_2, ... (one counter per base name, process-wide).
+std::string unique_name(const std::string& base);
+
 class Layer {
  public:
   virtual ~Layer() = default;
 
+  // The Keras class name ("Dense", "Flatten", ...): the registry key.
   virtual const char* type() const = 0;
-  // The configuration this layer was created from, with its final name.
-  virtual LayerConfig config() const = 0;
+  // The layer's config as JSON (its final name and declared input shape included): what Sequential::layer_config
+  // returns and the model file keeps.
+  Json config() const;
   const std::string& name() const { return name_; }
-  int64_t input_dim() const { return input_dim_; }
-  int64_t output_dim() const { return output_dim_; }
+  // Per-sample shapes (without the batch axis); empty before build.
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+  // Elements per sample.
+  int64_t input_size() const { return shape_numel(input_shape_); }
+  int64_t output_size() const { return output_shape_.empty() ? 0 : shape_numel(output_shape_); }
+  // The last axis (what a Dense layer maps): the features of a one-axis shape.
+  int64_t input_dim() const { return input_shape_.empty() ? 0 : input_shape_.back(); }
+  int64_t output_dim() const { return output_shape_.empty() ? 0 : output_shape_.back(); }
   // The activation applied last by this layer (what a cross-entropy loss may fuse with).
   const ops::ActParams& activation() const { return act_; }
   const std::string& activation_name() const { return act_name_; }
-  // The input size this layer was declared with (0: from the previous layer).
-  int64_t declared_input_dim() const { return declared_input_dim_; }
+  // The input shape this layer was declared with (empty: from the previous layer).
+  const Shape& declared_input_shape() const { return declared_input_shape_; }
+  // Fixes the input shape and with it the output and weight shapes (allocates no weights: the model does).
+  void build(const Shape& input_shape);
 
-  // Fixes the input size and with it the parameter shapes.
-  virtual void build(int64_t input_dim) = 0;
   // Trainable parameter shapes in Keras order (empty for parameter-free layers).
   virtual std::vector<Shape> param_shapes() const { return {}; }
   // Non-trainable weights (e.g. batch norm's moving statistics): in get_weights after the parameters, never seen by
@@ -56,6 +76,8 @@ class Layer {
     return j < param_regs_.size() && param_regs_[j] ? &*param_regs_[j] : nullptr;
   }
   const Regularizer* activity_regularizer() const { return activity_reg_ ? &*activity_reg_ : nullptr; }
+  // Dense's use_bias (false for layers without a bias).
+  virtual bool use_bias() const { return false; }
   // Allocates per-batch workspace for training batches of up to max_batch rows (on device()).
   virtual void prepare(int64_t max_batch) { (void)max_batch; }
   // The device the layer runs on: where its workspace lives (its parameters are views of the model's buffers, which
@@ -74,101 +96,51 @@ class Layer {
   LayerInfo info() const;
 
  protected:
-  Layer(std::string name, const ActivationSpec& act, int64_t declared_input_dim);
-  // A copy of a layer's configuration struct carrying the layer's final name (what config() returns).
-  template <typename Cfg>
-  LayerConfig named(Cfg cfg) const {
-    cfg.name = name_;
-    return cfg;
-  }
+  Layer(std::string name, const ActivationSpec& act, Shape declared_input_shape);
+  // The output shape for an input shape (ValueError naming the layer when the input does not fit).
+  virtual Shape compute_output_shape(const Shape& input_shape) const = 0;
+  // Called by build once the shapes are set (e.g. to size per-feature state).
+  virtual void on_build() {}
+  // The layer's own config keys (name and input shape are added by config()).
+  virtual void write_config(Json& c) const = 0;
 
   std::string name_;
   std::string act_name_;
   ops::ActParams act_;
-  int64_t declared_input_dim_ = 0;
-  int64_t input_dim_ = 0;
-  int64_t output_dim_ = 0;
+  Shape declared_input_shape_;
+  Shape input_shape_, output_shape_;
   Device device_;
   std::vector<Tensor> params_, grads_, state_;
   std::vector<std::optional<Regularizer>> param_regs_;  // per parameter
   std::optional<Regularizer> activity_reg_;
 };
 
-class DenseLayer final : public Layer {
- public:
-  DenseLayer(const Dense& cfg, std::string name);
-  const char* type() const override { return "Dense"; }
-  void build(int64_t input_dim) override;
-  std::vector<Shape> param_shapes() const override;
-  std::vector<std::string> weight_names() const override;
-  void init_params(uint64_t seed) override;
-  void prepare(int64_t max_batch) override;
-  void set_device(Device device) override;
-  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
-  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
-  bool use_bias() const { return cfg_.use_bias; }
-  LayerConfig config() const override;
-
- private:
-  Dense cfg_;
-  Tensor z_;  // (max_batch, units): pre-activation, kept in training when the derivative needs it
+// The registry entry of a layer class: its default base name ("dense" -> dense, dense_1, ...) and its factory from
+// a config (IOError naming the JSON path for a malformed config, ValueError for a bad value). `name` is the final
+// name (the config's, or a unique default).
+struct LayerEntry {
+  const char* base_name;
+  std::unique_ptr<Layer> (*create)(const Json& config, const std::string& path, std::string name);
 };
+const Registry<LayerEntry>& layer_registry();
+// A layer from its spec (class name + JSON config): ValueError for an unknown class or a bad config.
+std::unique_ptr<Layer> make_layer(const LayerSpec& spec);
+// The same from a parsed config (the model file's reader: errors stay IOError with the JSON path).
+std::unique_ptr<Layer> make_layer(const std::string& class_name, const Json& config, const std::string& path);
 
-class ActivationLayer final : public Layer {
- public:
-  ActivationLayer(const Activation& cfg, std::string name);
-  const char* type() const override { return "Activation"; }
-  LayerConfig config() const override;
-  void build(int64_t input_dim) override;
-  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
-  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
-
- private:
-  Activation cfg_;
+// The weights a model of these layers would have for inputs of `input_shape` (get_weights order), computed without
+// allocating any of them (the model file's reader checks a file's tensors against these first). The specs must name
+// their layers (a default name would use up a unique name).
+struct WeightSpec {
+  std::string name;  // "<layer>/<weight>"
+  Shape shape;
+  bool trainable;
 };
-
-// Inverted dropout (training only); identity in inference.
-class DropoutLayer final : public Layer {
- public:
-  DropoutLayer(const Dropout& cfg, std::string name);
-  const char* type() const override { return "Dropout"; }
-  LayerConfig config() const override;
-  void build(int64_t input_dim) override;
-  void prepare(int64_t max_batch) override;
-  void set_device(Device device) override;
-  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
-  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
-
- private:
-  Dropout cfg_;
-  Rng rng_;      // one seed per training step for the mask
-  Tensor mask_;  // (max_batch, features): 0 or 1 / (1 - rate), kept for backward
-};
-
-// Batch normalisation (Keras): batch statistics in training, the moving statistics in inference.
-class BatchNormLayer final : public Layer {
- public:
-  BatchNormLayer(const BatchNormalization& cfg, std::string name);
-  const char* type() const override { return "BatchNormalization"; }
-  LayerConfig config() const override;
-  void build(int64_t input_dim) override;
-  std::vector<Shape> param_shapes() const override;
-  std::vector<Shape> state_shapes() const override;
-  std::vector<std::string> weight_names() const override;
-  void init_params(uint64_t seed) override;
-  void set_device(Device device) override;
-  void forward(const Tensor& x, Tensor& y, bool training, bool logits) override;
-  void backward(const Tensor& x, const Tensor& y, Tensor& dy, Tensor* dx, bool logits) override;
-
- private:
-  const Tensor* gamma() const { return cfg_.scale ? &params_[0] : nullptr; }
-  const Tensor* beta() const { return cfg_.center ? &params_[cfg_.scale ? 1 : 0] : nullptr; }
-  BatchNormalization cfg_;
-  float one_minus_momentum_ = 0.0f;
-  Tensor batch_mean_, batch_invstd_;  // (features,): of the last training batch, for backward
-};
+std::vector<WeightSpec> planned_weights(const std::vector<LayerSpec>& specs, const Shape& input_shape);
 
 // Fills w (fan_in, fan_out for 2-D kernels) per a Keras initializer spec. Throws ValueError for an unknown name.
 void initialize(const InitializerSpec& spec, Tensor& w, int64_t fan_in, int64_t fan_out, uint64_t seed);
+// ValueError naming `what` for a regularizer with an unknown name or a negative / non-finite factor.
+void check_regularizer(const std::optional<Regularizer>& r, const std::string& what);
 
 }  // namespace fastann::nn

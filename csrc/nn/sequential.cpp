@@ -25,6 +25,7 @@
 #include "fastann/distributed.hpp"
 #include "fastann/model.hpp"
 #include "nn/layer.hpp"
+#include "nn/layers/config_json.hpp"
 #include "nn/optimizer.hpp"
 #include "ops/ops.hpp"
 
@@ -36,14 +37,7 @@ constexpr int64_t kParamAlign = 16;  // floats: 64 bytes
 // fit reads a CUDA model's loss and metric sums back at least this often (steps), besides wherever logs are needed.
 constexpr int64_t kLossReadSteps = 32;
 
-// Keras-style unique default names: dense, dense_1, dense_2, ...
-std::string unique_name(const std::string& base) {
-  static std::mutex mu;
-  static std::map<std::string, int> counts;
-  std::lock_guard<std::mutex> lock(mu);
-  const int k = counts[base]++;
-  return k == 0 ? base : base + "_" + std::to_string(k);
-}
+using nn::unique_name;
 
 struct Batch {
   Tensor x, y;
@@ -62,7 +56,8 @@ struct Sequential::Impl {
   std::string name = unique_name("sequential");
   std::vector<std::unique_ptr<nn::Layer>> layers;
   bool built = false;
-  int64_t input_dim = 0;
+  Shape input_shape;     // per sample, fixed at build
+  int64_t input_dim = 0;  // elements per input sample
   Tensor params, grads;  // flat
   Tensor state;          // flat non-trainable weights
   // Where each layer's weights start in `params` and `state` (elements), fixed at build.
@@ -70,7 +65,7 @@ struct Sequential::Impl {
   Device device;                  // where the buffers live and the ops run
   std::shared_ptr<void> stream;   // the CUDA stream of a CUDA model (null on the CPU)
   Tensor host_grads;              // a reducer that takes host memory gets a CUDA model's gradients here
-  int64_t input_from_input = 0;  // set by add(Input): the first layer's input size
+  Shape input_from_input;  // set by add(Input): the first layer's input shape
 
   // Weight regularizers (kernel_regularizer, bias_regularizer), gathered at build: the step adds their penalties
   // and gradients without looking the layers up.
@@ -130,7 +125,12 @@ struct Sequential::Impl {
     FASTANN_CHECK_STATE(!fitting, what << " is not allowed while the model is being fit (e.g. from a callback)");
   }
 
-  int64_t output_dim() const { return layers.empty() ? 0 : layers.back()->output_dim(); }
+  // Elements per output sample, and the output's shape per sample.
+  int64_t output_dim() const { return layers.empty() ? 0 : layers.back()->output_size(); }
+  const Shape& output_shape() const {
+    static const Shape none;
+    return layers.empty() ? none : layers.back()->output_shape();
+  }
 
   // Cross-entropy fused with the final sigmoid/softmax: the loss reads the logits.
   bool fused() const {
@@ -146,13 +146,20 @@ struct Sequential::Impl {
     FASTANN_CHECK_STATE(!layers.empty(), "the model has no layers; add layers with model.add(...) first");
   }
 
-  void build(int64_t in_dim, std::optional<uint64_t> seed) {
+  void build(const Shape& in_shape, std::optional<uint64_t> seed) {
     require_layers();
-    const int64_t declared = layers.front()->declared_input_dim();
-    FASTANN_CHECK_ARG(declared == 0 || declared == in_dim, "the model expects inputs with " << declared
-                                                               << " features, got " << in_dim);
-    FASTANN_CHECK_ARG(in_dim > 0, "the input dimension must be positive, got " << in_dim);
-    int64_t d = in_dim, total = 0, state_total = 0;
+    const Shape& declared = layers.front()->declared_input_shape();
+    if (declared.size() == 1 && in_shape.size() == 1) {
+      FASTANN_CHECK_ARG(declared == in_shape, "the model expects inputs with " << declared[0] << " features, got "
+                                                                               << in_shape[0]);
+    }
+    FASTANN_CHECK_ARG(declared.empty() || declared == in_shape, "the model expects inputs of shape "
+                                                                    << shape_str(declared) << " per sample, got "
+                                                                    << shape_str(in_shape));
+    FASTANN_CHECK_ARG(in_shape.size() != 1 || in_shape[0] > 0, "the input dimension must be positive, got "
+                                                                    << in_shape[0]);
+    Shape d = in_shape;
+    int64_t total = 0, state_total = 0;
     std::vector<std::vector<int64_t>> offsets(layers.size()), soffsets(layers.size());
     auto place = [](const Shape& s, int64_t& end) {
       const int64_t at = end;
@@ -163,7 +170,7 @@ struct Sequential::Impl {
     };
     for (size_t i = 0; i < layers.size(); ++i) {
       layers[i]->build(d);
-      d = layers[i]->output_dim();
+      d = layers[i]->output_shape();
       for (const Shape& s : layers[i]->param_shapes()) offsets[i].push_back(place(s, total));
       for (const Shape& s : layers[i]->state_shapes()) soffsets[i].push_back(place(s, state_total));
     }
@@ -181,7 +188,8 @@ struct Sequential::Impl {
     Rng rng(seed ? *seed : next_global_seed());
     for (const auto& l : layers) l->init_params(rng.next_u64());
     if (device != Device::cpu()) move_buffers(device);
-    input_dim = in_dim;
+    input_shape = in_shape;
+    input_dim = nn::shape_numel(in_shape);
     built = true;
     release_workspace();
     if (optimizer) optimizer->reset(params.numel(), device);
@@ -228,20 +236,41 @@ struct Sequential::Impl {
     predict_ws = Tensor();
   }
 
-  void ensure_built(int64_t in_dim) {
-    if (!built) build(in_dim, std::nullopt);
+  // Builds the model for inputs shaped as x's samples when it is not built yet (x must have a batch axis and at
+  // least one more; check_x then checks x against the built model).
+  void ensure_built(const Tensor& x, const char* what) {
+    static const Shape none;
+    const Shape& known = built ? input_shape : layers.empty() ? none : layers.front()->declared_input_shape();
+    if (known.size() <= 1 || x.ndim() < 2) {
+      FASTANN_CHECK_ARG(x.ndim() == 2 || (known.empty() && x.ndim() > 2),
+                        what << ": x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
+    }
+    if (built) return;
+    const Shape s = x.shape();
+    build(Shape(s.begin() + 1, s.end()), std::nullopt);
   }
 
   void check_x(const Tensor& x, const char* what) const {
-    FASTANN_CHECK_ARG(x.ndim() == 2, what << ": x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-    FASTANN_CHECK_ARG(x.dim(1) == input_dim, what << ": x has " << x.dim(1) << " features but the model expects "
-                                                  << input_dim << " (x shape " << shape_str(x.shape()) << ")");
+    if (input_shape.size() == 1) {
+      FASTANN_CHECK_ARG(x.ndim() == 2, what << ": x must be 2-D (samples, features), got shape "
+                                            << shape_str(x.shape()));
+      FASTANN_CHECK_ARG(x.dim(1) == input_dim, what << ": x has " << x.dim(1) << " features but the model expects "
+                                                    << input_dim << " (x shape " << shape_str(x.shape()) << ")");
+      return;
+    }
+    FASTANN_CHECK_ARG(x.ndim() >= 1 && has_batch_shape(x, x.dim(0), input_shape),
+                      what << ": x must have shape (samples, " << shape_str(input_shape).substr(1)
+                           << " to match the model's input, got " << shape_str(x.shape()));
   }
 
   void check_xy(const Tensor& x, const Tensor& y, const char* what) const {
     check_x(x, what);
     const int64_t n = x.dim(0);
     FASTANN_CHECK_ARG(n > 0, what << ": x is empty");
+    FASTANN_CHECK_ARG(output_shape().size() == 1,
+                      what << ": the model's output has shape " << shape_str(output_shape())
+                           << " per sample; training and evaluating need one output axis (end the model with "
+                              "Flatten or Dense)");
     FASTANN_CHECK_ARG(y.ndim() >= 1 && y.dim(0) == n, what << ": x and y have different numbers of samples: "
                                                            << n << " and " << (y.ndim() ? y.dim(0) : 0));
     if (loss.kind == ops::Loss::scce) {
@@ -292,15 +321,33 @@ struct Sequential::Impl {
     outs.resize(L);
     douts.resize(L);
     for (size_t i = 0; i < L; ++i) {
-      outs[i] = Tensor::empty({rows, layers[i]->output_dim()}, device);
-      douts[i] = Tensor::empty({rows, layers[i]->output_dim()}, device);
+      outs[i] = Tensor::empty(batch_shape(rows, layers[i]->output_shape()), device);
+      douts[i] = Tensor::empty(batch_shape(rows, layers[i]->output_shape()), device);
       layers[i]->prepare(rows);
     }
-    xb = Tensor::empty({rows, input_dim}, device);
+    xb = Tensor::empty(batch_shape(rows, input_shape), device);
     yb = Tensor::empty({rows, ycols}, device);
     probs = Tensor::empty({rows, output_dim()}, device);
     wb = Tensor::empty({rows}, device);
     ws_rows = rows;
+  }
+
+  // (rows, *per_sample)
+  static Shape batch_shape(int64_t rows, const Shape& per_sample) {
+    Shape s;
+    s.reserve(per_sample.size() + 1);  // one allocation
+    s.push_back(rows);
+    s.insert(s.end(), per_sample.begin(), per_sample.end());
+    return s;
+  }
+
+  // Whether t is (rows, *per_sample), without allocating (predict's per-call path).
+  static bool has_batch_shape(const Tensor& t, int64_t rows, const Shape& per_sample) {
+    if (!t.defined() || t.ndim() != static_cast<int>(per_sample.size()) + 1 || t.dim(0) != rows) return false;
+    for (size_t i = 0; i < per_sample.size(); ++i) {
+      if (t.dim(static_cast<int>(i) + 1) != per_sample[i]) return false;
+    }
+    return true;
   }
 
   // Forward through the workspace; returns the final output view (logits when fused).
@@ -533,13 +580,13 @@ struct Sequential::Impl {
 
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
     const int64_t n = x.dim(0);
-    FASTANN_CHECK_ARG(out.ndim() == 2 && out.dim(0) == n && out.dim(1) == output_dim(),
-                      "predict: output buffer must have shape (" << n << ", " << output_dim() << "), got "
-                                                                 << shape_str(out.shape()));
+    FASTANN_CHECK_ARG(has_batch_shape(out, n, output_shape()),
+                      "predict: output buffer must have shape " << shape_str(batch_shape(n, output_shape()))
+                                                                << ", got " << shape_str(out.shape()));
     if (n == 0) return;
     const int64_t chunk = batch_size > 0 ? std::min(batch_size, n) : std::min<int64_t>(n, 4096);
     int64_t width = 0;
-    for (const auto& l : layers) width = std::max(width, l->output_dim());
+    for (const auto& l : layers) width = std::max(width, l->output_size());
     const int64_t nbufs = layers.size() > 2 ? 2 : layers.size() > 1 ? 1 : 0, per_buf = chunk * width;
     // Input and output not on the model's device (a CUDA model predicting host data) pass through staging buffers
     // there, a chunk at a time.
@@ -550,15 +597,17 @@ struct Sequential::Impl {
     Tensor local;
     Tensor& ws = ws_lock.owns_lock() ? predict_ws : local;
     if (ws.numel() < need || ws.device() != device) ws = Tensor::empty({std::max<int64_t>(need, 1)}, device);
-    // Each hidden layer's output as a (chunk, width) view of its buffer, shaped once per call: a chunk takes rows
+    // Each hidden layer's output as a (chunk, *shape) view of its buffer, shaped once per call: a chunk takes rows
     // of it, which allocates nothing (making a view from a Shape allocates the Shape's std::vector).
     std::vector<Tensor> hidden(layers.size() - 1);
     for (size_t i = 0; i + 1 < layers.size(); ++i) {
-      hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf, {chunk, layers[i]->output_dim()},
-                               device);
+      hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf,
+                               batch_shape(chunk, layers[i]->output_shape()), device);
     }
-    const Tensor x_stage = stage_in ? Tensor::view(ws.data() + in_at, {chunk, input_dim}, device) : Tensor();
-    const Tensor y_stage = stage_out ? Tensor::view(ws.data() + out_at, {chunk, output_dim()}, device) : Tensor();
+    const Tensor x_stage =
+        stage_in ? Tensor::view(ws.data() + in_at, batch_shape(chunk, input_shape), device) : Tensor();
+    const Tensor y_stage =
+        stage_out ? Tensor::view(ws.data() + out_at, batch_shape(chunk, output_shape()), device) : Tensor();
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t e = std::min(n, s + chunk), b = e - s;
       Tensor in = x.rows(s, e);
@@ -592,10 +641,7 @@ struct Sequential::Impl {
         for (const Tensor& p : l->state()) kept.back().push_back(p.clone());
       }
     }
-    layers.push_back(std::move(layer));
-    if (was_built) {
-      built = false;
-      build(input_dim, std::nullopt);
+    const auto restore = [&] {
       for (size_t i = 0; i < kept.size(); ++i) {
         const size_t np = layers[i]->params().size();
         for (size_t j = 0; j < kept[i].size(); ++j) {
@@ -603,8 +649,24 @@ struct Sequential::Impl {
           dst.copy_from(kept[i][j]);
         }
       }
-    } else if (layers.size() == 1 && layers.front()->declared_input_dim() > 0) {
-      build(layers.front()->declared_input_dim(), std::nullopt);
+    };
+    layers.push_back(std::move(layer));
+    try {
+      if (was_built) {
+        built = false;
+        build(input_shape, std::nullopt);
+        restore();
+      } else if (layers.size() == 1 && !layers.front()->declared_input_shape().empty()) {
+        build(layers.front()->declared_input_shape(), std::nullopt);
+      }
+    } catch (...) {  // e.g. out of memory: the model goes back to its layers and weights before the call
+      layers.pop_back();
+      if (was_built) {
+        built = false;
+        build(input_shape, std::nullopt);
+        restore();
+      }
+      throw;
     }
   }
 
@@ -696,8 +758,7 @@ struct Sequential::Impl {
     require_layers();
     const char* what = train ? "train_on_batch" : "test_on_batch";
     require_compiled(what);
-    FASTANN_CHECK_ARG(x.ndim() == 2, "x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-    ensure_built(x.dim(1));
+    ensure_built(x, what);
     check_xy(x, y, what);
     const int64_t b = x.dim(0);
     const Tensor w = batch_weights(y, sample_weight, class_weight, what);
@@ -717,90 +778,73 @@ Sequential::~Sequential() = default;
 Sequential::Sequential(Sequential&&) noexcept = default;
 Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
-namespace {
-
-std::unique_ptr<nn::Layer> make_layer(const Dense& cfg, const nn::Layer*) {
-  return std::make_unique<nn::DenseLayer>(cfg, cfg.name.empty() ? unique_name("dense") : cfg.name);
-}
-
-std::unique_ptr<nn::Layer> make_layer(const Activation& cfg, const nn::Layer* prev) {
-  auto l = std::make_unique<nn::ActivationLayer>(cfg, cfg.name.empty() ? unique_name("activation") : cfg.name);
-  // Its width is its input's: known now from the previous layer or its own input_dim (else from the data).
-  const int64_t in = prev ? prev->output_dim() : cfg.input_dim;
-  if (in > 0) l->build(in);
-  return l;
-}
-
-// Layers whose width is their input's (known now from the previous layer or their own input_dim).
-template <class L, class Cfg>
-std::unique_ptr<nn::Layer> make_same_width(const Cfg& cfg, const nn::Layer* prev, const char* base) {
-  auto l = std::make_unique<L>(cfg, cfg.name.empty() ? unique_name(base) : cfg.name);
-  const int64_t in = prev ? prev->output_dim() : cfg.input_dim;
-  if (in > 0) l->build(in);
-  return l;
-}
-
-std::unique_ptr<nn::Layer> make_layer(const Dropout& cfg, const nn::Layer* prev) {
-  return make_same_width<nn::DropoutLayer>(cfg, prev, "dropout");
-}
-
-std::unique_ptr<nn::Layer> make_layer(const BatchNormalization& cfg, const nn::Layer* prev) {
-  return make_same_width<nn::BatchNormLayer>(cfg, prev, "batch_normalization");
-}
-
-// The first layer takes the size of a preceding Input.
-template <class Cfg>
-std::unique_ptr<nn::Layer> make_after_input(Cfg cfg, const nn::Layer* prev, int64_t input_dim) {
-  if (!prev && input_dim > 0) {
-    FASTANN_CHECK_ARG(cfg.input_dim == 0 || cfg.input_dim == input_dim,
-                      "the layer's input_dim=" << cfg.input_dim << " disagrees with the model's Input (shape=("
-                                               << input_dim << ",))");
-    cfg.input_dim = input_dim;
-  }
-  return make_layer(cfg, prev);
-}
-
-}  // namespace
-
-void Sequential::add(const LayerConfig& layer) {
+void Sequential::add(const LayerSpec& spec) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("adding a layer");
-  const nn::Layer* prev = impl_->layers.empty() ? nullptr : impl_->layers.back().get();
-  impl_->add(std::visit([&](const auto& cfg) { return make_after_input(cfg, prev, impl_->input_from_input); }, layer));
+  Impl& m = *impl_;
+  m.require_not_fitting("adding a layer");
+  std::unique_ptr<nn::Layer> layer = nn::make_layer(spec);
+  // The first layer takes the shape of a preceding Input.
+  if (m.layers.empty() && !m.input_from_input.empty()) {
+    const Shape& declared = layer->declared_input_shape();
+    FASTANN_CHECK_ARG(declared.empty() || declared == m.input_from_input,
+                      "the layer's input shape " << shape_str(declared) << " disagrees with the model's Input (shape="
+                                                 << shape_str(m.input_from_input) << ")");
+    if (declared.empty()) {
+      nn::Json c = nn::Json::parse(spec.config, "layer config");
+      nn::set_input_shape(c, m.input_from_input);
+      layer = nn::make_layer({spec.class_name, c.dump()});
+    }
+  }
+  // Shapes are checked now, when the input is known, so a layer that cannot take it is not added.
+  const Shape in = m.layers.empty() ? layer->declared_input_shape() : m.layers.back()->output_shape();
+  if (!in.empty()) layer->build(in);
+  m.add(std::move(layer));
 }
 
-void Sequential::add(const Dense& layer) { add(LayerConfig(layer)); }
-void Sequential::add(const Activation& layer) { add(LayerConfig(layer)); }
-void Sequential::add(const Dropout& layer) { add(LayerConfig(layer)); }
-void Sequential::add(const BatchNormalization& layer) { add(LayerConfig(layer)); }
+void Sequential::add(const Dense& layer) { add(to_spec(layer)); }
+void Sequential::add(const Activation& layer) { add(to_spec(layer)); }
+void Sequential::add(const Dropout& layer) { add(to_spec(layer)); }
+void Sequential::add(const BatchNormalization& layer) { add(to_spec(layer)); }
 
 void Sequential::add(const Input& input) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("adding an Input");
-  FASTANN_CHECK_ARG(input.dim > 0, "Input: shape must be (features,) with features > 0, got (" << input.dim << ",)");
-  FASTANN_CHECK_ARG(impl_->layers.empty() && impl_->input_from_input == 0,
+  bool positive = !input.shape.empty();
+  for (int64_t d : input.shape) positive = positive && d > 0;
+  if (input.shape.size() <= 1) {
+    FASTANN_CHECK_ARG(positive, "Input: shape must be (features,) with features > 0, got "
+                                    << shape_str(input.shape));
+  }
+  FASTANN_CHECK_ARG(positive && input.shape.size() < static_cast<size_t>(Tensor::kMaxDims),
+                    "Input: shape must have 1 to " << Tensor::kMaxDims - 1 << " positive dimensions, got "
+                                                   << shape_str(input.shape));
+  FASTANN_CHECK_ARG(impl_->layers.empty() && impl_->input_from_input.empty(),
                     "an Input can only be added first, before any layer (and only once)");
-  impl_->input_from_input = input.dim;
+  impl_->input_from_input = input.shape;
 }
 
-Sequential Sequential::from_config(const std::vector<LayerConfig>& layers, std::optional<uint64_t> seed) {
+Sequential Sequential::from_config(const std::vector<LayerSpec>& layers, std::optional<uint64_t> seed) {
   Sequential model;
   Impl& m = *model.impl_;
-  for (const LayerConfig& cfg : layers) {
-    const nn::Layer* prev = m.layers.empty() ? nullptr : m.layers.back().get();
-    m.layers.push_back(std::visit([&](const auto& c) { return make_layer(c, prev); }, cfg));
+  for (const LayerSpec& spec : layers) {
+    std::unique_ptr<nn::Layer> l = nn::make_layer(spec);
+    const Shape in = m.layers.empty() ? l->declared_input_shape() : m.layers.back()->output_shape();
+    if (!in.empty()) l->build(in);
+    m.layers.push_back(std::move(l));
   }
-  if (!m.layers.empty() && m.layers.front()->declared_input_dim() > 0) {
-    m.build(m.layers.front()->declared_input_dim(), seed);
+  if (!m.layers.empty() && !m.layers.front()->declared_input_shape().empty()) {
+    m.build(m.layers.front()->declared_input_shape(), seed);
   }
   return model;
 }
 
-void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) {
+void Sequential::build(const Shape& input_shape, std::optional<uint64_t> seed) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("building the model");
-  impl_->build(input_dim, seed);
+  impl_->build(input_shape, seed);
 }
+
+void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) { build(Shape{input_dim}, seed); }
 
 bool Sequential::built() const { return impl_->built; }
 
@@ -835,9 +879,14 @@ void Sequential::to(Device device) {
 }
 
 Device Sequential::device() const { return impl_->device; }
+Shape Sequential::input_shape() const {
+  if (impl_->built) return impl_->input_shape;
+  return impl_->layers.empty() ? impl_->input_from_input : impl_->layers.front()->declared_input_shape();
+}
+Shape Sequential::output_shape() const { return impl_->output_shape(); }
 int64_t Sequential::input_dim() const {
-  if (impl_->built) return impl_->input_dim;
-  return impl_->layers.empty() ? impl_->input_from_input : impl_->layers.front()->declared_input_dim();
+  const Shape s = input_shape();
+  return s.empty() ? 0 : nn::shape_numel(s);
 }
 int64_t Sequential::output_dim() const { return impl_->output_dim(); }
 
@@ -963,8 +1012,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   m.require_not_fitting("calling fit");
   m.require_layers();
   m.require_compiled("fit");
-  FASTANN_CHECK_ARG(x_all.ndim() == 2, "fit: x must be 2-D (samples, features), got shape " << shape_str(x_all.shape()));
-  m.ensure_built(x_all.dim(1));
+  m.ensure_built(x_all, "fit");
   m.check_xy(x_all, y_all, "fit");
   FASTANN_CHECK_ARG(o.batch_size > 0, "fit: batch_size must be a positive integer, got " << o.batch_size);
   FASTANN_CHECK_ARG(o.epochs >= 0, "fit: epochs must be >= 0, got " << o.epochs);
@@ -1166,8 +1214,7 @@ std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& 
   m.require_layers();
   m.require_compiled("evaluate");
   FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
-  FASTANN_CHECK_ARG(x.ndim() == 2, "evaluate: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-  m.ensure_built(x.dim(1));
+  m.ensure_built(x, "evaluate");
   m.check_xy(x, y, "evaluate");
   Tensor w;
   if (sample_weight.defined()) {
@@ -1179,8 +1226,10 @@ std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& 
 
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
   impl_->require_layers();
-  FASTANN_CHECK_ARG(x.ndim() == 2, "predict: x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
-  Tensor out = Tensor::empty({x.dim(0), output_dim()}, x.device());
+  FASTANN_CHECK_STATE(impl_->built, "predict: the model is not built yet; give the first layer an input_dim or fit it "
+                                    "first");
+  impl_->check_x(x, "predict");
+  Tensor out = Tensor::empty(Impl::batch_shape(x.dim(0), impl_->output_shape()), x.device());
   predict_into(x, out, batch_size);
   return out;
 }
@@ -1211,7 +1260,6 @@ LayerInfo Sequential::layer_info(size_t index) const {
                                                                  << impl_->layers.size() << " layers)");
   LayerInfo li = impl_->layers[index]->info();
   if (!impl_->built) li.weight_shapes.clear(), li.param_count = 0, li.non_trainable_param_count = 0, li.input_dim = 0;
-  if (auto* d = dynamic_cast<const nn::DenseLayer*>(impl_->layers[index].get())) li.use_bias = d->use_bias();
   return li;
 }
 
@@ -1304,10 +1352,11 @@ int64_t Sequential::optimizer_iterations() const {
   return impl_->compiled ? impl_->optimizer->iterations() : 0;
 }
 
-LayerConfig Sequential::layer_config(size_t index) const {
+LayerSpec Sequential::layer_config(size_t index) const {
   FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range (the model has "
                                                                  << impl_->layers.size() << " layers)");
-  return impl_->layers[index]->config();
+  const nn::Layer& l = *impl_->layers[index];
+  return {l.type(), l.config().at("config", "layer").dump()};
 }
 
 const std::string& Sequential::name() const { return impl_->name; }

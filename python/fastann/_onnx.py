@@ -1,6 +1,6 @@
 """ONNX export of a built Sequential model (the `onnx` package is an optional extra: pip install fastann[onnx]).
 
-The graph takes "input" of shape (batch, features) float32 and gives "output" (batch, outputs) float32:
+The graph takes "input" of shape (batch, *input_shape) float32 and gives "output" (batch, outputs) float32:
 each Dense layer is a Gemm (kernel (in, out) as B, bias as C), each activation the ONNX operator that computes what
 the C++ kernels in csrc/cpu/ops/activation.cpp compute. Dropout is the identity at inference (no node);
 BatchNormalization is ONNX's BatchNormalization in inference mode with the moving statistics (gamma 1 / beta 0
@@ -146,7 +146,12 @@ def build_onnx_model(model, opset=None):
         kind, act = info["type"], info["activation"]
         alpha = entries[i]["config"].get("activation_alpha")
         prefix = layer.name
-        if kind == "Dense":
+        if kind == "Dense" and len(info["input_shape"]) > 1:  # the kernel maps the last axis: MatMul (+ Add)
+            weights = core.get_layer_weights(i)
+            x = g.emit("MatMul", [x, g.tensor(f"{prefix}/kernel", weights[0])], f"{prefix}/matmul")
+            if info["use_bias"]:
+                x = g.emit("Add", [x, g.tensor(f"{prefix}/bias", weights[1])], f"{prefix}/bias_add")
+        elif kind == "Dense":
             weights = core.get_layer_weights(i)
             inputs = [x, g.tensor(f"{prefix}/kernel", weights[0])]
             if info["use_bias"]:
@@ -154,6 +159,9 @@ def build_onnx_model(model, opset=None):
             x = g.emit("Gemm", inputs, f"{prefix}/gemm")
         elif kind == "Dropout":
             continue  # identity at inference
+        elif kind == "BatchNormalization" and len(info["input_shape"]) > 1:
+            raise NotImplementedError(f"ONNX export of BatchNormalization over inputs of more than one axis is not "
+                                      f"supported yet (layer '{layer.name}')")
         elif kind == "BatchNormalization":
             named = dict(zip(info["weight_names"], core.get_layer_weights(i)))
             width = info["output_dim"]
@@ -177,8 +185,8 @@ def build_onnx_model(model, opset=None):
     batch = "batch"
     graph = helper.make_graph(
         g.nodes, model.name,
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [batch, core.input_dim])],
-        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [batch, core.output_dim])],
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [batch, *core.input_shape])],
+        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [batch, *core.output_shape])],
         initializer=g.initializers)
     opset_imports = [helper.make_opsetid("", opset)]
     from ._core import __version__

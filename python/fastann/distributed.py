@@ -176,7 +176,7 @@ def _prepare_fit(model, x, y, batch_size, epochs, initial_epoch, shuffle, seed, 
     st = _require("fit(distributed=True)")
     r = st.reducer
     if not model._core.built:
-        model._core.build(x.shape[1])
+        model._core.build(list(x.shape[1:]))
     # Every rank draws (so every rank's NumPy generator stays in step); rank 0's value is used.
     drawn = int(np.random.randint(0, 2**63 - 1, dtype=np.int64)) if seed is None else int(seed)
     fields = [("x rows", x.shape[0]), ("x features", x.shape[1]), ("y size", y.size), ("batch_size", batch_size),

@@ -65,7 +65,7 @@ class Sequential:
         if isinstance(layer, Input):
             if self._layers:
                 raise ValueError("an Input can only be added first, before any layer")
-            self._core.add_input(layer.dim)
+            self._core.add_input(list(layer._dims))
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a fastann layer, got {type(layer).__name__}")
@@ -73,21 +73,25 @@ class Sequential:
             raise ValueError(f"layer '{layer.name}' is already part of a model")
         if any(lyr.name == layer.name for lyr in self._layers):
             raise ValueError(f"the model already has a layer named '{layer.name}'")
+        if len(layer._input_shape) > 1 and not self._layers and not self._core.input_shape:
+            self._core.add_input(list(layer._input_shape))  # e.g. Flatten(input_shape=(28, 28)) first
         layer._attach(self._core)
         layer._model = self
         layer._index = len(self._layers)
         self._layers.append(layer)
 
     def build(self, input_shape=None) -> None:
-        """Creates the weights for inputs of shape (batch, features)."""
+        """Creates the weights for inputs of shape (batch, *per_sample), e.g. (None, features)."""
         if input_shape is None:
-            if not self._core.input_dim:
+            if not self._core.input_shape:
                 raise ValueError("build: input_shape is required when the first layer has no input_dim")
-            dim = self._core.input_dim
+            dims = self._core.input_shape
         else:
             shape = tuple(input_shape)
-            dim = shape[-1]
-        self._core.build(positive_int(dim, "build: the feature dimension"))
+            if len(shape) < 2:
+                raise ValueError(f"build: input_shape must be (batch, features, ...), got {shape}")
+            dims = shape[1:]
+        self._core.build([positive_int(d, "build: the feature dimension") for d in dims])
 
     @property
     def built(self) -> bool:
@@ -95,11 +99,13 @@ class Sequential:
 
     @property
     def input_shape(self):
-        return (None, self._core.input_dim or None)
+        return (None, *(self._core.input_shape or (None,)))
 
     @property
     def output_shape(self):
-        return (None, self._core.output_dim or None)
+        if self._core.output_shape:
+            return (None, *self._core.output_shape)
+        return (None, self._layers[-1]._output_dim() if self._layers else None)  # not built: as far as known
 
     # --- compile ------------------------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -161,7 +167,7 @@ class Sequential:
         arr = as_float32(x, f"{what}: x")
         if arr.ndim == 1 and self._core.input_dim == 1:
             arr = arr.reshape(-1, 1)
-        if arr.ndim != 2:
+        if arr.ndim != 2 and (arr.ndim < 2 or len(self._core.input_shape) == 1):
             raise ValueError(f"{what}: x must be 2-D (samples, features), got shape {arr.shape}")
         return arr
 
@@ -387,7 +393,7 @@ class Sequential:
         verbose = _verbose(verbose)
         xa = self._x(x, "predict")
         if not self._core.built:
-            self._core.build(xa.shape[1])
+            self._core.build(list(xa.shape[1:]))
         bs = 0 if batch_size is None else positive_int(batch_size, "predict: batch_size")
         if verbose == 0 and not callbacks:
             return self._core.predict(xa, bs)  # nothing to report to: the per-call path stays short
@@ -409,7 +415,7 @@ class Sequential:
         """predict for a live progress bar: row chunks sized to take about `interval` seconds each (results do not
         depend on how the rows are split), so the bar is redrawn at a bounded rate."""
         n = xa.shape[0]
-        out = np.empty((n, self._core.output_dim), dtype=np.float32)
+        out = np.empty((n, *self._core.output_shape), dtype=np.float32)
         done, rows = 0, step_rows
         while done < n:
             end = min(n, done + rows)
@@ -499,7 +505,7 @@ class Sequential:
                  rule("┡", "╇", "┩", "━")]
         for i, layer in enumerate(self._layers):
             info = self._core.layer_info(i)
-            shape = f"(None, {info['output_dim']})" if info["output_dim"] else "?"
+            shape = f"(None, {', '.join(map(str, info['output_shape']))})" if info["output_shape"] else "?"
             params = f"{info['param_count']:,}" if built else "0 (unbuilt)"
             # A name too long for its column wraps onto more lines at a space, as Keras's table does.
             words, cells = f"{layer.name} ({info['type']})".split(" "), [""]
@@ -544,7 +550,7 @@ class Sequential:
         if not other.built:
             raise ValueError(f"load_weights: '{os.fspath(filepath)}' holds no weights (its model was never built)")
         if not self._core.built:
-            self._core.build(other.input_dim)
+            self._core.build(list(other.input_shape))
         self._core.set_weights(other.get_weights())
 
     @classmethod
@@ -580,7 +586,7 @@ class Sequential:
         fresh weights, uncompiled."""
         config = {"name": self.name, "layers": [_layers.serialize(lyr) for lyr in self._layers]}
         if self._core.built:
-            config["build_input_shape"] = [None, int(self._core.input_dim)]
+            config["build_input_shape"] = [None, *map(int, self._core.input_shape)]
         return config
 
     @classmethod
@@ -655,6 +661,6 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> S
     config = json.loads(core.config_json())
     fresh = Sequential([_layers.from_config_entry(entry) for entry in config["layers"]], name=core.name)
     if core.built:
-        fresh._core.build(core.input_dim)
+        fresh._core.build(list(core.input_shape))
         fresh._core.set_weights(core.get_weights())
     return fresh

@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "fastann/export.hpp"
@@ -99,15 +98,35 @@ struct BatchNormalization {
   std::string name;  // empty: "batch_normalization", "batch_normalization_1", ...
 };
 
-// The input of a Sequential (Keras's `Input(shape=(dim,))`): added first, it sets the first layer's input size.
-// Not a layer of the model.
+// The input of a Sequential (Keras's `Input(shape=...)`): added first, it sets the first layer's input shape (per
+// sample, without the batch axis). Not a layer of the model.
 struct Input {
-  int64_t dim = 0;
-  explicit Input(int64_t dim_) : dim(dim_) {}
+  Shape shape;
+  explicit Input(int64_t dim) : shape{dim} {}
+  explicit Input(Shape shape_) : shape(std::move(shape_)) {}
 };
 
+// Any layer, as Keras describes one: its class name and its config, a JSON object (the keys of the layer's `to_spec`
+// below; for the layers without a struct, e.g. Flatten {} and Reshape {"target_shape": [3, -1]}). Layers are found
+// by class name in a registry (nn/layers/), so every layer is added, saved and loaded through this one form.
+// Common keys: "name" (empty or absent: a unique default such as "dense_1"), "input_dim" (one axis) or
+// "input_shape" (a list) for the first layer.
+struct LayerSpec {
+  std::string class_name;
+  std::string config = "{}";
+};
+// The layer's configuration as added to the model, with the name it was given.
+using LayerConfig = LayerSpec;
 
-// A layer's configuration as added to the model, with the name it was given.
-using LayerConfig = std::variant<Dense, Activation, Dropout, BatchNormalization>;
+// A layer of the given class with a JSON config, e.g. fastann::layer("Flatten"), fastann::layer("Reshape",
+// R"({"target_shape": [5, 3]})").
+inline LayerSpec layer(std::string class_name, std::string config = "{}") {
+  return LayerSpec{std::move(class_name), std::move(config)};
+}
+
+FASTANN_API LayerSpec to_spec(const Dense& layer);
+FASTANN_API LayerSpec to_spec(const Activation& layer);
+FASTANN_API LayerSpec to_spec(const Dropout& layer);
+FASTANN_API LayerSpec to_spec(const BatchNormalization& layer);
 
 }  // namespace fastann

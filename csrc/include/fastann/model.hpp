@@ -37,7 +37,9 @@ struct LayerInfo {
   std::string name;
   std::string type;        // "Dense", "Activation", "Dropout", "BatchNormalization"
   std::string activation;  // Keras name
-  int64_t input_dim = 0;
+  Shape input_shape;       // per sample (without the batch axis); empty before the model is built
+  Shape output_shape;
+  int64_t input_dim = 0;   // the last axis of input_shape / output_shape (the features of one-axis shapes)
   int64_t output_dim = 0;
   int64_t param_count = 0;               // all weights, as Keras's count_params
   int64_t non_trainable_param_count = 0;  // of which non-trainable (BatchNormalization's moving statistics)
@@ -58,21 +60,23 @@ class FASTANN_API Sequential {
   Sequential(const Sequential&) = delete;
   Sequential& operator=(const Sequential&) = delete;
 
-  // Appends a layer (any of the configurations of LayerConfig).
-  void add(const LayerConfig& layer);
+  // Appends a layer: any registered layer class by its spec (class name + JSON config; ValueError for an unknown
+  // class or a bad config), or one of the layer structs.
+  void add(const LayerSpec& layer);
   void add(const Dense& layer);
   void add(const Activation& layer);
   void add(const Dropout& layer);
   void add(const BatchNormalization& layer);
-  // Sets the input size, as Keras's `model.add(Input(shape=(dim,)))`: only before the first layer.
+  // Sets the input shape, as Keras's `model.add(Input(shape=...))`: only before the first layer.
   void add(const Input& input);
   // A model of these layers (as Keras's Sequential.from_config), built once (weights drawn from `seed`, else the
-  // global generator) when the first layer has an input_dim.
-  static Sequential from_config(const std::vector<LayerConfig>& layers, std::optional<uint64_t> seed = std::nullopt);
+  // global generator) when the first layer declares its input shape.
+  static Sequential from_config(const std::vector<LayerSpec>& layers, std::optional<uint64_t> seed = std::nullopt);
 
-  // Creates the weights for inputs of `input_dim` features (done automatically on first use when the first layer
-  // has an input_dim, or when fit/predict first see data). Weights are initialised from `seed` when given, else
-  // from the global generator (fastann::set_random_seed).
+  // Creates the weights for inputs of `input_shape` per sample (done automatically on first use when the first
+  // layer declares its input shape, or when fit/predict first see data). Weights are initialised from `seed` when
+  // given, else from the global generator (fastann::set_random_seed). build(n) is build({n}).
+  void build(const Shape& input_shape, std::optional<uint64_t> seed = std::nullopt);
   void build(int64_t input_dim, std::optional<uint64_t> seed = std::nullopt);
   bool built() const;
   // Runs the model on `device` from now on: its parameters, gradients, optimizer state and workspaces move there
@@ -82,8 +86,11 @@ class FASTANN_API Sequential {
   // model queues its work on a CUDA stream of its own. Throws UnavailableError when the device cannot be used.
   void to(Device device);
   Device device() const;
-  int64_t input_dim() const;   // 0 when not yet known
-  int64_t output_dim() const;  // 0 when there are no layers
+  // Per-sample shapes (without the batch axis); empty when not yet known.
+  Shape input_shape() const;
+  Shape output_shape() const;
+  int64_t input_dim() const;   // elements per input sample (the features of a one-axis input); 0 when not known
+  int64_t output_dim() const;  // elements per output sample; 0 when there are no layers
 
   // metrics: see MetricConfig; they ignore sample weights. weighted_metrics (Keras's compile argument) use them:
   // weighted means, weighted confusion counts. A name used twice gets "_1", "_2", ...; a weighted metric named as
@@ -119,7 +126,7 @@ class FASTANN_API Sequential {
 
   size_t num_layers() const;
   LayerInfo layer_info(size_t index) const;
-  LayerConfig layer_config(size_t index) const;
+  LayerSpec layer_config(size_t index) const;
   // The model's name (Keras: "sequential", "sequential_1", ...); kept in the model file.
   const std::string& name() const;
   void set_name(std::string name);

@@ -100,6 +100,9 @@ class FASTANN_API Tensor {
   Tensor rows(int64_t begin, int64_t end) const;
   // A view with another shape of the same number of elements (shares memory).
   Tensor reshape(Shape shape) const;
+  // A 2-D view (elements / last dim, last dim): every leading axis becomes rows (shares memory, allocates nothing;
+  // a 2-D tensor is returned as it is). For ops that work on rows of the last axis.
+  Tensor as_matrix() const;
   // A deep copy in a new owning buffer (on the same device).
   Tensor clone() const;
   // This tensor on `device`: itself when it is there already (unless copy), else a new owning copy there.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .. import activations as _activations
-from .base import Layer
+from .base import _SameWidth
 
 
-class Activation(Layer):
+class Activation(_SameWidth):
     """Applies an activation function to its input."""
 
     _base_name = "activation"
@@ -17,11 +17,6 @@ class Activation(Layer):
 
     def _attach(self, core) -> None:
         core.add_activation(self.activation, self._alpha, self._input_dim, self.name)
-
-    def _output_dim(self):
-        if self._model is not None:
-            return self._info()["output_dim"] or None
-        return self._input_dim or None
 
     def get_config(self) -> dict:
         config = super().get_config()

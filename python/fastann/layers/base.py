@@ -8,16 +8,17 @@ from .._validate import positive_int
 from ._utils import _unique_name
 
 
-def _input_dim_from(input_dim, input_shape, layer_name):
+def _input_shape_from(input_dim, input_shape, layer_name) -> tuple:
+    """The declared per-sample input shape: () when none, (d,) from input_dim, or input_shape's dimensions."""
     if input_shape is not None:
-        shape = tuple(input_shape)
-        if len(shape) != 1:
-            raise ValueError(f"{layer_name}: input_shape must have one dimension (features,), got {shape}")
-        dim = shape[0]
-        if input_dim is not None and input_dim != dim:
+        shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else tuple(input_shape)
+        if not 1 <= len(shape) <= 7:
+            raise ValueError(f"{layer_name}: input_shape must have 1 to 7 dimensions per sample, got {shape}")
+        if input_dim is not None and (len(shape) != 1 or input_dim != shape[0]):
             raise ValueError(f"{layer_name}: input_dim={input_dim} disagrees with input_shape={shape}")
-        input_dim = dim
-    return 0 if input_dim is None else positive_int(input_dim, f"{layer_name}: input_dim")
+        what = f"{layer_name}: input_dim" if len(shape) == 1 else f"{layer_name}: input_shape dimensions"
+        return tuple(positive_int(d, what) for d in shape)
+    return () if input_dim is None else (positive_int(input_dim, f"{layer_name}: input_dim"),)
 
 
 class Layer:
@@ -34,7 +35,9 @@ class Layer:
         self.name = name if name is not None else _unique_name(self._base_name)
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, got {self.name!r}")
-        self._input_dim = _input_dim_from(input_dim, input_shape, type(self).__name__)
+        self._input_shape = _input_shape_from(input_dim, input_shape, type(self).__name__)
+        # A one-axis input is passed to the core as input_dim; a longer one as the model's Input (Sequential.add).
+        self._input_dim = self._input_shape[0] if len(self._input_shape) == 1 else 0
         self._model = None
         self._index = None
 
@@ -53,11 +56,14 @@ class Layer:
 
     @property
     def input_shape(self):
-        dim = self._info()["input_dim"] if self.built else self._input_dim
-        return (None, dim or None)
+        if self._model is not None and self._info()["input_shape"]:
+            return (None, *self._info()["input_shape"])
+        return (None, *(self._input_shape or (None,)))
 
     @property
     def output_shape(self):
+        if self._model is not None and self._info()["output_shape"]:
+            return (None, *self._info()["output_shape"])
         return (None, self._output_dim())
 
     def _output_dim(self):
@@ -99,6 +105,8 @@ class Layer:
         config = {"name": self.name}
         if self._input_dim:
             config["input_dim"] = self._input_dim
+        elif self._input_shape:
+            config["input_shape"] = list(self._input_shape)
         return config
 
     @classmethod
@@ -111,6 +119,8 @@ class Layer:
         alpha = config.pop("activation_alpha", None)
         if not config.get("input_dim"):
             config.pop("input_dim", None)
+        if config.get("input_shape") is None:
+            config.pop("input_shape", None)
         batch_shape = config.pop("batch_input_shape", None)
         if batch_shape is not None:
             config.setdefault("input_shape", tuple(batch_shape)[1:])
@@ -128,5 +138,8 @@ class _SameWidth(Layer):
 
     def _output_dim(self):
         if self._model is not None:
-            return self._info()["output_dim"] or None
+            dim = self._info()["output_dim"]
+            if not dim and self._index:  # not built yet: the previous layer's width, when that one knows it
+                return self._model._layers[self._index - 1]._output_dim()
+            return dim or None
         return self._input_dim or None

@@ -44,7 +44,11 @@ def from_config_entry(entry: dict) -> Layer:
     """A layer object for one entry of the model's JSON config ({"class_name": ..., "config": {...}}, as the C++ core
     and the model file write it)."""
     config = entry["config"]
-    input_dim = config["input_dim"] or None
+    input_dim = config.get("input_dim") or None
+    input_shape = config.get("input_shape") or None  # a declared input of more than one axis
+    if entry["class_name"] not in ("Dense", "Activation", "Dropout", "BatchNormalization"):
+        # Layers whose core config is their Keras config (Flatten, Reshape, ...).
+        return deserialize({"class_name": entry["class_name"], "config": config})
     if entry["class_name"] == "Dense":
         layer = Dense(config["units"], activation=config["activation"], use_bias=config["use_bias"],
                       kernel_initializer=_initializers.from_spec(config["kernel_initializer"]),
@@ -52,13 +56,13 @@ def from_config_entry(entry: dict) -> Layer:
                       kernel_regularizer=_regularizers.from_spec(config.get("kernel_regularizer")),
                       bias_regularizer=_regularizers.from_spec(config.get("bias_regularizer")),
                       activity_regularizer=_regularizers.from_spec(config.get("activity_regularizer")),
-                      input_dim=input_dim, name=config["name"])
+                      input_dim=input_dim, input_shape=input_shape, name=config["name"])
     elif entry["class_name"] == "Activation":
-        layer = Activation(config["activation"], input_dim=input_dim, name=config["name"])
+        layer = Activation(config["activation"], input_dim=input_dim, input_shape=input_shape, name=config["name"])
     elif entry["class_name"] == "Dropout":
         seed = config["seed"]
         return Dropout(config["rate"], seed=None if seed is None else int(seed), input_dim=input_dim,
-                       name=config["name"])
+                       input_shape=input_shape, name=config["name"])
     elif entry["class_name"] == "BatchNormalization":
         return BatchNormalization(
             momentum=config["momentum"], epsilon=config["epsilon"], center=config["center"], scale=config["scale"],
@@ -66,7 +70,7 @@ def from_config_entry(entry: dict) -> Layer:
             gamma_initializer=_initializers.from_spec(config["gamma_initializer"]),
             moving_mean_initializer=_initializers.from_spec(config["moving_mean_initializer"]),
             moving_variance_initializer=_initializers.from_spec(config["moving_variance_initializer"]),
-            input_dim=input_dim, name=config["name"])
+            input_dim=input_dim, input_shape=input_shape, name=config["name"])
     else:
         raise ValueError(f"unknown layer type {entry['class_name']!r}")
     layer._alpha = config["activation_alpha"]

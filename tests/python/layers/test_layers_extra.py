@@ -366,9 +366,10 @@ def test_input_errors():
     m = Sequential([Input(shape=(3,))])
     with pytest.raises(ValueError, match="disagrees"):
         m.add(Dense(2, input_dim=4))
-    for shape in [(3, 4), (0,), ()]:
+    for shape in [(3, 0), (0,), (), (2,) * 8]:
         with pytest.raises(ValueError):
             Input(shape=shape)
+    assert Input(shape=(3, 4)).shape == (None, 3, 4)  # N-D inputs (Flatten, Reshape) are accepted
 
 
 # --- regularizers ------------------------------------------------------------------------------------------------
