@@ -132,6 +132,7 @@ void register_dense(Registry<LayerEntry>& r);
 void register_activation(Registry<LayerEntry>& r);
 void register_dropout(Registry<LayerEntry>& r);
 void register_batch_normalization(Registry<LayerEntry>& r);
+void register_flatten(Registry<LayerEntry>& r);
 
 namespace {
 void fill_layers(Registry<LayerEntry>& r) {
@@ -139,6 +140,7 @@ void fill_layers(Registry<LayerEntry>& r) {
   register_activation(r);
   register_dropout(r);
   register_batch_normalization(r);
+  register_flatten(r);
 }
 }  // namespace
 

@@ -157,6 +157,9 @@ def build_onnx_model(model, opset=None):
             if info["use_bias"]:
                 inputs.append(g.tensor(f"{prefix}/bias", weights[1]))
             x = g.emit("Gemm", inputs, f"{prefix}/gemm")
+        elif kind == "Flatten":
+            x = g.emit("Flatten", [x], f"{prefix}/flatten", axis=1)
+            continue
         elif kind == "Dropout":
             continue  # identity at inference
         elif kind == "BatchNormalization" and len(info["input_shape"]) > 1:

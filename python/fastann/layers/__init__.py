@@ -9,11 +9,12 @@ from .base import Layer
 from .batch_normalization import BatchNormalization
 from .dense import Dense
 from .dropout import Dropout
+from .flatten import Flatten
 from .input import Input, InputLayer
 from .serialization import deserialize, from_config_entry, serialize
 
 __all__ = ["Layer", "Dense", "Activation", "serialize", "deserialize", "Dropout", "BatchNormalization", "Input",
-           "InputLayer", "from_config_entry"]
+           "InputLayer", "Flatten", "from_config_entry"]
 
 _set_module(globals(), __all__)
 del _set_module
