@@ -133,6 +133,7 @@ void register_activation(Registry<LayerEntry>& r);
 void register_dropout(Registry<LayerEntry>& r);
 void register_batch_normalization(Registry<LayerEntry>& r);
 void register_flatten(Registry<LayerEntry>& r);
+void register_reshape(Registry<LayerEntry>& r);
 
 namespace {
 void fill_layers(Registry<LayerEntry>& r) {
@@ -141,6 +142,7 @@ void fill_layers(Registry<LayerEntry>& r) {
   register_dropout(r);
   register_batch_normalization(r);
   register_flatten(r);
+  register_reshape(r);
 }
 }  // namespace
 

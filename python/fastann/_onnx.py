@@ -160,6 +160,11 @@ def build_onnx_model(model, opset=None):
         elif kind == "Flatten":
             x = g.emit("Flatten", [x], f"{prefix}/flatten", axis=1)
             continue
+        elif kind == "Reshape":
+            shape = g._unique(f"{prefix}/shape")  # 0 keeps the batch dimension
+            g.initializers.append(onnx.numpy_helper.from_array(np.array([0, *info["output_shape"]], np.int64), shape))
+            x = g.emit("Reshape", [x, shape], f"{prefix}/reshape")
+            continue
         elif kind == "Dropout":
             continue  # identity at inference
         elif kind == "BatchNormalization" and len(info["input_shape"]) > 1:

@@ -11,10 +11,11 @@ from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
 from .input import Input, InputLayer
+from .reshape import Reshape
 from .serialization import deserialize, from_config_entry, serialize
 
 __all__ = ["Layer", "Dense", "Activation", "serialize", "deserialize", "Dropout", "BatchNormalization", "Input",
-           "InputLayer", "Flatten", "from_config_entry"]
+           "InputLayer", "Flatten", "Reshape", "from_config_entry"]
 
 _set_module(globals(), __all__)
 del _set_module
