@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/check.hpp"
-#include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann {
 
@@ -27,15 +27,12 @@ int64_t checked_numel(const Shape& shape) {
 }
 
 std::shared_ptr<void> allocate(int64_t numel, Device device) {
+  runtime::Backend& backend = runtime::backend(device);  // UnavailableError: a device type this build lacks
   if (device.type == DeviceType::CUDA) {
-    if (!cuda::built()) {
-      throw UnavailableError("device " + device.str() + " is not supported by this build of fastann (built "
-                             "without the CUDA backend)");
-    }
     if (numel > static_cast<int64_t>(SIZE_MAX / sizeof(float)) - 64) {
       throw OutOfMemoryError("out of GPU memory: cannot allocate a tensor of " + std::to_string(numel) + " floats");
     }
-    return cuda::allocate(static_cast<size_t>(numel) * sizeof(float), device.index);  // checks the device
+    return backend.allocate(static_cast<size_t>(numel) * sizeof(float), device.index);  // checks the device
   }
   const auto out_of_memory = [numel] {
     std::ostringstream os;
@@ -44,12 +41,11 @@ std::shared_ptr<void> allocate(int64_t numel, Device device) {
     return OutOfMemoryError(os.str());
   };
   if (numel > static_cast<int64_t>((SIZE_MAX - kAlign) / sizeof(float))) throw out_of_memory();
-  size_t bytes = static_cast<size_t>(numel) * sizeof(float);
-  bytes = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (bytes == 0) bytes = kAlign;
-  void* p = std::aligned_alloc(kAlign, bytes);
-  if (p == nullptr) throw out_of_memory();
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  try {
+    return backend.allocate(static_cast<size_t>(numel) * sizeof(float), 0);  // 64-byte aligned
+  } catch (const OutOfMemoryError&) {
+    throw out_of_memory();
+  }
 }
 
 }  // namespace
@@ -172,12 +168,13 @@ void Tensor::copy_from(const Tensor& src) {
     return;
   }
   // At least one side is on a CUDA device (host <-> device, or device <-> device).
-  cuda::copy(data_, is_cpu() ? -1 : device_.index, src.data_, src.is_cpu() ? -1 : src.device_.index, bytes);
+  runtime::backend(is_cpu() ? src.device_ : device_)
+      .copy(data_, is_cpu() ? -1 : device_.index, src.data_, src.is_cpu() ? -1 : src.device_.index, bytes);
 }
 
 void Tensor::fill(float value) {
   if (!is_cpu()) {
-    cuda::fill(device_.index, data_, numel_, value);
+    runtime::backend(device_).fill(device_.index, data_, numel_, value);
     return;
   }
   for (int64_t i = 0; i < numel_; ++i) data_[i] = value;
