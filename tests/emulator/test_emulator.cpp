@@ -1,4 +1,4 @@
-// The test-only CUDA emulator (csrc/cuda/emulator.cpp, FASTANN_CUDA_EMULATOR=ON) keeps the promises the Python tests
+// The test-only CUDA emulator (tests/emulator/emulator.cpp, FASTANN_CUDA_EMULATOR=ON) keeps the promises the Python tests
 // rely on: device pointers are poisoned (dereferencing one on the host crashes), a host pointer passed as device
 // memory and a device pointer passed as host memory are errors, so are freed memory, overruns and another device's
 // memory, and the device has a size. Built only in the emulator build (tests/cpp/CMakeLists.txt).
