@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 #include "fastann/error.hpp"
 #include "fastann/tensor.hpp"
 #include "ops/ops.hpp"
@@ -48,15 +49,27 @@ fastann::ops::ActParams act(const std::string& name, std::optional<double> alpha
 
 void bind_device_ops(py::module_& parent) {
   py::module_ m = parent.def_submodule("cuda", "CUDA backend queries and device ops (private: use fastann.cuda)");
-  m.def("is_built", &fastann::cuda::built);
-  m.def("device_count", &fastann::cuda::device_count, "0 without a driver or GPU (never raises).");
-  m.def("device_name", &fastann::cuda::device_name, py::arg("index"));
-  m.def("set_allow_tf32", &fastann::cuda::set_allow_tf32, py::arg("enabled"));
-  m.def("allow_tf32", &fastann::cuda::allow_tf32);
-  m.def("synchronize", &fastann::cuda::synchronize, py::arg("index") = 0);
-  m.def("empty_cache", &fastann::cuda::empty_cache);
+  namespace rt = fastann::runtime;
+  constexpr fastann::DeviceType kCuda = fastann::DeviceType::CUDA;
+  m.def("is_built", [] { return rt::has_backend(kCuda); });
+  m.def("device_count", [] { return rt::device_count(kCuda); }, "0 without a driver or GPU (never raises).");
+  m.def("device_name", [](int index) { return rt::backend(Device::cuda(index)).device_name(index); },
+        py::arg("index"));
+  m.def("set_allow_tf32", [](bool enabled) {
+    if (rt::Backend* b = rt::find_backend(kCuda)) b->set_allow_tf32(enabled);
+  }, py::arg("enabled"));
+  m.def("allow_tf32", [] {
+    rt::Backend* b = rt::find_backend(kCuda);
+    return b != nullptr && b->allow_tf32();
+  });
+  m.def("synchronize", [](int index) { rt::backend(Device::cuda(index)).synchronize(index); },
+        py::arg("index") = 0);
+  m.def("empty_cache", [] {
+    if (rt::Backend* b = rt::find_backend(kCuda)) b->empty_cache();
+  });
   m.def("memory_stats", [](int index) {
-    const fastann::cuda::MemoryStats s = fastann::cuda::memory_stats(index);
+    rt::Backend* b = rt::find_backend(kCuda);
+    const rt::MemoryStats s = b ? b->memory_stats(index) : rt::MemoryStats{};
     py::dict d;
     d["allocated_bytes"] = s.allocated_bytes;
     d["reserved_bytes"] = s.reserved_bytes;
@@ -69,47 +82,47 @@ void bind_device_ops(py::module_& parent) {
   // Test hook for the stream-aware allocator (tests/test_cuda_kernels.py): empties the cache, then checks with raw
   // blocks which stream's free list serves which allocation. Returns the observations as booleans.
   m.def("_allocator_stream_probe", [](int index) {
-    namespace fc = fastann::cuda;
+    rt::Backend& fc = rt::backend(Device::cuda(index));
     const size_t small = size_t{3} << 20, large = size_t{9} << 20;  // 4 MiB and 10 MiB blocks: never each other's
-    fc::synchronize(index);
-    fc::empty_cache();
+    fc.synchronize(index);
+    fc.empty_cache();
     py::dict d;
-    std::shared_ptr<void> s1 = fc::create_stream(index), s2 = fc::create_stream(index);
+    std::shared_ptr<void> s1 = fc.create_stream(index), s2 = fc.create_stream(index);
     void* on_s1 = nullptr;
     {
-      fc::StreamScope scope(s1);
-      on_s1 = fc::allocate(small, index).get();  // freed at once: back to s1's free list
+      rt::StreamScope scope(s1);
+      on_s1 = fc.allocate(small, index).get();  // freed at once: back to s1's free list
     }
-    std::shared_ptr<void> keep_default = fc::allocate(small, index);  // held: the default list stays empty
+    std::shared_ptr<void> keep_default = fc.allocate(small, index);  // held: the default list stays empty
     d["default_got_s1_block"] = keep_default.get() == on_s1;
     std::shared_ptr<void> keep_s2;
     {
-      fc::StreamScope scope(s2);
-      keep_s2 = fc::allocate(small, index);
+      rt::StreamScope scope(s2);
+      keep_s2 = fc.allocate(small, index);
       d["s2_got_s1_block"] = keep_s2.get() == on_s1;
     }
     {
-      fc::StreamScope scope(s1);
-      d["s1_reused_its_block"] = fc::allocate(small, index).get() == on_s1;
+      rt::StreamScope scope(s1);
+      d["s1_reused_its_block"] = fc.allocate(small, index).get() == on_s1;
     }
     std::shared_ptr<void> live_on_s1;
     {
-      fc::StreamScope scope(s1);
-      live_on_s1 = fc::allocate(large, index);
+      rt::StreamScope scope(s1);
+      live_on_s1 = fc.allocate(large, index);
     }
     void* const live_ptr = live_on_s1.get();
     s1.reset();            // retires s1: its cached block moves to the default list, its live block is re-tagged
     live_on_s1.reset();    // -> the default list
-    std::shared_ptr<void> a = fc::allocate(small, index), b = fc::allocate(large, index);
+    std::shared_ptr<void> a = fc.allocate(small, index), b = fc.allocate(large, index);
     d["default_got_retired_free_block"] = a.get() == on_s1;
     d["default_got_retired_live_block"] = b.get() == live_ptr;
     a.reset();
     b.reset();
     keep_default.reset();
     keep_s2.reset();
-    const fc::MemoryStats before = fc::memory_stats(index);
-    fc::empty_cache();  // frees the cached blocks of every list (default and s2)
-    const fc::MemoryStats after = fc::memory_stats(index);
+    const rt::MemoryStats before = fc.memory_stats(index);
+    fc.empty_cache();  // frees the cached blocks of every list (default and s2)
+    const rt::MemoryStats after = fc.memory_stats(index);
     d["reserved_before_empty"] = before.reserved_bytes;
     d["reserved_after_empty"] = after.reserved_bytes;
     d["allocated_after_empty"] = after.allocated_bytes;
@@ -327,10 +340,10 @@ void bind_device_ops(py::module_& parent) {
     a.fill(0.5f);
     b.fill(0.25f);
     fastann::ops::gemm(ta, tb, 1.0f, a, b, 0.0f, c);  // warm-up
-    fastann::cuda::synchronize(d.index);
+    rt::backend(d).synchronize(d.index);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) fastann::ops::gemm(ta, tb, 1.0f, a, b, 0.0f, c);
-    fastann::cuda::synchronize(d.index);
+    rt::backend(d).synchronize(d.index);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, iters);
   });
   m.def("time_matmul", [](int64_t batch, int64_t mm, int64_t k, int64_t n, int iters, const std::string& device) {
@@ -339,10 +352,10 @@ void bind_device_ops(py::module_& parent) {
     a.fill(0.5f);
     b.fill(0.25f);
     (void)fastann::ops::matmul(a, b);
-    fastann::cuda::synchronize(d.index);
+    rt::backend(d).synchronize(d.index);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) (void)fastann::ops::matmul(a, b);
-    fastann::cuda::synchronize(d.index);
+    rt::backend(d).synchronize(d.index);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, iters);
   });
 }

@@ -15,7 +15,7 @@
 
 #include "cpu/dispatch.hpp"
 #include "fastann/fastann.hpp"
-#include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 #include "ops/ops.hpp"
 
 namespace py = pybind11;
@@ -361,7 +361,7 @@ PYBIND11_MODULE(_core, mod) {
   mod.def("set_dataset_memory_limit", &fastann::set_dataset_memory_limit, py::arg("bytes"),
           "Most bytes of data fit copies to a CUDA model's device (-1: half its free memory; 0: always stream).");
   mod.def("dataset_memory_limit", &fastann::dataset_memory_limit);
-  mod.attr("CUDA_BUILT") = fastann::cuda::built();
+  mod.attr("CUDA_BUILT") = fastann::runtime::has_backend(fastann::DeviceType::CUDA);
   {
     // How this module was configured: the FASTANN_CUDA option and the CUDA compiler CMake found ("" if none).
     py::dict info;

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "core/check.hpp"
-#include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann {
 
@@ -39,12 +39,9 @@ int64_t checked_numel(const Shape& shape, size_t itemsize) {
 
 std::shared_ptr<void> allocate(int64_t numel, DType dtype, Device device) {
   size_t bytes = static_cast<size_t>(numel) * dtype_size(dtype);  // no overflow: checked by checked_numel
+  runtime::Backend& backend = runtime::backend(device);  // UnavailableError: a device type this build lacks
   if (device.type == DeviceType::CUDA) {
-    if (!cuda::built()) {
-      throw UnavailableError("device " + device.str() + " is not supported by this build of fastann (built "
-                             "without the CUDA backend)");
-    }
-    return cuda::allocate(bytes, device.index);  // checks the device
+    return backend.allocate(bytes, device.index);  // checks the device
   }
   const auto out_of_memory = [numel, dtype, bytes] {
     std::ostringstream os;
@@ -53,11 +50,11 @@ std::shared_ptr<void> allocate(int64_t numel, DType dtype, Device device) {
        << " (" << static_cast<double>(bytes) / (1u << 30) << " GiB)";
     return OutOfMemoryError(os.str());
   };
-  bytes = (bytes + kAlign - 1) / kAlign * kAlign;  // no overflow: checked_numel left kAlign of headroom
-  if (bytes == 0) bytes = kAlign;
-  void* p = std::aligned_alloc(kAlign, bytes);
-  if (p == nullptr) throw out_of_memory();
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  try {
+    return backend.allocate(bytes, 0);  // 64-byte aligned
+  } catch (const OutOfMemoryError&) {
+    throw out_of_memory();
+  }
 }
 
 }  // namespace
@@ -211,7 +208,8 @@ void Tensor::copy_from(const Tensor& src) {
     return;
   }
   // At least one side is on a CUDA device (host <-> device, or device <-> device).
-  cuda::copy(data_, is_cpu() ? -1 : device_.index, src.data_, src.is_cpu() ? -1 : src.device_.index, bytes);
+  runtime::backend(is_cpu() ? src.device_ : device_)
+      .copy(data_, is_cpu() ? -1 : device_.index, src.data_, src.is_cpu() ? -1 : src.device_.index, bytes);
 }
 
 namespace {
@@ -259,7 +257,7 @@ void Tensor::fill(float value) {
   if (!is_cpu()) {
     FASTANN_CHECK_ARG(dtype_ == DType::float32, "fill of a " << dtype_name(dtype_) << " tensor on " << device_.str()
                                                              << ": only float32 device tensors can be filled");
-    cuda::fill(device_.index, static_cast<float*>(data_), numel_, value);
+    runtime::backend(device_).fill(device_.index, static_cast<float*>(data_), numel_, value);
     return;
   }
   visit_dtype(dtype_, [&](auto tag) { fill_as<decltype(tag)>(data_, numel_, value); });

@@ -1,7 +1,8 @@
-// The CUDA backend as the rest of the library sees it: plain C++ (no CUDA headers), raw device pointers.
-// Implemented by csrc/cuda/*.cpp/*.cu when the backend is built (FASTANN_CUDA), else by csrc/cuda/stub.cpp, whose
-// queries answer "not built / no device" and whose other functions throw UnavailableError, or, in test-only builds
-// (FASTANN_CUDA_EMULATOR), by csrc/cuda/emulator.cpp on the host.
+// The CUDA backend's functions: plain C++ (no CUDA headers), raw device pointers. The rest of the library reaches
+// the device part through runtime::backend(Device::cuda()) (runtime.cpp registers it) and the kernels through the
+// ops. Implemented by csrc/cuda/*.cpp/*.cu when the backend is built (FASTANN_CUDA), by csrc/cuda/stub.cpp
+// (kernels only, which throw UnavailableError) without it, or, in test-only builds (FASTANN_CUDA_EMULATOR), by
+// the emulator on the host.
 // Every function taking `device` makes that device current for the call. All work is queued on the device's
 // stream and ordered with it; functions returning host values (loss, first_non_finite, copies to the host)
 // synchronise.
@@ -13,14 +14,14 @@
 #include <string>
 
 #include "ops/types.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann::cuda {
 
-// --- build and device queries (never throw for a missing driver: that is "0 devices") ---
-bool built();                     // the backend was compiled in
+// --- device queries and memory: what the runtime Backend of runtime.cpp exposes, and the kernels use ---
 int device_count();               // 0 without a driver or GPU
 std::string device_name(int device);  // UnavailableError for a device that does not exist
-// Throws UnavailableError naming the problem when `device` cannot be used (not built, no driver, out of range).
+// Throws UnavailableError naming the problem when `device` cannot be used (no driver, out of range).
 void require_device(int device);
 // TF32 tensor cores for float32 GEMMs (off by default, like torch.backends.cuda.matmul.allow_tf32).
 void set_allow_tf32(bool enabled);
@@ -28,39 +29,15 @@ bool allow_tf32();
 void synchronize(int device);
 // Free and total memory of `device` in bytes (cudaMemGetInfo).
 void mem_info(int device, size_t* free_bytes, size_t* total_bytes);
-
-// --- streams: each model queues its work on a stream of its own ---
-// A new stream on `device`. The handle owns it: when the last copy is dropped the stream's queued work is waited
-// for, its cached memory blocks return to the device's default pool, and the stream is destroyed.
+// A new stream on `device` (see runtime::Backend::create_stream). Work is queued on runtime::current_stream().
 std::shared_ptr<void> create_stream(int device);
-// For its lifetime, makes `stream` (a create_stream handle; null: the legacy default stream) the one this thread's
-// backend calls queue their work on and allocate memory for. Scopes nest; the previous stream is restored.
-class StreamScope {
- public:
-  explicit StreamScope(const std::shared_ptr<void>& stream);
-  ~StreamScope();
-  StreamScope(const StreamScope&) = delete;
-  StreamScope& operator=(const StreamScope&) = delete;
-
- private:
-  void* prev_ = nullptr;
-};
-// The stream set by the innermost StreamScope of this thread (null: the legacy default stream), as an opaque
-// cudaStream_t.
-void* current_stream();
 
 // --- memory: the caching allocator (csrc/cuda/allocator.cpp) ---
 // Device memory of at least `bytes` bytes (256-byte aligned), returned to the cache when the last owner drops it.
 std::shared_ptr<void> allocate(size_t bytes, int device);
 // Page-locked host memory for staging transfers (cached like device memory).
 std::shared_ptr<void> allocate_pinned(size_t bytes);
-struct MemoryStats {
-  int64_t allocated_bytes = 0;   // in live blocks (block sizes, rounded up)
-  int64_t reserved_bytes = 0;    // obtained from cudaMalloc, live or cached
-  int64_t peak_allocated_bytes = 0;
-  int64_t device_allocs = 0;     // cudaMalloc calls that succeeded
-  int64_t cache_hits = 0;        // allocations served from the cache
-};
+using MemoryStats = runtime::MemoryStats;
 MemoryStats memory_stats(int device);
 void empty_cache();  // returns every cached (unused) block to the driver
 

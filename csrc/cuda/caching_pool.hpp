@@ -1,5 +1,5 @@
 // The caching policy of the CUDA backend's memory allocator, written once for its two users: the real backend
-// (allocator.cpp: cudaMalloc, cudaMallocHost) and the test-only host emulator (emulator.cpp: host memory), so that
+// (allocator.cpp: cudaMalloc, cudaMallocHost) and the test-only host emulator (tests/emulator/emulator.cpp: host memory), so that
 // tests run on the emulator exercise the policy the GPU runs. Plain C++ without CUDA headers: the emulator build has
 // no CUDA toolkit. How raw memory is obtained and returned is the template parameter Raw (below); everything else
 // is here.

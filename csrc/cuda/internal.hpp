@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fastann/error.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann::cuda {
 
@@ -42,7 +43,7 @@ class DeviceGuard {
 // The stream every op of the backend is queued on: the innermost StreamScope's (a model's own stream while it
 // trains or predicts), else the legacy default stream of the current device. Work on one stream is ordered, which
 // the caching allocator relies on (a block freed after a launch is only reused by later work on the same stream).
-inline cudaStream_t stream() { return static_cast<cudaStream_t>(current_stream()); }
+inline cudaStream_t stream() { return static_cast<cudaStream_t>(runtime::current_stream()); }
 
 // Called by a stream's handle after the stream's work finished and before it is destroyed: the allocator moves the
 // stream's cached blocks to the device's default pool (allocator.cpp).

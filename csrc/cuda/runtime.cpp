@@ -1,5 +1,5 @@
 // CUDA runtime glue: errors with call sites, device queries (a missing driver or GPU is "0 devices", never an
-// error), the device guard, copies, the TF32 switch.
+// error), the device guard, copies, the TF32 switch, and the runtime::Backend registered for DeviceType::CUDA.
 #include <cuda_runtime_api.h>
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include "cuda/backend.hpp"
 #include "cuda/device_check.hpp"
 #include "cuda/internal.hpp"
+#include "runtime/plugins.hpp"
 
 namespace fastann::cuda {
 
@@ -54,8 +55,6 @@ std::atomic<bool> g_allow_tf32{false};
 
 }  // namespace
 
-bool built() { return true; }
-
 int device_count() { return device_info().count; }
 
 void require_device(int device) {
@@ -93,14 +92,6 @@ void mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
   DeviceGuard g(device);
   FASTANN_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
 }
-
-namespace {
-thread_local void* t_stream = nullptr;  // the innermost StreamScope's stream
-}  // namespace
-
-StreamScope::StreamScope(const std::shared_ptr<void>& stream) : prev_(t_stream) { t_stream = stream.get(); }
-StreamScope::~StreamScope() { t_stream = prev_; }
-void* current_stream() { return t_stream; }
 
 std::shared_ptr<void> create_stream(int device) {
   require_device(device);
@@ -143,3 +134,44 @@ void copy(void* dst, int dst_device, const void* src, int src_device, size_t byt
 }
 
 }  // namespace fastann::cuda
+
+namespace fastann::cuda {
+
+namespace {
+
+// The runtime interface over the functions above and the caching allocator (allocator.cpp); fill is elementwise.cu's.
+class CudaBackend final : public runtime::Backend {
+ public:
+  DeviceType type() const override { return DeviceType::CUDA; }
+  int device_count() override { return cuda::device_count(); }
+  std::string device_name(int device) override { return cuda::device_name(device); }
+  void require_device(int device) override { cuda::require_device(device); }
+  void mem_info(int device, size_t* free_bytes, size_t* total_bytes) override {
+    cuda::mem_info(device, free_bytes, total_bytes);
+  }
+  runtime::MemoryStats memory_stats(int device) override { return cuda::memory_stats(device); }
+  void empty_cache() override { cuda::empty_cache(); }
+  void set_allow_tf32(bool enabled) override { cuda::set_allow_tf32(enabled); }
+  bool allow_tf32() override { return cuda::allow_tf32(); }
+  std::shared_ptr<void> allocate(size_t bytes, int device) override { return cuda::allocate(bytes, device); }
+  std::shared_ptr<void> allocate_pinned(size_t bytes) override { return cuda::allocate_pinned(bytes); }
+  void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) override {
+    cuda::copy(dst, dst_device, src, src_device, bytes);
+  }
+  void fill(int device, float* p, int64_t n, float value) override { cuda::fill(device, p, n, value); }
+  std::shared_ptr<void> create_stream(int device) override { return cuda::create_stream(device); }
+  void synchronize(int device) override { cuda::synchronize(device); }
+};
+
+}  // namespace
+
+}  // namespace fastann::cuda
+
+namespace fastann::runtime {
+
+Backend& cuda_backend() {
+  static Backend* b = new cuda::CudaBackend();  // never destroyed: tensors freed during static destruction find it
+  return *b;
+}
+
+}  // namespace fastann::runtime

@@ -3,7 +3,7 @@
 #   -> FASTANN_CUDA_ENABLED (ON/OFF) and, when ON, the object library fastann_cuda_objects (linked into the core
 #      libraries next to fastann_objects) and CUDA::cudart_static.
 #   FASTANN_CUDA_EMULATOR=ON|OFF (cache option; default from the environment variable FASTANN_CUDA_EMULATOR, else
-#   OFF): TEST-ONLY. csrc/cuda/emulator.cpp, a host implementation of the backend with poisoned device pointers,
+#   OFF): TEST-ONLY. tests/emulator/emulator.cpp, a host implementation of the backend with poisoned device pointers,
 #   replaces both the real backend and the stub, so CI machines without a GPU exercise the host-side CUDA code
 #   (tests/README.md). FASTANN_CUDA is then ignored, nothing is compiled by nvcc, and FASTANN_CUDA_MODE is EMULATOR.
 #   -> FASTANN_CUDA_EMULATOR_ENABLED (ON/OFF).
@@ -18,7 +18,7 @@ macro(fastann_configure_cuda)
   else()
     set(_fastann_emu_default OFF)
   endif()
-  option(FASTANN_CUDA_EMULATOR "TEST-ONLY: replace the CUDA backend by its host emulator (csrc/cuda/emulator.cpp)"
+  option(FASTANN_CUDA_EMULATOR "TEST-ONLY: replace the CUDA backend by its host emulator (tests/emulator/emulator.cpp)"
          ${_fastann_emu_default})
   set(FASTANN_CUDA_EMULATOR_ENABLED OFF)
   if(FASTANN_CUDA_EMULATOR)
@@ -26,7 +26,7 @@ macro(fastann_configure_cuda)
     set(FASTANN_CUDA_MODE EMULATOR)
     set(FASTANN_CUDA_ENABLED OFF)
     message(STATUS "fastann: FASTANN_CUDA_EMULATOR=ON: the CUDA backend is the test-only host emulator "
-                   "(csrc/cuda/emulator.cpp); no GPU code is built. Do not ship this build.")
+                   "(tests/emulator/emulator.cpp); no GPU code is built. Do not ship this build.")
   else()
     _fastann_configure_real_cuda()
   endif()

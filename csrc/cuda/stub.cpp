@@ -1,6 +1,6 @@
-// The CUDA backend's interface in a build without it (FASTANN_CUDA=OFF, or AUTO without nvcc): queries report no
-// backend and no device; anything else throws UnavailableError. Nothing reaches the kernels here in practice: no
-// tensor can be allocated on a CUDA device, and ops route to CUDA only for CUDA tensors.
+// The CUDA backend's kernels in a build without it (FASTANN_CUDA=OFF, or AUTO without nvcc): each throws
+// UnavailableError. Nothing reaches them in practice: the runtime registry has no CUDA backend then, so no tensor can
+// be allocated on a CUDA device, and ops route to CUDA only for CUDA tensors.
 #include <string>
 
 #include "cuda/backend.hpp"
@@ -18,24 +18,6 @@ namespace {
 
 }  // namespace
 
-bool built() { return false; }
-int device_count() { return 0; }
-std::string device_name(int) { not_built("get_device_name"); }
-void require_device(int) { not_built("CUDA device"); }
-void set_allow_tf32(bool) {}
-bool allow_tf32() { return false; }
-void synchronize(int) { not_built("synchronize"); }
-void mem_info(int, size_t*, size_t*) { not_built("mem_info"); }
-std::shared_ptr<void> create_stream(int) { not_built("CUDA stream"); }
-StreamScope::StreamScope(const std::shared_ptr<void>&) {}
-StreamScope::~StreamScope() { (void)prev_; }  // no streams without the backend: nothing to restore
-void* current_stream() { return nullptr; }
-std::shared_ptr<void> allocate(size_t, int) { not_built("CUDA allocation"); }
-std::shared_ptr<void> allocate_pinned(size_t) { not_built("pinned allocation"); }
-MemoryStats memory_stats(int) { return {}; }
-void empty_cache() {}
-void copy(void*, int, const void*, int, size_t) { not_built("CUDA copy"); }
-void fill(int, float*, int64_t, float) { not_built("CUDA fill"); }
 void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
           float*, int64_t, const float*, const ops::ActParams*) {
   not_built("gemm");

@@ -21,7 +21,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
-#include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 #include "fastann/distributed.hpp"
 #include "fastann/model.hpp"
 #include "nn/layer.hpp"
@@ -488,7 +488,7 @@ struct Sequential::Impl {
   // drained first.
   void reduce_gradients() {
     if (grads.is_cpu() || reducer->accepts_device_memory()) {
-      if (!grads.is_cpu()) cuda::synchronize(device.index);
+      if (!grads.is_cpu()) runtime::backend(device).synchronize(device.index);
       reducer->reduce(grads.data(), grads.numel());
       return;
     }
@@ -689,7 +689,7 @@ struct Sequential::Impl {
     int64_t limit = dataset_memory_limit();
     if (limit < 0) {
       size_t free_bytes = 0, total_bytes = 0;
-      cuda::mem_info(device.index, &free_bytes, &total_bytes);
+      runtime::backend(device).mem_info(device.index, &free_bytes, &total_bytes);
       limit = static_cast<int64_t>(free_bytes / 2);
     }
     if (bytes > limit) return false;
@@ -753,7 +753,7 @@ struct Sequential::Impl {
   std::vector<double> one_batch(const Tensor& x, const Tensor& y, bool train, const Tensor& sample_weight,
                                 const std::vector<float>& class_weight) {
     std::lock_guard<std::recursive_mutex> lock(train_mu);
-    const cuda::StreamScope on_stream(stream);
+    const runtime::StreamScope on_stream(stream);
     if (train) require_not_fitting("train_on_batch");
     require_layers();
     const char* what = train ? "train_on_batch" : "test_on_batch";
@@ -852,14 +852,15 @@ void Sequential::to(Device device) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
   m.require_not_fitting("moving the model to another device");
-  if (device.type == DeviceType::CUDA) cuda::require_device(device.index);
+  if (device.type == DeviceType::CUDA) runtime::backend(device).require_device(device.index);
   if (device == m.device) return;
   if (m.device.type == DeviceType::CUDA) {  // the old stream's work first: its buffers are read and then freed
-    const cuda::StreamScope old(m.stream);
-    cuda::synchronize(m.device.index);
+    const runtime::StreamScope old(m.stream);
+    runtime::backend(m.device).synchronize(m.device.index);
   }
-  std::shared_ptr<void> stream = device.type == DeviceType::CUDA ? cuda::create_stream(device.index) : nullptr;
-  const cuda::StreamScope on_stream(stream);
+  std::shared_ptr<void> stream =
+      device.type == DeviceType::CUDA ? runtime::backend(device).create_stream(device.index) : nullptr;
+  const runtime::StreamScope on_stream(stream);
   // Everything that can fail (allocation on the new device) happens before the model changes.
   Tensor params = m.params, grads = m.grads, state = m.state, host_grads = m.host_grads;
   if (m.built) {
@@ -1008,7 +1009,7 @@ std::vector<MetricConfig> Sequential::metric_configs(bool weighted) const {
 History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o, const FitCallbacks& cb) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
-  const cuda::StreamScope on_stream(m.stream);
+  const runtime::StreamScope on_stream(m.stream);
   m.require_not_fitting("calling fit");
   m.require_layers();
   m.require_compiled("fit");
@@ -1210,7 +1211,7 @@ std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& 
                                                  int64_t batch_size, const EvaluateCallbacks* callbacks) {
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
-  const cuda::StreamScope on_stream(m.stream);
+  const runtime::StreamScope on_stream(m.stream);
   m.require_layers();
   m.require_compiled("evaluate");
   FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
@@ -1240,7 +1241,7 @@ void Sequential::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) 
   FASTANN_CHECK_STATE(m.built, "predict: the model is not built yet; give the first layer an input_dim or fit it first");
   m.check_x(x, "predict");
   FASTANN_CHECK_ARG(batch_size >= 0, "predict: batch_size must be positive, got " << batch_size);
-  const cuda::StreamScope on_stream(m.stream);
+  const runtime::StreamScope on_stream(m.stream);
   m.predict_into(x, out, batch_size);
 }
 

@@ -12,6 +12,7 @@
 #include "cpu/ops/kernels.hpp"
 #include "cpu/threadpool.hpp"
 #include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann::ops {
 
@@ -234,9 +235,10 @@ void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) 
     // copy to the device.
     if (n <= 0) return;
     const size_t bytes = static_cast<size_t>(n * cols) * sizeof(float);
-    const std::shared_ptr<void> pinned = cuda::allocate_pinned(bytes);
+    runtime::Backend& backend = runtime::backend(dst.device());
+    const std::shared_ptr<void> pinned = backend.allocate_pinned(bytes);
     cpu::gather_rows(src.data(), idx, n, cols, static_cast<float*>(pinned.get()));
-    cuda::copy(dst.data(), dst.device().index, pinned.get(), -1, bytes);
+    backend.copy(dst.data(), dst.device().index, pinned.get(), -1, bytes);
     return;
   }
   FASTANN_CHECK_ARG(src.is_cpu(), "gather_rows: source on " << src.device().str() << ", destination on the CPU");
@@ -350,10 +352,11 @@ void StateSums::reset(Device device, int64_t size) {
   first_bad_ = -1;
   if (device.type != DeviceType::CUDA) return;
   const size_t bytes = static_cast<size_t>(size + 1) * sizeof(double);
-  if (!acc_) acc_ = cuda::allocate(bytes, device.index);
+  runtime::Backend& backend = runtime::backend(device);
+  if (!acc_) acc_ = backend.allocate(bytes, device.index);
   staged_.assign(static_cast<size_t>(size + 1), 0.0);
   staged_.back() = -1.0;
-  cuda::copy(acc_.get(), device.index, staged_.data(), -1, bytes);
+  backend.copy(acc_.get(), device.index, staged_.data(), -1, bytes);
 }
 
 void StateSums::add_loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
@@ -405,12 +408,13 @@ int64_t StateSums::take(double* state) {
   int64_t bad = first_bad_;
   if (device_.type == DeviceType::CUDA) {
     const size_t bytes = static_cast<size_t>(size_ + 1) * sizeof(double);
-    cuda::copy(staged_.data(), -1, acc_.get(), device_.index, bytes);  // waits for the queued batches
+    runtime::Backend& backend = runtime::backend(device_);
+    backend.copy(staged_.data(), -1, acc_.get(), device_.index, bytes);  // waits for the queued batches
     for (int64_t k = 0; k < size_; ++k) state[k] += staged_[static_cast<size_t>(k)];
     if (bad < 0 && staged_.back() >= 0.0) bad = static_cast<int64_t>(staged_.back());
     std::fill(staged_.begin(), staged_.end(), 0.0);
     staged_.back() = -1.0;
-    cuda::copy(acc_.get(), device_.index, staged_.data(), -1, bytes);
+    backend.copy(acc_.get(), device_.index, staged_.data(), -1, bytes);
   }
   for (int64_t k = 0; k < size_; ++k) {
     state[k] += host_[static_cast<size_t>(k)];

@@ -43,6 +43,8 @@
 #include "cuda/device_check.hpp"
 #include "cuda/caching_pool.hpp"
 #include "fastann/error.hpp"
+#include "runtime/backend.hpp"
+#include "runtime/plugins.hpp"
 
 namespace fastann::cuda {
 
@@ -210,8 +212,6 @@ size_t span(int64_t rows, int64_t cols, int64_t ld) {
 
 // --- queries ---------------------------------------------------------------------------------------------------------
 
-bool built() { return true; }
-
 int device_count() { return config().devices; }
 
 void require_device(int device) {
@@ -241,15 +241,10 @@ void mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
 // --- streams: work runs synchronously, so a stream is only an identity ---------------------------------------------
 
 namespace {
-thread_local void* t_stream = nullptr;  // the innermost StreamScope's stream
 struct EmulatedStream {
   int device;
 };
 }  // namespace
-
-StreamScope::StreamScope(const std::shared_ptr<void>& stream) : prev_(t_stream) { t_stream = stream.get(); }
-StreamScope::~StreamScope() { t_stream = prev_; }
-void* current_stream() { return t_stream; }
 
 std::shared_ptr<void> create_stream(int device) {
   require_device(device);
@@ -268,7 +263,7 @@ std::shared_ptr<void> create_stream(int device) {
 std::shared_ptr<void> allocate(size_t bytes, int device) {
   require_device(device);
   if (!config().memory_error.empty()) throw ValueError(config().memory_error);
-  void* p = handed_out(allocator().allocate(bytes, device, current_stream()), device);
+  void* p = handed_out(allocator().allocate(bytes, device, runtime::current_stream()), device);
   return std::shared_ptr<void>(p, [device](void* q) { allocator().release(host_address(q, device), device); });
 }
 
@@ -531,3 +526,44 @@ void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g,
 }
 
 }  // namespace fastann::cuda
+
+namespace fastann::cuda {
+
+namespace {
+
+// The runtime interface over the functions above: registered for DeviceType::CUDA in emulator builds.
+class EmulatorBackend final : public runtime::Backend {
+ public:
+  DeviceType type() const override { return DeviceType::CUDA; }
+  int device_count() override { return cuda::device_count(); }
+  std::string device_name(int device) override { return cuda::device_name(device); }
+  void require_device(int device) override { cuda::require_device(device); }
+  void mem_info(int device, size_t* free_bytes, size_t* total_bytes) override {
+    cuda::mem_info(device, free_bytes, total_bytes);
+  }
+  runtime::MemoryStats memory_stats(int device) override { return cuda::memory_stats(device); }
+  void empty_cache() override { cuda::empty_cache(); }
+  void set_allow_tf32(bool enabled) override { cuda::set_allow_tf32(enabled); }
+  bool allow_tf32() override { return cuda::allow_tf32(); }
+  std::shared_ptr<void> allocate(size_t bytes, int device) override { return cuda::allocate(bytes, device); }
+  std::shared_ptr<void> allocate_pinned(size_t bytes) override { return cuda::allocate_pinned(bytes); }
+  void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) override {
+    cuda::copy(dst, dst_device, src, src_device, bytes);
+  }
+  void fill(int device, float* p, int64_t n, float value) override { cuda::fill(device, p, n, value); }
+  std::shared_ptr<void> create_stream(int device) override { return cuda::create_stream(device); }
+  void synchronize(int device) override { cuda::synchronize(device); }
+};
+
+}  // namespace
+
+}  // namespace fastann::cuda
+
+namespace fastann::runtime {
+
+Backend& cuda_backend() {
+  static Backend* b = new cuda::EmulatorBackend();  // never destroyed, like the allocator
+  return *b;
+}
+
+}  // namespace fastann::runtime

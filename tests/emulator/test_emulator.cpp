@@ -1,4 +1,4 @@
-// The test-only CUDA emulator (csrc/cuda/emulator.cpp, FASTANN_CUDA_EMULATOR=ON) keeps the promises the Python tests
+// The test-only CUDA emulator (tests/emulator/emulator.cpp, FASTANN_CUDA_EMULATOR=ON) keeps the promises the Python tests
 // rely on: device pointers are poisoned (dereferencing one on the host crashes), a host pointer passed as device
 // memory and a device pointer passed as host memory are errors, so are freed memory, overruns and another device's
 // memory, and the device has a size. Built only in the emulator build (tests/cpp/CMakeLists.txt).
@@ -10,21 +10,23 @@
 
 #include <fastann/fastann.hpp>
 
-#include "cuda/backend.hpp"
+#include "runtime/backend.hpp"
 #include "ops/ops.hpp"
 
 namespace {
 
-namespace cuda = fastann::cuda;
+namespace rt = fastann::runtime;
+// The emulator is the runtime's CUDA backend in this build.
+rt::Backend& emu() { return rt::backend(fastann::DeviceType::CUDA); }
 using fastann::Device;
 using fastann::Tensor;
 
 TEST(CudaEmulator, IsABuiltDevice) {
-  EXPECT_TRUE(cuda::built());
-  ASSERT_GE(cuda::device_count(), 1);  // default FASTANN_CUDA_EMULATOR_DEVICES
-  EXPECT_EQ(cuda::device_name(0), "fastann CUDA emulator (host)");
-  EXPECT_THROW(cuda::require_device(cuda::device_count()), fastann::UnavailableError);
-  EXPECT_NE(cuda::create_stream(0), nullptr);
+  EXPECT_TRUE(rt::has_backend(fastann::DeviceType::CUDA));
+  ASSERT_GE(emu().device_count(), 1);  // default FASTANN_CUDA_EMULATOR_DEVICES
+  EXPECT_EQ(emu().device_name(0), "fastann CUDA emulator (host)");
+  EXPECT_THROW(emu().require_device(emu().device_count()), fastann::UnavailableError);
+  EXPECT_NE(emu().create_stream(0), nullptr);
 }
 
 TEST(CudaEmulator, DevicePointersArePoisoned) {
@@ -55,26 +57,26 @@ TEST(CudaEmulator, RoundTripAndOpsThroughTheHost) {
 
 TEST(CudaEmulator, PointerDisciplineIsChecked) {
   std::vector<float> h(8, 0.0f);
-  EXPECT_THROW(cuda::fill(0, h.data(), 8, 1.0f), fastann::CudaError);  // host pointer as device memory
+  EXPECT_THROW(emu().fill(0, h.data(), 8, 1.0f), fastann::CudaError);  // host pointer as device memory
   Tensor d = Tensor::empty({8}, Device::cuda(0));
-  EXPECT_THROW(cuda::copy(d.data(), -1, h.data(), -1, 32), fastann::CudaError);  // device pointer as host memory
-  EXPECT_THROW(cuda::fill(0, d.data(), 9, 1.0f), fastann::CudaError);            // overrun
+  EXPECT_THROW(emu().copy(d.data(), -1, h.data(), -1, 32), fastann::CudaError);  // device pointer as host memory
+  EXPECT_THROW(emu().fill(0, d.data(), 9, 1.0f), fastann::CudaError);            // overrun
   float* stale = d.data();
   d = Tensor();
-  EXPECT_THROW(cuda::fill(0, stale, 8, 1.0f), fastann::CudaError);  // freed
+  EXPECT_THROW(emu().fill(0, stale, 8, 1.0f), fastann::CudaError);  // freed
 }
 
 TEST(CudaEmulator, DeviceMemoryIsBounded) {
   size_t free_bytes = 0, total = 0;
-  cuda::mem_info(0, &free_bytes, &total);
+  emu().mem_info(0, &free_bytes, &total);
   EXPECT_GT(total, 0u);
   EXPECT_LE(free_bytes, total);
-  EXPECT_THROW(cuda::allocate(total + 1, 0), fastann::OutOfMemoryError);
-  cuda::empty_cache();
-  const cuda::MemoryStats before = cuda::memory_stats(0);
-  { const auto p = cuda::allocate(1000, 0); }
-  { const auto p = cuda::allocate(1000, 0); }  // the cached block
-  const cuda::MemoryStats after = cuda::memory_stats(0);
+  EXPECT_THROW(emu().allocate(total + 1, 0), fastann::OutOfMemoryError);
+  emu().empty_cache();
+  const rt::MemoryStats before = emu().memory_stats(0);
+  { const auto p = emu().allocate(1000, 0); }
+  { const auto p = emu().allocate(1000, 0); }  // the cached block
+  const rt::MemoryStats after = emu().memory_stats(0);
   EXPECT_EQ(after.device_allocs, before.device_allocs + 1);
   EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
   EXPECT_EQ(after.allocated_bytes, before.allocated_bytes);
@@ -83,31 +85,31 @@ TEST(CudaEmulator, DeviceMemoryIsBounded) {
 // The emulator's allocator is the real one's CachingPool: a block stays with the stream it was allocated for, and a
 // dropped stream's blocks move to the default stream (create_stream's handle retires it).
 TEST(CudaEmulator, BlocksStayWithTheirStream) {
-  cuda::empty_cache();
-  std::shared_ptr<void> s1 = cuda::create_stream(0), s2 = cuda::create_stream(0);
+  emu().empty_cache();
+  std::shared_ptr<void> s1 = emu().create_stream(0), s2 = emu().create_stream(0);
   EXPECT_NE(s1, s2);
   void* on_s1 = nullptr;
   {
-    cuda::StreamScope scope(s1);
-    on_s1 = cuda::allocate(1000, 0).get();  // freed at once: back to s1's list
+    rt::StreamScope scope(s1);
+    on_s1 = emu().allocate(1000, 0).get();  // freed at once: back to s1's list
   }
   // Held, so that the default and s2 lists stay empty.
-  const std::shared_ptr<void> on_default = cuda::allocate(1000, 0);
+  const std::shared_ptr<void> on_default = emu().allocate(1000, 0);
   EXPECT_NE(on_default.get(), on_s1);  // the default stream does not get it
   std::shared_ptr<void> on_s2;
   {
-    cuda::StreamScope scope(s2);
-    on_s2 = cuda::allocate(1000, 0);
+    rt::StreamScope scope(s2);
+    on_s2 = emu().allocate(1000, 0);
     EXPECT_NE(on_s2.get(), on_s1);
   }
   {
-    cuda::StreamScope scope(s1);
-    EXPECT_EQ(cuda::allocate(1000, 0).get(), on_s1);
+    rt::StreamScope scope(s1);
+    EXPECT_EQ(emu().allocate(1000, 0).get(), on_s1);
   }
   s1.reset();
-  EXPECT_EQ(cuda::allocate(1000, 0).get(), on_s1);  // retired: now the default stream's
-  cuda::empty_cache();
-  const cuda::MemoryStats after = cuda::memory_stats(0);
+  EXPECT_EQ(emu().allocate(1000, 0).get(), on_s1);  // retired: now the default stream's
+  emu().empty_cache();
+  const rt::MemoryStats after = emu().memory_stats(0);
   EXPECT_EQ(after.reserved_bytes, after.allocated_bytes);  // every stream's cached blocks were freed
 }
 
