@@ -57,16 +57,17 @@ void initialize(const InitializerSpec& spec, Tensor& w, int64_t fan_in, int64_t 
     w.fill(1.0f);
   } else if (n == "constant") {
     w.fill(static_cast<float>(spec.value.value_or(0.0)));
-  } else if (n == "random_uniform") {
+  } else if (n == "random_uniform" || n == "uniform") {  // "uniform", "normal": Keras 2 names Keras 3 keeps
     fill_uniform(w, rng, spec.minval.value_or(-0.05), spec.maxval.value_or(0.05));
-  } else if (n == "random_normal") {
+  } else if (n == "random_normal" || n == "normal") {
     fill_normal(w, rng, spec.mean.value_or(0.0), spec.stddev.value_or(0.05), false);
   } else if (n == "truncated_normal") {
     fill_normal(w, rng, spec.mean.value_or(0.0), spec.stddev.value_or(0.05), true);
   } else {
     throw ValueError("unknown initializer '" + n +
                      "'; valid initializers: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
-                     "lecun_normal, random_uniform, random_normal, truncated_normal, zeros, ones, constant");
+                     "lecun_normal, random_uniform (uniform), random_normal (normal), truncated_normal, zeros, ones, "
+                     "constant");
   }
 }
 

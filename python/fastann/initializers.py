@@ -4,6 +4,8 @@ from __future__ import annotations
 
 _NAMES = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
           "random_uniform", "random_normal", "truncated_normal", "zeros", "ones", "constant")
+# Keras 2 names that Keras 3 still accepts, resolved to the canonical ones.
+_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
 
 
 class Initializer:
@@ -99,9 +101,10 @@ def get(identifier) -> dict:
         identifier = deserialize(identifier)
     if isinstance(identifier, Initializer):
         return identifier._spec()
-    if isinstance(identifier, str) and identifier in _NAMES:
-        return {"name": identifier}
-    raise ValueError(f"unknown initializer {identifier!r}; valid initializers: {', '.join(_NAMES)}")
+    if isinstance(identifier, str) and (identifier in _NAMES or identifier in _ALIASES):
+        return {"name": _ALIASES.get(identifier, identifier)}
+    raise ValueError(f"unknown initializer {identifier!r}; valid initializers: {', '.join(_NAMES)} "
+                     f"(also {', '.join(_ALIASES)})")
 
 
 _BY_NAME = {c._name: c for c in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Zeros,
