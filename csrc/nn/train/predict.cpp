@@ -1,0 +1,78 @@
+// Inference: predict and predict_into in chunks through a kept workspace (no allocation per call in the steady
+// state).
+#include "nn/train/model_impl.hpp"
+
+namespace fastann {
+
+void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
+  const int64_t n = x.dim(0);
+  FASTANN_CHECK_ARG(has_batch_shape(out, n, output_shape()),
+                    "predict: output buffer must have shape " << shape_str(batch_shape(n, output_shape()))
+                                                              << ", got " << shape_str(out.shape()));
+  if (n == 0) return;
+  const int64_t chunk = batch_size > 0 ? std::min(batch_size, n) : std::min<int64_t>(n, 4096);
+  int64_t width = 0;
+  for (const auto& l : layers) width = std::max(width, l->output_size());
+  const int64_t nbufs = layers.size() > 2 ? 2 : layers.size() > 1 ? 1 : 0, per_buf = chunk * width;
+  // Input and output not on the model's device (a CUDA model predicting host data) pass through staging buffers
+  // there, a chunk at a time.
+  const bool stage_in = x.device() != device, stage_out = out.device() != device;
+  const int64_t in_at = nbufs * per_buf, out_at = in_at + (stage_in ? chunk * input_dim : 0);
+  const int64_t need = out_at + (stage_out ? chunk * output_dim() : 0);
+  std::unique_lock<std::mutex> ws_lock(predict_mu, std::try_to_lock);
+  Tensor local;
+  Tensor& ws = ws_lock.owns_lock() ? predict_ws : local;
+  if (ws.numel() < need || ws.device() != device) ws = Tensor::empty({std::max<int64_t>(need, 1)}, device);
+  // Each hidden layer's output as a (chunk, *shape) view of its buffer, shaped once per call: a chunk takes rows
+  // of it, which allocates nothing (making a view from a Shape allocates the Shape's std::vector).
+  std::vector<Tensor> hidden(layers.size() - 1);
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf,
+                             batch_shape(chunk, layers[i]->output_shape()), device);
+  }
+  const Tensor x_stage =
+      stage_in ? Tensor::view(ws.data() + in_at, batch_shape(chunk, input_shape), device) : Tensor();
+  const Tensor y_stage =
+      stage_out ? Tensor::view(ws.data() + out_at, batch_shape(chunk, output_shape()), device) : Tensor();
+  for (int64_t s = 0; s < n; s += chunk) {
+    const int64_t e = std::min(n, s + chunk), b = e - s;
+    Tensor in = x.rows(s, e);
+    if (stage_in) {
+      Tensor staged = x_stage.rows(0, b);
+      staged.copy_from(in);
+      in = staged;
+    }
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const bool last = i + 1 == layers.size();
+      Tensor dst = !last ? hidden[i].rows(0, b) : stage_out ? y_stage.rows(0, b) : out.rows(s, e);
+      layers[i]->forward(in, dst, false, false);
+      in = dst;
+    }
+    if (stage_out) {
+      Tensor dst = out.rows(s, e);
+      dst.copy_from(in);
+    }
+  }
+}
+
+Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
+  impl_->require_layers();
+  FASTANN_CHECK_STATE(impl_->built, "predict: the model is not built yet; give the first layer an input_dim or fit it "
+                                    "first");
+  impl_->check_x(x, "predict");
+  Tensor out = Tensor::empty(Impl::batch_shape(x.dim(0), impl_->output_shape()), x.device());
+  predict_into(x, out, batch_size);
+  return out;
+}
+
+void Sequential::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
+  Impl& m = *impl_;
+  m.require_layers();
+  FASTANN_CHECK_STATE(m.built, "predict: the model is not built yet; give the first layer an input_dim or fit it first");
+  m.check_x(x, "predict");
+  FASTANN_CHECK_ARG(batch_size >= 0, "predict: batch_size must be positive, got " << batch_size);
+  const runtime::StreamScope on_stream(m.stream);
+  m.predict_into(x, out, batch_size);
+}
+
+}  // namespace fastann
