@@ -1,4 +1,4 @@
-// Optimizer configuration, defaults and per-step scalars (the update rules are in the backends' optimizer ops).
+// The Optimizer base (slots, iterations, decoupled weight decay) and the optimizer registry (see optimizer.hpp).
 #include "nn/optimizer.hpp"
 
 #include <cmath>
@@ -9,34 +9,13 @@
 namespace fastann {
 
 OptimizerConfig OptimizerConfig::defaults(const std::string& name) {
-  OptimizerConfig c;
-  c.name = name;
-  if (name == "sgd") {
-    c.learning_rate = 0.01;
-  } else if (name == "adamw") {
-    c.weight_decay = 0.004;
-  } else if (name != "adam" && name != "rmsprop" && name != "adagrad") {
-    throw ValueError("unknown optimizer '" + name + "'; valid optimizers: sgd, adam, adamw, rmsprop, adagrad");
-  }
-  return c;
+  return nn::optimizer_registry().get(name).defaults();
 }
 
 namespace nn {
 
-namespace {
-
-ops::Opt parse_opt(const std::string& name) {
-  if (name == "sgd") return ops::Opt::sgd;
-  if (name == "adam") return ops::Opt::adam;
-  if (name == "adamw") return ops::Opt::adamw;
-  if (name == "rmsprop") return ops::Opt::rmsprop;
-  if (name == "adagrad") return ops::Opt::adagrad;
-  throw ValueError("unknown optimizer '" + name + "'; valid optimizers: sgd, adam, adamw, rmsprop, adagrad");
-}
-
-}  // namespace
-
-Optimizer::Optimizer(const OptimizerConfig& cfg) : cfg_(cfg), kind_(parse_opt(cfg.name)) {
+Optimizer::Optimizer(const OptimizerConfig& cfg) : cfg_(cfg) {
+  // Every field of the config is checked, used by this optimizer or not (a config may be saved and reused).
   set_learning_rate(cfg.learning_rate);
   FASTANN_CHECK_ARG(cfg.momentum >= 0.0 && cfg.momentum <= 1.0,
                     "optimizer: momentum must be in [0, 1], got " << cfg.momentum);
@@ -55,47 +34,33 @@ void Optimizer::set_learning_rate(double lr) {
 }
 
 void Optimizer::reset(int64_t n, Device device) {
+  std::vector<SlotSpec> specs = slot_specs();
+  std::vector<Tensor> slots;
+  for (const SlotSpec& s : specs) {
+    slots.emplace_back(Shape{n}, device);
+    if (s.initial != 0.0f) slots.back().fill(s.initial);
+  }
+  specs_ = std::move(specs);
+  slots_ = std::move(slots);
   iterations_ = 0;
-  const bool one = kind_ != ops::Opt::sgd || cfg_.momentum > 0.0;
-  const bool two = kind_ == ops::Opt::adam || kind_ == ops::Opt::adamw ||
-                   (kind_ == ops::Opt::rmsprop && cfg_.momentum > 0.0);
-  const bool three = kind_ == ops::Opt::rmsprop && cfg_.centered;
-  s1_ = one ? Tensor({n}, device) : Tensor();
-  s2_ = two ? Tensor({n}, device) : Tensor();
-  s3_ = three ? Tensor({n}, device) : Tensor();
-  if (kind_ == ops::Opt::adagrad) s1_.fill(static_cast<float>(cfg_.initial_accumulator_value));
 }
 
 void Optimizer::to(Device device) {
-  for (Tensor* t : {&s1_, &s2_, &s3_}) {
-    if (t->defined()) *t = t->to(device);
-  }
+  std::vector<Tensor> moved;
+  for (const Tensor& t : slots_) moved.push_back(t.to(device));
+  slots_ = std::move(moved);
 }
 
 std::vector<std::string> Optimizer::slot_names() const {
   std::vector<std::string> names;
-  const Tensor* slots[3] = {&s1_, &s2_, &s3_};
-  static const char* const kNames[][3] = {
-      {"momentum", "", ""},                               // sgd
-      {"momentum", "velocity", ""},                       // adam
-      {"momentum", "velocity", ""},                       // adamw
-      {"velocity", "momentum", "average_gradient"},       // rmsprop
-      {"accumulator", "", ""},                            // adagrad
-  };
-  const int k = kind_ == ops::Opt::sgd ? 0 : kind_ == ops::Opt::adam ? 1 : kind_ == ops::Opt::adamw ? 2
-              : kind_ == ops::Opt::rmsprop ? 3 : 4;
-  for (int i = 0; i < 3; ++i) {
-    if (slots[i]->defined()) names.emplace_back(kNames[k][i]);
-  }
+  for (const SlotSpec& s : specs_) names.emplace_back(s.name);
   return names;
 }
 
 Tensor& Optimizer::slot(size_t i) {
-  Tensor* slots[3] = {&s1_, &s2_, &s3_};
-  for (Tensor* t : slots) {
-    if (t->defined() && i-- == 0) return *t;
-  }
-  throw ValueError("optimizer slot index out of range");
+  FASTANN_CHECK_ARG(i < slots_.size(), "optimizer slot index " << i << " out of range (" << slots_.size()
+                                                               << " slots)");
+  return slots_[i];
 }
 
 void Optimizer::set_iterations(int64_t n) {
@@ -105,22 +70,37 @@ void Optimizer::set_iterations(int64_t n) {
 
 void Optimizer::step(Tensor& w, const Tensor& g) {
   ++iterations_;
-  ops::OptStep s;
-  s.kind = kind_;
-  s.lr = static_cast<float>(cfg_.learning_rate);
-  s.momentum = static_cast<float>(cfg_.momentum);
-  s.nesterov = cfg_.nesterov;
-  s.one_minus_beta_1 = static_cast<float>(1.0 - cfg_.beta_1);
-  s.one_minus_beta_2 = static_cast<float>(1.0 - cfg_.beta_2);
-  s.one_minus_rho = static_cast<float>(1.0 - cfg_.rho);
-  s.epsilon = static_cast<float>(cfg_.epsilon);
-  s.rho = static_cast<float>(cfg_.rho);
-  s.centered = cfg_.centered;
-  const double t = static_cast<double>(iterations_);
-  s.adam_alpha = static_cast<float>(cfg_.learning_rate * std::sqrt(1.0 - std::pow(cfg_.beta_2, t)) /
-                                    (1.0 - std::pow(cfg_.beta_1, t)));
+  ops::OptStep s = scalars(static_cast<double>(iterations_));
   s.decay_factor = static_cast<float>(1.0 - cfg_.learning_rate * cfg_.weight_decay);
-  ops::optimizer_step(s, w, g, s1_, s2_, s3_);
+  Tensor state[3];
+  for (size_t i = 0; i < slots_.size(); ++i) state[specs_[i].kernel_slot] = slots_[i];
+  ops::optimizer_step(s, w, g, state[0], state[1], state[2]);
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg) {
+  return optimizer_registry().get(cfg.name).create(cfg);
+}
+
+// --- the registry: one line per optimizer, each defined in its own file of nn/optimizers/ ------------------------
+void register_sgd(Registry<OptimizerEntry>& r);
+void register_adam(Registry<OptimizerEntry>& r);
+void register_adamw(Registry<OptimizerEntry>& r);
+void register_rmsprop(Registry<OptimizerEntry>& r);
+void register_adagrad(Registry<OptimizerEntry>& r);
+
+namespace {
+void fill_optimizers(Registry<OptimizerEntry>& r) {
+  register_sgd(r);
+  register_adam(r);
+  register_adamw(r);
+  register_rmsprop(r);
+  register_adagrad(r);
+}
+}  // namespace
+
+const Registry<OptimizerEntry>& optimizer_registry() {
+  static const Registry<OptimizerEntry> registry("optimizer", &fill_optimizers);
+  return registry;
 }
 
 }  // namespace nn

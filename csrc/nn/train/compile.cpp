@@ -59,7 +59,7 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
   std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   impl_->require_not_fitting("compiling the model");
   Impl& m = *impl_;
-  auto opt = std::make_unique<nn::Optimizer>(optimizer);
+  auto opt = nn::make_optimizer(optimizer);
   ops::LossParams lp;
   lp.kind = ops::parse_loss(loss.name);
   lp.from_logits = loss.from_logits;
