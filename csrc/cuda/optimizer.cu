@@ -6,6 +6,7 @@
 
 #include "cuda/backend.hpp"
 #include "cuda/internal.hpp"
+#include "ops/optimizer/formulas.hpp"
 
 namespace fastann::cuda {
 
@@ -65,6 +66,9 @@ __global__ void optimizer_kernel(ops::OptStep s, float* w, const float* g, float
         wi -= lr * gi / sqrtf(acc + s.epsilon);
         break;
       }
+      case ops::Opt::lion:
+        ops::formulas::lion_update(wi, s1[i], gi, lr, s.beta_1, s.one_minus_beta_1, s.beta_2, s.one_minus_beta_2);
+        break;
     }
     w[i] = wi;
   }

@@ -87,6 +87,7 @@ void register_adam(Registry<OptimizerEntry>& r);
 void register_adamw(Registry<OptimizerEntry>& r);
 void register_rmsprop(Registry<OptimizerEntry>& r);
 void register_adagrad(Registry<OptimizerEntry>& r);
+void register_lion(Registry<OptimizerEntry>& r);
 
 namespace {
 void fill_optimizers(Registry<OptimizerEntry>& r) {
@@ -95,6 +96,7 @@ void fill_optimizers(Registry<OptimizerEntry>& r) {
   register_adamw(r);
   register_rmsprop(r);
   register_adagrad(r);
+  register_lion(r);
 }
 }  // namespace
 

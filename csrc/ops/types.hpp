@@ -76,7 +76,7 @@ inline bool metric_is_sparse(Metric kind) {
   return kind == Metric::sparse_categorical_accuracy || kind == Metric::sparse_top_k_categorical_accuracy;
 }
 
-enum class Opt { sgd, adam, adamw, rmsprop, adagrad };
+enum class Opt { sgd, adam, adamw, rmsprop, adagrad, lion };
 
 // Per-step scalars of one optimizer update, computed once per step by the optimizer (nn/), applied element-wise
 // by the backend to the flat parameter buffer.
@@ -91,6 +91,7 @@ struct OptStep {
   float epsilon = 1e-7f;
   float rho = 0.9f;
   bool centered = false;
+  float beta_1 = 0.9f, beta_2 = 0.999f;  // lion (as float32, as Keras multiplies by them)
   float decay_factor = 1.0f;  // 1 - lr * weight_decay (applied before the update, as Keras does)
 };
 

@@ -5,10 +5,12 @@
 //   rmsprop:  v = rho*v + (1 - rho) g^2 (centered: a = rho*a + (1 - rho) g, den = v - a^2) ;
 //             step = lr * g / sqrt(den + eps); with momentum m = mom*m + step, w -= m; else w -= step
 //   adagrad:  acc += g^2; w -= lr * g / sqrt(acc + eps)
+//   lion:     ops/optimizer/formulas.hpp
 // Decoupled weight decay (adamw, or any optimizer with weight_decay) first scales w by (1 - lr*wd).
 #include <cmath>
 
 #include "cpu/ops/kernels.hpp"
+#include "ops/optimizer/formulas.hpp"
 
 namespace fastann::cpu {
 
@@ -81,6 +83,11 @@ void optimizer_step(const ops::OptStep& s, float* w, const float* g, float* s1, 
         s1[i] = acc;
         w[i] -= lr * gi / std::sqrt(acc + eps);
       }
+      return;
+    }
+    case ops::Opt::lion: {
+      const float b1 = s.beta_1, c1 = s.one_minus_beta_1, b2 = s.beta_2, c2 = s.one_minus_beta_2;
+      for (int64_t i = 0; i < n; ++i) ops::formulas::lion_update(w[i], s1[i], g[i], lr, b1, c1, b2, c2);
       return;
     }
   }

@@ -5,11 +5,12 @@ from __future__ import annotations
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
+from .lion import Lion
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "lion": Lion}
 
 
 def get(identifier) -> Optimizer:
