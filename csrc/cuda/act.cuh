@@ -1,4 +1,4 @@
-// Device versions of the CPU activations (csrc/cpu/ops/activation.cpp): the same formulas in float32.
+// Device versions of the CPU activations (csrc/ops/activation/cpu.cpp): the same formulas in float32.
 #pragma once
 
 #include "ops/types.hpp"

@@ -2,7 +2,7 @@
 
 The graph takes "input" of shape (batch, *input_shape) float32 and gives "output" (batch, outputs) float32:
 each Dense layer is a Gemm (kernel (in, out) as B, bias as C), each activation the ONNX operator that computes what
-the C++ kernels in csrc/cpu/ops/activation.cpp compute. Dropout is the identity at inference (no node);
+the C++ kernels in csrc/ops/activation/cpu.cpp compute. Dropout is the identity at inference (no node);
 BatchNormalization is ONNX's BatchNormalization in inference mode with the moving statistics (gamma 1 / beta 0
 when the layer has none).
 """
@@ -21,7 +21,7 @@ import numpy as np
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
 
-# Activation parameters the C++ core uses (csrc/ops/types.cpp, csrc/cpu/ops/activation.cpp). leaky_relu and elu
+# Activation parameters the C++ core uses (csrc/ops/types.cpp, csrc/ops/activation/cpu.cpp). leaky_relu and elu
 # use these defaults unless the layer has its own alpha (activation_alpha in the model's JSON config, e.g. from a
 # model file written in C++).
 _DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
