@@ -241,6 +241,15 @@ void fill_as(void* data, int64_t n, float value) {
 }
 
 // Calls f(T{}) with T the C++ type of dtype.
+// v as the integer type To; ValueError when it does not fit. (A function template of To, so that its body is only
+// compiled for the integer pairs that call it.)
+template <typename To, typename From>
+To narrow_integer(From v, DType to) {
+  FASTANN_CHECK_ARG(v >= std::numeric_limits<To>::min() && v <= std::numeric_limits<To>::max(),
+                    "astype: " << v << " does not fit in " << dtype_name(to));
+  return static_cast<To>(v);
+}
+
 template <typename F>
 void visit_dtype(DType dtype, F&& f) {
   switch (dtype) {
@@ -278,11 +287,7 @@ Tensor Tensor::astype(DType dtype) const {
       if constexpr (std::is_same_v<From, To>) {
         std::memcpy(d, s, static_cast<size_t>(n) * sizeof(To));
       } else if constexpr (std::is_integral_v<From> && std::is_integral_v<To>) {
-        for (int64_t i = 0; i < n; ++i) {
-          FASTANN_CHECK_ARG(s[i] >= std::numeric_limits<To>::min() && s[i] <= std::numeric_limits<To>::max(),
-                            "astype: " << s[i] << " does not fit in " << dtype_name(dtype));
-          d[i] = static_cast<To>(s[i]);
-        }
+        for (int64_t i = 0; i < n; ++i) d[i] = narrow_integer<To>(s[i], dtype);
       } else {
         for (int64_t i = 0; i < n; ++i) d[i] = convert<To>(to_float(s[i]));
       }

@@ -46,7 +46,8 @@ void copy(void* dst, int dst_device, const void* src, int src_device, size_t byt
 void fill(int device, float* p, int64_t n, float value);
 
 // --- kernels (row-major float32; see ops/ops.hpp for the semantics, which the CPU backend defines) ---
-// c = alpha op(a) op(b) + beta c (c not read when beta == 0), then + bias[col], then act (element-wise or softmax).
+// c = alpha op(a) op(b) + beta c (c not read when beta == 0), then + bias[col], then act
+// (element-wise kinds; softmax is the activation op's, run by ops::gemm afterwards).
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
           const ops::ActParams* act);
@@ -57,9 +58,6 @@ void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, c
 // Test hook: the kernel gemm() runs for these sizes on `device` ("small", "large", "tf32"; the emulator: "host")
 // and into how many k slices it splits the product (*splits; 1: no split-K).
 std::string gemm_plan(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t* splits);
-void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols);
-void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
-                         float* dx, int64_t rows, int64_t cols);
 void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols);
 // dst rows = src rows idx[0..n) (idx in host memory); src and dst on the device.
 void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);

@@ -1,13 +1,11 @@
-// Element-wise and row kernels: fill, activations forward/backward (softmax per row), bias gradient (column sums),
-// row gather, finite check, dropout, multiply. Grid-stride loops over int64 indices; softmax rows use one warp per
-// row with the sums in double, as the CPU kernels do.
+// Element-wise and row kernels: fill, bias gradient (column sums), row gather, finite check, dropout, multiply.
+// Grid-stride loops over int64 indices. (The activations are the activation op's: csrc/ops/activation/cuda.cu.)
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/act.cuh"
 #include "cuda/backend.hpp"
 #include "cuda/internal.hpp"
 
@@ -19,64 +17,6 @@ constexpr int kThreads = 256;
 
 __global__ void fill_kernel(float* p, int64_t n, float v) {
   FASTANN_GRID_STRIDE(i, n) p[i] = v;
-}
-
-__global__ void act_fwd_kernel(ops::Act k, float alpha, const float* x, float* y, int64_t n) {
-  FASTANN_GRID_STRIDE(i, n) y[i] = act_fwd(k, x[i], alpha);
-}
-
-__global__ void act_bwd_kernel(ops::Act k, float alpha, const float* x, const float* y, const float* dy, float* dx,
-                               int64_t n) {
-  const bool has_x = x != nullptr;
-  FASTANN_GRID_STRIDE(i, n) {
-    const float d = act_deriv(k, has_x ? x[i] : 0.0f, y != nullptr ? y[i] : 0.0f, has_x, alpha);
-    dx[i] = dy[i] * d;
-  }
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ double warp_sum(double v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// One warp per row (8 rows per block of 256 threads).
-__global__ void softmax_rows_kernel(const float* x, float* y, int64_t rows, int64_t cols) {
-  const int64_t row = blockIdx.x * 8LL + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const float* xr = x + row * cols;
-  float* yr = y + row * cols;
-  float m = -INFINITY;
-  for (int64_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
-  m = warp_max(m);
-  double s = 0.0;
-  for (int64_t j = lane; j < cols; j += 32) {
-    const float e = expf(xr[j] - m);
-    yr[j] = e;
-    s += e;
-  }
-  s = warp_sum(s);
-  const float inv = static_cast<float>(1.0 / s);
-  for (int64_t j = lane; j < cols; j += 32) yr[j] *= inv;
-}
-
-// dx = y * (dy - <dy, y>) per row; one warp per row.
-__global__ void softmax_bwd_kernel(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
-  const int64_t row = blockIdx.x * 8LL + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const float* yr = y + row * cols;
-  const float* dyr = dy + row * cols;
-  float* dxr = dx + row * cols;
-  double dot = 0.0;
-  for (int64_t j = lane; j < cols; j += 32) dot += static_cast<double>(dyr[j]) * yr[j];
-  dot = warp_sum(dot);
-  const float d = static_cast<float>(dot);
-  for (int64_t j = lane; j < cols; j += 32) dxr[j] = yr[j] * (dyr[j] - d);
 }
 
 // db[j] = sum over rows of dz[:, j], rows added in order (one thread per column; a warp reads 32 consecutive
@@ -156,43 +96,11 @@ std::shared_ptr<void> upload_int64(int device, const int64_t* host, int64_t n) {
   return d;
 }
 
-void launch_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
-  if (rows <= 0 || cols <= 0) return;
-  softmax_rows_kernel<<<blocks_for(rows, 8, 0x7fffffffLL), kThreads, 0, stream()>>>(x, y, rows, cols);
-  FASTANN_CUDA_CHECK_LAUNCH("softmax");
-}
-
 void fill(int device, float* p, int64_t n, float value) {
   if (n <= 0) return;
   DeviceGuard g(device);
   fill_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(p, n, value);
   FASTANN_CUDA_CHECK_LAUNCH("fill");
-}
-
-void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols) {
-  const int64_t n = rows * cols;
-  if (n <= 0) return;
-  DeviceGuard g(device);
-  if (p.kind == ops::Act::softmax) {
-    launch_softmax_rows(x, y, rows, cols);
-    return;
-  }
-  if (p.kind == ops::Act::linear && x == y) return;
-  act_fwd_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(p.kind, p.alpha, x, y, n);
-  FASTANN_CUDA_CHECK_LAUNCH("activation");
-}
-
-void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
-                         float* dx, int64_t rows, int64_t cols) {
-  const int64_t n = rows * cols;
-  if (n <= 0) return;
-  DeviceGuard g(device);
-  if (p.kind == ops::Act::softmax) {
-    softmax_bwd_kernel<<<blocks_for(rows, 8, 0x7fffffffLL), kThreads, 0, stream()>>>(y, dy, dx, rows, cols);
-  } else {
-    act_bwd_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(p.kind, p.alpha, x, y, dy, dx, n);
-  }
-  FASTANN_CUDA_CHECK_LAUNCH("activation_backward");
 }
 
 void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/act.cuh"
+#include "ops/activation/formulas.hpp"
 #include "cuda/gemm_common.cuh"
 #include "cuda/gemm_tf32.hpp"
 #include "cuda/backend.hpp"
@@ -137,7 +137,7 @@ sgemm_kernel(int64_t m, int64_t n, int64_t k, float alpha, const float* __restri
       float val = alpha * acc[i][j];
       if (beta != 0.0f) val += beta * C[r * ldc + c];
       if (bias != nullptr) val += bias[c];
-      if (do_act) val = act_fwd(act, val, act_alpha);
+      if (do_act) val = ops::formulas::forward(act, val, act_alpha);
       C[r * ldc + c] = val;
     }
   }
@@ -536,7 +536,6 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   } else {
     run_gemm(plan.kern, trans_a, trans_b, vec, m, n, k, a, lda, b, ldb, c, ldc, ep, 1, nullptr, nullptr, 0, 0);
   }
-  if (kind == ops::Act::softmax) launch_softmax_rows(c, c, m, n);
 }
 
 void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_off, const float* b,

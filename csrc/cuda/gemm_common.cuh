@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "cuda/act.cuh"
+#include "ops/activation/formulas.hpp"
 #include "ops/types.hpp"
 
 namespace fastann::cuda::gemm_detail {
@@ -70,7 +70,7 @@ __device__ __forceinline__ float epilogue(const Epilogue& e, float acc, float c_
   float v = e.alpha * acc;
   if (e.beta != 0.0f) v = fmaf(e.beta, c_old, v);
   if (e.bias != nullptr) v += e.bias[col];
-  if (e.act != ops::Act::linear && e.act != ops::Act::softmax) v = act_fwd(e.act, v, e.act_alpha);
+  if (e.act != ops::Act::linear && e.act != ops::Act::softmax) v = ops::formulas::forward(e.act, v, e.act_alpha);
   return v;
 }
 

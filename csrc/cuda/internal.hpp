@@ -65,9 +65,6 @@ inline unsigned blocks_for(int64_t n, int threads, int64_t cap = 65535LL * 8) {
 }  // namespace fastann::cuda
 
 namespace fastann::cuda {
-// Row softmax y = softmax(x) over rows of `cols` (y may be x), queued on stream() of the current device
-// (elementwise.cu; also the softmax epilogue of gemm).
-void launch_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
 // Copies n host int64 values into device memory owned by the returned pointer (from the caching allocator).
 std::shared_ptr<void> upload_int64(int device, const int64_t* host, int64_t n);
 }  // namespace fastann::cuda

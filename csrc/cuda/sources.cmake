@@ -72,7 +72,10 @@ macro(_fastann_configure_real_cuda)
     find_package(CUDAToolkit REQUIRED)
     message(STATUS "fastann: building the CUDA backend (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
                    "architectures ${CMAKE_CUDA_ARCHITECTURES})")
+    # The ops' CUDA kernels (csrc/ops/<op>/cuda.cu) join the backend's own sources.
+    file(GLOB _fastann_op_cuda_sources CONFIGURE_DEPENDS "${_fastann_cuda_dir}/../ops/*/cuda.cu")
     add_library(fastann_cuda_objects OBJECT
+      ${_fastann_op_cuda_sources}
       "${_fastann_cuda_dir}/runtime.cpp"
       "${_fastann_cuda_dir}/allocator.cpp"
       "${_fastann_cuda_dir}/gemm.cu"

@@ -27,13 +27,6 @@ void gemm_batched(int, int64_t, int64_t, int64_t, const float*, const int64_t*, 
   not_built("matmul");
 }
 std::string gemm_plan(int, bool, bool, int64_t, int64_t, int64_t, int64_t*) { not_built("gemm_plan"); }
-void activation_forward(int, const ops::ActParams&, const float*, float*, int64_t, int64_t) {
-  not_built("activation");
-}
-void activation_backward(int, const ops::ActParams&, const float*, const float*, const float*, float*, int64_t,
-                         int64_t) {
-  not_built("activation_backward");
-}
 void column_sum(int, const float*, float*, int64_t, int64_t) { not_built("bias_grad"); }
 void gather_rows(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
 std::shared_ptr<void> upload_indices(int, const int64_t*, int64_t) { not_built("upload_indices"); }

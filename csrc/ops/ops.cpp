@@ -11,6 +11,7 @@
 #include "cpu/float_mode.hpp"
 #include "cpu/ops/kernels.hpp"
 #include "cpu/threadpool.hpp"
+#include "ops/device_check.hpp"
 #include "cuda/backend.hpp"
 #include "runtime/backend.hpp"
 
@@ -18,39 +19,9 @@ namespace fastann::ops {
 
 namespace {
 
-// Every op runs where its tensors live: the device of its operands, which must all be on the same one.
-struct DeviceCheck {
-  const char* op = "";
-  bool set = false;
-  Device dev;
-  void operator()(const Tensor& t) {
-    if (!t.defined()) return;
-    if (!set) {
-      dev = t.device();
-      set = true;
-    } else if (t.device() != dev) {
-      FASTANN_THROW(ValueError, op << ": operands are on different devices (" << dev.str() << " and "
-                                   << t.device().str() << "); move them to one device first");
-    }
-  }
-  bool cuda() const { return set && dev.type == DeviceType::CUDA; }
-};
-
-// The device of an op's operands (null ones skipped); ValueError when they differ.
-DeviceCheck devices(const char* op, std::initializer_list<const Tensor*> ts) {
-  DeviceCheck d;
-  d.op = op;
-  for (const Tensor* t : ts) {
-    if (t) d(*t);
-  }
-  return d;
-}
-
 // Host copies for the ops the CUDA backend runs on the CPU (metrics other than the sample means, class weights):
 // correct, and small next to a layer's GEMMs, but a synchronising round trip.
 Tensor host(const Tensor& t) { return t.defined() && !t.is_cpu() ? t.to(Device::cpu()) : t; }
-
-int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
 
 void check_weights(const Tensor* w, int64_t rows, const char* what) {
   if (!w) return;
@@ -77,23 +48,24 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
   if (bias) {
     FASTANN_CHECK_ARG(bias->numel() == n, "gemm: bias has " << bias->numel() << " elements, expected " << n);
   }
+  // The epilogue fuses the bias and an element-wise activation into the GEMM; softmax (a row op) runs afterwards.
+  const bool softmax = act && act->kind == Act::softmax;
+  const ActParams* fused = act && act->kind != Act::linear && !softmax ? act : nullptr;
   if (dc.cuda()) {
     cuda::gemm(dc.dev.index, trans_a, trans_b, m, n, k, alpha, a.data(), std::max<int64_t>(1, a.dim(1)), b.data(),
-               std::max<int64_t>(1, b.dim(1)), beta, c.data(), n, bias ? bias->data() : nullptr, act);
-    return;
+               std::max<int64_t>(1, b.dim(1)), beta, c.data(), n, bias ? bias->data() : nullptr, fused);
+  } else if (m > 0 && n > 0) {
+    cpu::GemmEpilogue ep;
+    ep.bias = bias ? bias->data() : nullptr;
+    if (fused) {
+      ep.block_fn = &activation_kernels::cpu_block;
+      ep.ctx = fused;
+    }
+    // Leading dimensions of empty operands are 0; the kernel's contract wants at least 1.
+    cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), std::max<int64_t>(1, a.dim(1)), b.data(),
+               std::max<int64_t>(1, b.dim(1)), beta, c.data(), n, (ep.bias || ep.block_fn) ? &ep : nullptr);
   }
-  cpu::GemmEpilogue ep;
-  ep.bias = bias ? bias->data() : nullptr;
-  const bool fuse_act = act && act->kind != Act::linear && act_is_elementwise(act->kind);
-  if (fuse_act) {
-    ep.block_fn = &cpu::activation_block;
-    ep.ctx = act;
-  }
-  if (m == 0 || n == 0) return;
-  // Leading dimensions of empty operands are 0; the kernel's contract wants at least 1.
-  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), std::max<int64_t>(1, a.dim(1)), b.data(),
-             std::max<int64_t>(1, b.dim(1)), beta, c.data(), n, (ep.bias || ep.block_fn) ? &ep : nullptr);
-  if (act && act->kind == Act::softmax) cpu::activation_forward(*act, c.data(), c.data(), m, n);
+  if (softmax && m > 0 && n > 0) activation_forward(*act, c, c);
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
@@ -184,34 +156,6 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     cpu::sgemm_batched(false, false, m, n, k, 1.0f, pa.data(), k, pb.data(), n, 0.0f, pc.data(), n, count);
   }
   return out;
-}
-
-void activation_forward(const ActParams& p, const Tensor& x, Tensor& y) {
-  const cpu::FlushDenormalsScope flush;
-  const DeviceCheck dc = devices("activation", {&x, &y});
-  FASTANN_CHECK_ARG(x.numel() == y.numel(), "activation: input " << shape_str(x.shape()) << " and output "
-                                                                 << shape_str(y.shape()) << " differ in size");
-  const int64_t cols = x.ndim() == 0 ? 1 : x.dim(-1);
-  if (dc.cuda()) return cuda::activation_forward(dc.dev.index, p, x.data(), y.data(), rows_of(x), cols);
-  cpu::activation_forward(p, x.data(), y.data(), rows_of(x), cols);
-}
-
-void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-  const cpu::FlushDenormalsScope flush;
-  const bool from_out = act_grad_from_output(p);
-  const Tensor& used = from_out ? y : x;
-  FASTANN_CHECK_ARG(p.kind == Act::linear || (used.defined() && used.numel() == dy.numel()),
-                    "activation_backward: " << act_name(p.kind) << " needs its "
-                                            << (from_out ? "output" : "input") << " of the gradient's size");
-  FASTANN_CHECK_ARG(dx.numel() == dy.numel(), "activation_backward: dx and dy differ in size");
-  const int64_t cols = dy.ndim() == 0 ? 1 : dy.dim(-1);
-  const DeviceCheck dc = devices("activation_backward", {&dy, &dx, &used});
-  if (dc.cuda()) {
-    return cuda::activation_backward(dc.dev.index, p, from_out ? nullptr : x.data(), from_out ? y.data() : nullptr,
-                                     dy.data(), dx.data(), rows_of(dy), cols);
-  }
-  cpu::activation_backward(p, from_out ? nullptr : x.data(), from_out ? y.data() : nullptr, dy.data(), dx.data(),
-                           rows_of(dy), cols);
 }
 
 void bias_grad(const Tensor& dz, Tensor& db) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fastann/tensor.hpp"
+#include "ops/activation/activation.hpp"  // activation_forward, activation_backward
 #include "ops/types.hpp"
 
 namespace fastann::ops {
@@ -19,12 +20,6 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 // NumPy matmul semantics: 1-D operands are promoted (and the added axis removed), leading batch dimensions
 // broadcast. Throws ValueError on mismatched shapes.
 Tensor matmul(const Tensor& a, const Tensor& b);
-
-// y = act(x) over the last axis (softmax) or element-wise; y may be x.
-void activation_forward(const ActParams& p, const Tensor& x, Tensor& y);
-// dx = dy * act'(.): x is the activation's input and y its output (either may be undefined when not needed:
-// see act_grad_from_output). dx may be dy.
-void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx);
 
 // db = sum over rows of dz; dz (rows, cols), db (cols).
 void bias_grad(const Tensor& dz, Tensor& db);

@@ -43,6 +43,7 @@
 #include "cuda/device_check.hpp"
 #include "cuda/caching_pool.hpp"
 #include "fastann/error.hpp"
+#include "ops/activation/activation.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/plugins.hpp"
 
@@ -306,13 +307,12 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   ep.bias = dev(bias, device, floats(n), "gemm (bias)");
   const bool fuse_act = act && act->kind != ops::Act::linear && ops::act_is_elementwise(act->kind);
   if (fuse_act) {
-    ep.block_fn = &cpu::activation_block;
+    ep.block_fn = &ops::activation_kernels::cpu_block;
     ep.ctx = act;
   }
   if (m == 0 || n == 0) return;
   cpu::sgemm(trans_a, trans_b, m, n, k, alpha, ha, std::max<int64_t>(1, lda), hb, std::max<int64_t>(1, ldb), beta,
              hc, ldc, (ep.bias || ep.block_fn) ? &ep : nullptr);
-  if (act && act->kind == ops::Act::softmax) cpu::activation_forward(*act, hc, hc, m, n);
 }
 
 // The host kernels never split k.
@@ -340,25 +340,6 @@ void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, c
   if (m == 0 || n == 0) return;
   cpu::sgemm_batched(false, false, m, n, k, 1.0f, pa.data(), std::max<int64_t>(1, k), pb.data(),
                      std::max<int64_t>(1, n), 0.0f, pc.data(), n, count);
-}
-
-void activation_forward(int device, const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  const size_t bytes = floats(rows * cols);
-  cpu::activation_forward(p, dev(x, device, bytes, "activation (x)"), dev(y, device, bytes, "activation (y)"), rows,
-                          cols);
-}
-
-void activation_backward(int device, const ops::ActParams& p, const float* x, const float* y, const float* dy,
-                         float* dx, int64_t rows, int64_t cols) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  const size_t bytes = floats(rows * cols);
-  cpu::activation_backward(p, dev(x, device, bytes, "activation_backward (x)"),
-                           dev(y, device, bytes, "activation_backward (y)"),
-                           dev(dy, device, bytes, "activation_backward (dy)"),
-                           dev(dx, device, bytes, "activation_backward (dx)"), rows, cols);
 }
 
 void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {
@@ -526,6 +507,42 @@ void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g,
 }
 
 }  // namespace fastann::cuda
+
+// --- op kernels registered for DeviceType::CUDA: the CPU kernels on the host copies of the device buffers -------------
+
+namespace fastann::ops::activation_kernels {
+
+namespace {
+
+void emu_forward(const ActParams& p, const Tensor& x, Tensor& y, int64_t rows, int64_t cols) {
+  const int device = x.device().index;
+  cuda::require_device(device);
+  const size_t bytes = cuda::floats(rows * cols);
+  cpu_forward(p, cuda::dev(x.data<float>(), device, bytes, "activation (x)"),
+              cuda::dev(y.data<float>(), device, bytes, "activation (y)"), rows, cols);
+}
+
+void emu_backward(const ActParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, int64_t rows,
+                  int64_t cols) {
+  const int device = dy.device().index;
+  cuda::require_device(device);
+  const size_t bytes = cuda::floats(rows * cols);
+  const auto in = [&](const Tensor& t, const char* what) {
+    return t.defined() ? cuda::dev(t.data<float>(), device, bytes, what) : nullptr;
+  };
+  cpu_backward(p, in(x, "activation_backward (x)"), in(y, "activation_backward (y)"),
+               cuda::dev(dy.data<float>(), device, bytes, "activation_backward (dy)"),
+               cuda::dev(dx.data<float>(), device, bytes, "activation_backward (dx)"), rows, cols);
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.forward.add(DeviceType::CUDA, DType::float32, &emu_forward);
+  t.backward.add(DeviceType::CUDA, DType::float32, &emu_backward);
+}
+
+}  // namespace fastann::ops::activation_kernels
 
 namespace fastann::cuda {
 

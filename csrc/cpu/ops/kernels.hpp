@@ -8,16 +8,6 @@
 
 namespace fastann::cpu {
 
-// y = act(x), x and y (rows, cols); y may alias x. Softmax is taken over each row.
-void activation_forward(const ops::ActParams& p, const float* x, float* y, int64_t rows, int64_t cols);
-// dx = dy * act'(.), all (rows, cols). Uses y (the output) when ops::act_grad_from_output(p), else x (the
-// input); the other may be null. dx may alias dy.
-void activation_backward(const ops::ActParams& p, const float* x, const float* y, const float* dy, float* dx,
-                         int64_t rows, int64_t cols);
-// GEMM epilogue form: in-place element-wise activation of a (rows, cols) block with row stride ldc.
-// ctx points at an ops::ActParams whose kind is element-wise.
-void activation_block(float* c, int64_t ldc, int64_t rows, int64_t cols, const void* ctx);
-
 // db[j] = sum_i dz[i, j], dz (rows, cols).
 void column_sum(const float* dz, float* db, int64_t rows, int64_t cols);
 // dst[i, :] = src[idx[i], :] for i < n, rows of `cols` floats.

@@ -1,0 +1,109 @@
+// The activation formulas: the one copy of the maths that the CPU kernels (cpu.cpp), the CUDA kernels (cuda.cu) and
+// the GEMM epilogues of both backends evaluate. FASTANN_HD functions of float32 on the host and the device alike.
+//   forward<K>(x, alpha)      y = act(x) for an element-wise kind K (softmax is a row op: cpu.cpp / cuda.cu)
+//   deriv<K>(x, y, alpha)     act'(x), reading x or y as needs_output(K) says (the other argument is ignored)
+//   forward(k, ...), deriv(k, ...)   the same with the kind known at run time (a switch; for device kernels)
+// Keras 3 is the reference for every formula (keras/src/activations, keras/src/backend/*/nn.py).
+#pragma once
+
+#include <math.h>  // expf, tanhf, erff, expm1f, log1pf, fabsf: the same names on the host and in device code
+
+#include "ops/types.hpp"
+
+#ifndef FASTANN_HD
+#if defined(__CUDACC__)
+#define FASTANN_HD __host__ __device__ __forceinline__
+#else
+#define FASTANN_HD inline
+#endif
+#endif
+
+namespace fastann::ops::formulas {
+
+constexpr float kSeluAlpha = 1.6732632423543772f;
+constexpr float kSeluScale = 1.0507009873554805f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+
+// 1 / (1 + e^-x) without overflow for either sign.
+FASTANN_HD float sigmoid(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
+
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, and NaN propagates (x < 0 is false for NaN).
+FASTANN_HD float softplus(float x) { return (x < 0.0f ? 0.0f : x) + log1pf(expf(-fabsf(x))); }
+
+template <Act K>
+FASTANN_HD float forward(float x, float alpha) {
+  if constexpr (K == Act::relu) return x > 0.0f ? x : 0.0f;
+  if constexpr (K == Act::sigmoid) return sigmoid(x);
+  if constexpr (K == Act::tanh) return tanhf(x);
+  if constexpr (K == Act::leaky_relu) return x > 0.0f ? x : alpha * x;
+  if constexpr (K == Act::elu) return x > 0.0f ? x : alpha * expm1f(x);
+  if constexpr (K == Act::selu) return x > 0.0f ? kSeluScale * x : kSeluScale * kSeluAlpha * expm1f(x);
+  if constexpr (K == Act::gelu) return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
+  if constexpr (K == Act::softplus) return softplus(x);
+  if constexpr (K == Act::swish) return x * sigmoid(x);
+  return x;  // linear
+}
+
+// act'(.) from x or from y = act(x): the kinds for which act_grad_from_output holds read y (relu, sigmoid, tanh,
+// selu; leaky_relu and elu when alpha > 0, where y > 0 exactly when x > 0 and elu's alpha e^x is y + alpha),
+// the others read x. leaky_relu and elu take `from_output` to say which they were given.
+template <Act K>
+FASTANN_HD float deriv(float x, float y, float alpha, bool from_output) {
+  if constexpr (K == Act::relu) return y > 0.0f ? 1.0f : 0.0f;
+  if constexpr (K == Act::sigmoid) return y * (1.0f - y);
+  if constexpr (K == Act::tanh) return 1.0f - y * y;
+  if constexpr (K == Act::leaky_relu) return (from_output ? y : x) > 0.0f ? 1.0f : alpha;
+  if constexpr (K == Act::elu) {
+    if (from_output) return y > 0.0f ? 1.0f : y + alpha;
+    return x > 0.0f ? 1.0f : alpha * expf(x);
+  }
+  if constexpr (K == Act::selu) return y > 0.0f ? kSeluScale : y + kSeluScale * kSeluAlpha;
+  if constexpr (K == Act::gelu) {
+    return 0.5f * (1.0f + erff(x * kInvSqrt2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+  }
+  if constexpr (K == Act::softplus) return sigmoid(x);
+  if constexpr (K == Act::swish) {
+    const float s = sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+  }
+  return 1.0f;  // linear
+}
+
+// The kinds above with the kind known at run time (device kernels and the CUDA GEMM epilogue switch per element;
+// the CPU kernels instantiate the templates per kind instead, so their loops vectorise). Softmax: the identity.
+FASTANN_HD float forward(Act k, float x, float alpha) {
+  switch (k) {
+    case Act::relu: return forward<Act::relu>(x, alpha);
+    case Act::sigmoid: return forward<Act::sigmoid>(x, alpha);
+    case Act::tanh: return forward<Act::tanh>(x, alpha);
+    case Act::leaky_relu: return forward<Act::leaky_relu>(x, alpha);
+    case Act::elu: return forward<Act::elu>(x, alpha);
+    case Act::selu: return forward<Act::selu>(x, alpha);
+    case Act::gelu: return forward<Act::gelu>(x, alpha);
+    case Act::softplus: return forward<Act::softplus>(x, alpha);
+    case Act::swish: return forward<Act::swish>(x, alpha);
+    default: return x;
+  }
+}
+
+FASTANN_HD float deriv(Act k, float x, float y, float alpha, bool from_output) {
+  switch (k) {
+    case Act::relu: return deriv<Act::relu>(x, y, alpha, from_output);
+    case Act::sigmoid: return deriv<Act::sigmoid>(x, y, alpha, from_output);
+    case Act::tanh: return deriv<Act::tanh>(x, y, alpha, from_output);
+    case Act::leaky_relu: return deriv<Act::leaky_relu>(x, y, alpha, from_output);
+    case Act::elu: return deriv<Act::elu>(x, y, alpha, from_output);
+    case Act::selu: return deriv<Act::selu>(x, y, alpha, from_output);
+    case Act::gelu: return deriv<Act::gelu>(x, y, alpha, from_output);
+    case Act::softplus: return deriv<Act::softplus>(x, y, alpha, from_output);
+    case Act::swish: return deriv<Act::swish>(x, y, alpha, from_output);
+    default: return 1.0f;
+  }
+}
+
+}  // namespace fastann::ops::formulas
