@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/check.hpp"
+#include "ops/activation/formulas.hpp"
 
 namespace fastann::ops {
 
@@ -65,24 +66,8 @@ const char* act_name(Act kind) {
 }
 
 bool act_grad_from_output(const ActParams& p) {
-  switch (p.kind) {
-    case Act::linear:
-    case Act::relu:
-    case Act::sigmoid:
-    case Act::tanh:
-    case Act::softmax:
-      return true;
-    case Act::leaky_relu:
-    case Act::elu:
-      return p.alpha > 0.0f;  // the output's sign then tells the input's
-    case Act::selu:
-      return true;
-    case Act::gelu:
-    case Act::softplus:
-    case Act::swish:
-      return false;
-  }
-  return false;
+  if (p.kind == Act::softmax) return true;
+  return formulas::visit(p.kind, formulas::ReadsOutputOf{p.alpha}, formulas::Elementwise{});
 }
 
 Loss parse_loss(const std::string& name) {

@@ -50,22 +50,10 @@ void softmax_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t ro
 
 void fwd_dispatch(const ActParams& p, const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows,
                   int64_t cols) {
-  const float a = p.alpha;
-  switch (p.kind) {
-    case Act::linear:
-      if (x != y) fwd_block<Act::linear>(x, ldx, y, ldy, rows, cols, a);
-      return;
-    case Act::relu: return fwd_block<Act::relu>(x, ldx, y, ldy, rows, cols, a);
-    case Act::sigmoid: return fwd_block<Act::sigmoid>(x, ldx, y, ldy, rows, cols, a);
-    case Act::tanh: return fwd_block<Act::tanh>(x, ldx, y, ldy, rows, cols, a);
-    case Act::leaky_relu: return fwd_block<Act::leaky_relu>(x, ldx, y, ldy, rows, cols, a);
-    case Act::elu: return fwd_block<Act::elu>(x, ldx, y, ldy, rows, cols, a);
-    case Act::selu: return fwd_block<Act::selu>(x, ldx, y, ldy, rows, cols, a);
-    case Act::gelu: return fwd_block<Act::gelu>(x, ldx, y, ldy, rows, cols, a);
-    case Act::softplus: return fwd_block<Act::softplus>(x, ldx, y, ldy, rows, cols, a);
-    case Act::swish: return fwd_block<Act::swish>(x, ldx, y, ldy, rows, cols, a);
-    case Act::softmax: return softmax_rows(x, ldx, y, ldy, rows, cols);
-  }
+  if (p.kind == Act::softmax) return softmax_rows(x, ldx, y, ldy, rows, cols);
+  if (p.kind == Act::linear && x == y) return;
+  formulas::visit(p.kind, [&](auto kind) { fwd_block<decltype(kind)::value>(x, ldx, y, ldy, rows, cols, p.alpha); },
+                  formulas::Elementwise{});
 }
 
 // dx = dy * act'(.) from `in` (x or y, as act_grad_from_output says). No pointer checks inside the loops, so they
@@ -92,22 +80,13 @@ void bwd_kind(const float* x, const float* y, const float* dy, float* dx, int64_
 
 // Element-wise backward over elements [0, n) (softmax is handled by the caller).
 void bwd_elementwise(const ActParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
-  const float a = p.alpha;
-  switch (p.kind) {
-    case Act::linear:
-      if (dx != dy) std::copy(dy, dy + n, dx);
-      return;
-    case Act::relu: return bwd_kind<Act::relu>(x, y, dy, dx, n, a);
-    case Act::sigmoid: return bwd_kind<Act::sigmoid>(x, y, dy, dx, n, a);
-    case Act::tanh: return bwd_kind<Act::tanh>(x, y, dy, dx, n, a);
-    case Act::leaky_relu: return bwd_kind<Act::leaky_relu>(x, y, dy, dx, n, a);
-    case Act::elu: return bwd_kind<Act::elu>(x, y, dy, dx, n, a);
-    case Act::selu: return bwd_kind<Act::selu>(x, y, dy, dx, n, a);
-    case Act::gelu: return bwd_kind<Act::gelu>(x, y, dy, dx, n, a);
-    case Act::softplus: return bwd_kind<Act::softplus>(x, y, dy, dx, n, a);
-    case Act::swish: return bwd_kind<Act::swish>(x, y, dy, dx, n, a);
-    case Act::softmax: return;
+  if (p.kind == Act::softmax) return;
+  if (p.kind == Act::linear) {
+    if (dx != dy) std::copy(dy, dy + n, dx);
+    return;
   }
+  formulas::visit(p.kind, [&](auto kind) { bwd_kind<decltype(kind)::value>(x, y, dy, dx, n, p.alpha); },
+                  formulas::Elementwise{});
 }
 
 // Element-wise work of at least this many elements is split over the thread pool (chunks are independent, so the

@@ -74,36 +74,62 @@ FASTANN_HD float deriv(float x, float y, float alpha, bool from_output) {
   return 1.0f;  // linear
 }
 
-// The kinds above with the kind known at run time (device kernels and the CUDA GEMM epilogue switch per element;
-// the CPU kernels instantiate the templates per kind instead, so their loops vectorise). Softmax: the identity.
-FASTANN_HD float forward(Act k, float x, float alpha) {
-  switch (k) {
-    case Act::relu: return forward<Act::relu>(x, alpha);
-    case Act::sigmoid: return forward<Act::sigmoid>(x, alpha);
-    case Act::tanh: return forward<Act::tanh>(x, alpha);
-    case Act::leaky_relu: return forward<Act::leaky_relu>(x, alpha);
-    case Act::elu: return forward<Act::elu>(x, alpha);
-    case Act::selu: return forward<Act::selu>(x, alpha);
-    case Act::gelu: return forward<Act::gelu>(x, alpha);
-    case Act::softplus: return forward<Act::softplus>(x, alpha);
-    case Act::swish: return forward<Act::swish>(x, alpha);
-    default: return x;
+// Whether deriv<K> reads y (the output) rather than x (the input): the layers then need not keep x. leaky_relu and
+// elu read y when alpha > 0 (the output's sign then tells the input's). ops::act_grad_from_output asks this.
+template <Act K>
+FASTANN_HD bool reads_output(float alpha) {
+  if constexpr (K == Act::linear || K == Act::relu || K == Act::sigmoid || K == Act::tanh || K == Act::selu) {
+    return true;
+  }
+  if constexpr (K == Act::leaky_relu || K == Act::elu) return alpha > 0.0f;
+  return false;
+}
+
+// --- the element-wise kinds, listed once: every run-time dispatch (here, the CPU kernels, the CUDA kernels and
+// both GEMM epilogues) visits this list, so a new kind is its three functions above plus its entry here. ---
+template <Act... Ks>
+struct ActList {};
+using Elementwise = ActList<Act::linear, Act::relu, Act::sigmoid, Act::tanh, Act::leaky_relu, Act::elu, Act::selu,
+                            Act::gelu, Act::softplus, Act::swish>;
+
+template <Act K>
+struct ActTag {
+  static constexpr Act value = K;
+};
+
+// f(ActTag<K>{}) for the listed K equal to k; f(ActTag<Act::linear>{}) when k is not listed (softmax).
+template <typename F, Act K, Act... Rest>
+FASTANN_HD decltype(auto) visit(Act k, const F& f, ActList<K, Rest...>) {
+  if (k == K) return f(ActTag<K>{});
+  if constexpr (sizeof...(Rest) > 0) {
+    return visit(k, f, ActList<Rest...>{});
+  } else {
+    return f(ActTag<Act::linear>{});
   }
 }
 
+struct ForwardOf {
+  float x, alpha;
+  template <Act K>
+  FASTANN_HD float operator()(ActTag<K>) const { return forward<K>(x, alpha); }
+};
+struct DerivOf {
+  float x, y, alpha;
+  bool from_output;
+  template <Act K>
+  FASTANN_HD float operator()(ActTag<K>) const { return deriv<K>(x, y, alpha, from_output); }
+};
+struct ReadsOutputOf {
+  float alpha;
+  template <Act K>
+  FASTANN_HD bool operator()(ActTag<K>) const { return reads_output<K>(alpha); }
+};
+
+// The functions above with the kind known at run time (device kernels call these per element; the CPU kernels
+// visit once per call and run a loop instantiated for the kind, which vectorises). Softmax: the identity.
+FASTANN_HD float forward(Act k, float x, float alpha) { return visit(k, ForwardOf{x, alpha}, Elementwise{}); }
 FASTANN_HD float deriv(Act k, float x, float y, float alpha, bool from_output) {
-  switch (k) {
-    case Act::relu: return deriv<Act::relu>(x, y, alpha, from_output);
-    case Act::sigmoid: return deriv<Act::sigmoid>(x, y, alpha, from_output);
-    case Act::tanh: return deriv<Act::tanh>(x, y, alpha, from_output);
-    case Act::leaky_relu: return deriv<Act::leaky_relu>(x, y, alpha, from_output);
-    case Act::elu: return deriv<Act::elu>(x, y, alpha, from_output);
-    case Act::selu: return deriv<Act::selu>(x, y, alpha, from_output);
-    case Act::gelu: return deriv<Act::gelu>(x, y, alpha, from_output);
-    case Act::softplus: return deriv<Act::softplus>(x, y, alpha, from_output);
-    case Act::swish: return deriv<Act::swish>(x, y, alpha, from_output);
-    default: return 1.0f;
-  }
+  return visit(k, DerivOf{x, y, alpha, from_output}, Elementwise{});
 }
 
 }  // namespace fastann::ops::formulas

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -618,6 +620,8 @@ def keras_inputs():
 
 @pytest.fixture(scope="module")
 def keras_run(tmp_path_factory):
+    # The Keras runner of tests/python/callbacks/ (importable there by its file name, as pytest imports tests).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "callbacks"))
     from test_keras_parity import keras_python
     python, env = keras_python()
     if python is None:
