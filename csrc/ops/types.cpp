@@ -21,6 +21,8 @@ constexpr ActEntry kActs[] = {
     {"tanh", Act::tanh},         {"softmax", Act::softmax}, {"leaky_relu", Act::leaky_relu},
     {"elu", Act::elu},           {"selu", Act::selu},       {"gelu", Act::gelu},
     {"softplus", Act::softplus}, {"swish", Act::swish},     {"silu", Act::swish},
+    {"softsign", Act::softsign}, {"hard_sigmoid", Act::hard_sigmoid}, {"mish", Act::mish},
+    {"exponential", Act::exponential}, {"hard_silu", Act::hard_silu}, {"hard_swish", Act::hard_silu},
 };
 
 struct LossEntry {

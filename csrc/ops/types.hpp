@@ -7,14 +7,17 @@
 
 namespace fastann::ops {
 
-enum class Act { linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish };
+enum class Act {
+  linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish,
+  softsign, hard_sigmoid, mish, exponential, hard_silu,
+};
 
 struct ActParams {
   Act kind = Act::linear;
   float alpha = 0.0f;  // leaky_relu negative slope; elu alpha
 };
 
-// Parses a Keras activation name ("relu", "silu" = "swish", None/"" = "linear"); alpha NaN = Keras default.
+// Parses a Keras activation name ("relu", "silu" = "swish", "hard_swish" = "hard_silu", None/"" = "linear"); alpha NaN = Keras default.
 // Throws ValueError listing the valid names.
 ActParams parse_activation(const std::string& name, double alpha);
 const char* act_name(Act kind);

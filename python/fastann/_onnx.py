@@ -107,6 +107,20 @@ class _GraphBuilder:
         if act == "swish":  # x * sigmoid(x)
             s = self.emit("Sigmoid", [x], f"{out}/sigmoid")
             return self.emit("Mul", [x, s], out)
+        if act == "softsign":
+            return self.emit("Softsign", [x], out)
+        if act == "hard_sigmoid":  # max(0, min(1, x / 6 + 1/2)): Keras 3's relu6(x + 3) / 6
+            return self.emit("HardSigmoid", [x], out, alpha=1.0 / 6.0, beta=0.5)
+        if act == "hard_silu":  # x * hard_sigmoid(x)
+            return self.emit("HardSwish", [x], out)
+        if act == "exponential":
+            return self.emit("Exp", [x], out)
+        if act == "mish":  # x * tanh(softplus(x)); opset 18 has Mish itself
+            if self.opset >= 18:
+                return self.emit("Mish", [x], out)
+            t = self.emit("Softplus", [x], f"{out}/softplus")
+            t = self.emit("Tanh", [t], f"{out}/tanh")
+            return self.emit("Mul", [x, t], out)
         if act == "gelu":  # the core's exact form: 0.5 x (1 + erf(x / sqrt(2)))
             if self.opset >= 20:
                 return self.emit("Gelu", [x], out, approximate="none")

@@ -6,7 +6,9 @@ from . import _core
 from ._validate import as_float32
 
 _NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "selu", "gelu", "softplus",
-          "swish", "silu")
+          "swish", "silu", "softsign", "hard_sigmoid", "mish", "exponential", "hard_silu", "hard_swish")
+# Keras 3 names one function twice; the core keeps one name for each.
+_CANONICAL = {"silu": "swish", "hard_swish": "hard_silu"}
 
 
 def _apply(name, x, alpha=None):
@@ -62,6 +64,34 @@ def swish(x):
 silu = swish
 
 
+def softsign(x):
+    """x / (|x| + 1)."""
+    return _apply("softsign", x)
+
+
+def hard_sigmoid(x):
+    """Keras 3's hard sigmoid, relu6(x + 3) / 6: 0 below -3, 1 above 3, x / 6 + 1/2 between."""
+    return _apply("hard_sigmoid", x)
+
+
+def mish(x):
+    """x * tanh(softplus(x)) (Misra 2019)."""
+    return _apply("mish", x)
+
+
+def exponential(x):
+    """e^x."""
+    return _apply("exponential", x)
+
+
+def hard_silu(x):
+    """x * hard_sigmoid(x), also called hard swish."""
+    return _apply("hard_silu", x)
+
+
+hard_swish = hard_silu
+
+
 def get(identifier) -> str:
     """Resolves an activation given as None, a name, or one of this module's functions to its Keras name."""
     if identifier is None:
@@ -74,7 +104,7 @@ def get(identifier) -> str:
         raise ValueError(f"unknown activation {identifier!r}; valid activations: {', '.join(_NAMES)}")
     if name not in _NAMES:
         raise ValueError(f"unknown activation '{name}'; valid activations: {', '.join(_NAMES)}")
-    return "swish" if name == "silu" else name
+    return _CANONICAL.get(name, name)
 
 
 def serialize(identifier) -> str:

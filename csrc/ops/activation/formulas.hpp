@@ -35,6 +35,13 @@ FASTANN_HD float sigmoid(float x) {
 // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, and NaN propagates (x < 0 is false for NaN).
 FASTANN_HD float softplus(float x) { return (x < 0.0f ? 0.0f : x) + log1pf(expf(-fabsf(x))); }
 
+// Keras 3's hard_sigmoid: relu6(x + 3) / 6, i.e. x / 6 + 1/2 clipped to [0, 1], rounded as Keras computes it.
+FASTANN_HD float hard_sigmoid(float x) {
+  float t = x + 3.0f;
+  t = t < 0.0f ? 0.0f : (t > 6.0f ? 6.0f : t);  // NaN passes through both tests
+  return t / 6.0f;
+}
+
 template <Act K>
 FASTANN_HD float forward(float x, float alpha) {
   if constexpr (K == Act::relu) return x > 0.0f ? x : 0.0f;
@@ -46,6 +53,11 @@ FASTANN_HD float forward(float x, float alpha) {
   if constexpr (K == Act::gelu) return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
   if constexpr (K == Act::softplus) return softplus(x);
   if constexpr (K == Act::swish) return x * sigmoid(x);
+  if constexpr (K == Act::softsign) return x / (fabsf(x) + 1.0f);
+  if constexpr (K == Act::hard_sigmoid) return hard_sigmoid(x);
+  if constexpr (K == Act::mish) return x * tanhf(softplus(x));
+  if constexpr (K == Act::exponential) return expf(x);
+  if constexpr (K == Act::hard_silu) return x * hard_sigmoid(x);
   return x;  // linear
 }
 
@@ -71,6 +83,22 @@ FASTANN_HD float deriv(float x, float y, float alpha, bool from_output) {
     const float s = sigmoid(x);
     return s * (1.0f + x * (1.0f - s));
   }
+  if constexpr (K == Act::softsign) {
+    const float d = fabsf(x) + 1.0f;
+    return 1.0f / (d * d);
+  }
+  // relu6's gradient is 1 strictly inside (0, 6), 0 at and beyond the corners (as TensorFlow and JAX define it).
+  if constexpr (K == Act::hard_sigmoid) return y > 0.0f && y < 1.0f ? 1.0f / 6.0f : 0.0f;
+  if constexpr (K == Act::mish) {  // tanh(sp) + x sech^2(sp) sigmoid(x), sp = softplus(x)
+    const float t = tanhf(softplus(x));
+    return t + x * (1.0f - t * t) * sigmoid(x);
+  }
+  if constexpr (K == Act::exponential) return y;
+  if constexpr (K == Act::hard_silu) {  // hard_sigmoid(x) + x hard_sigmoid'(x), the corners as above
+    const float t = x + 3.0f;
+    const float h = hard_sigmoid(x);
+    return t > 0.0f && t < 6.0f ? h + x / 6.0f : h;
+  }
   return 1.0f;  // linear
 }
 
@@ -78,7 +106,8 @@ FASTANN_HD float deriv(float x, float y, float alpha, bool from_output) {
 // elu read y when alpha > 0 (the output's sign then tells the input's). ops::act_grad_from_output asks this.
 template <Act K>
 FASTANN_HD bool reads_output(float alpha) {
-  if constexpr (K == Act::linear || K == Act::relu || K == Act::sigmoid || K == Act::tanh || K == Act::selu) {
+  if constexpr (K == Act::linear || K == Act::relu || K == Act::sigmoid || K == Act::tanh || K == Act::selu ||
+                K == Act::hard_sigmoid || K == Act::exponential) {
     return true;
   }
   if constexpr (K == Act::leaky_relu || K == Act::elu) return alpha > 0.0f;
@@ -90,7 +119,8 @@ FASTANN_HD bool reads_output(float alpha) {
 template <Act... Ks>
 struct ActList {};
 using Elementwise = ActList<Act::linear, Act::relu, Act::sigmoid, Act::tanh, Act::leaky_relu, Act::elu, Act::selu,
-                            Act::gelu, Act::softplus, Act::swish>;
+                            Act::gelu, Act::softplus, Act::swish, Act::softsign, Act::hard_sigmoid, Act::mish,
+                            Act::exponential, Act::hard_silu>;
 
 template <Act K>
 struct ActTag {

@@ -19,7 +19,8 @@ requires_gpu = pytest.mark.skipif(not GPU, reason="no CUDA device (fastann.cuda.
 requires_real_gpu = pytest.mark.skipif(not GPU or fastann.cuda.build_info().get("option") == "EMULATOR",
                                        reason="checks a CUDA kernel's own order of additions: needs a real GPU")
 DEV = "cuda:0"
-ACTS = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "softplus", "swish", "softmax"]
+ACTS = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "softplus", "swish", "softmax",
+        "softsign", "hard_sigmoid", "mish", "exponential", "hard_silu"]
 SHAPES = [(1, 1), (3, 17), (33, 1), (17, 33), (1000, 3), (64, 129)]
 
 

@@ -53,7 +53,7 @@ def _join(header, data, pad=True):
 # --- round trips ------------------------------------------------------------------------------------------------
 
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "selu", "gelu", "softplus",
-               "swish"]
+               "swish", "softsign", "hard_sigmoid", "mish", "exponential", "hard_silu"]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -64,6 +64,8 @@ def test_save_load_predict_is_bitwise_identical(tmp_path, activation):
     m.add(Activation(activation))
     m.compile(loss="mse", optimizer="sgd")
     x = np.random.default_rng(2).standard_normal((33, 7)).astype(np.float32)
+    if activation == "exponential":  # e^(W e^(Vx)) at unit-scale inputs overflows: one SGD step then diverges
+        x *= 0.25
     m.fit(x, np.zeros((33, 5), np.float32), epochs=1, verbose=0)
     path = tmp_path / "m.fastann"
     m.save(path)

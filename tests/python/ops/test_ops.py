@@ -325,6 +325,16 @@ def act_ref(name, x, alpha=None):
         return np.logaddexp(0.0, x)
     if name in ("swish", "silu"):
         return x * _sigmoid(x)
+    if name == "softsign":
+        return x / (np.abs(x) + 1.0)
+    if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
+        return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+    if name == "mish":
+        return x * np.tanh(np.logaddexp(0.0, x))
+    if name == "exponential":
+        return np.exp(x)
+    if name in ("hard_silu", "hard_swish"):
+        return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
     raise KeyError(name)
 
 
@@ -357,6 +367,17 @@ def act_grad_ref(name, x, dy, alpha=None):
     elif name in ("swish", "silu"):
         s = _sigmoid(x)
         d = s + x * s * (1.0 - s)
+    elif name == "softsign":
+        d = 1.0 / (np.abs(x) + 1.0) ** 2
+    elif name == "hard_sigmoid":
+        d = np.where((x > -3.0) & (x < 3.0), 1.0 / 6.0, 0.0)
+    elif name == "mish":
+        t = np.tanh(np.logaddexp(0.0, x))
+        d = t + x * (1.0 - t * t) * _sigmoid(x)
+    elif name == "exponential":
+        d = np.exp(x)
+    elif name in ("hard_silu", "hard_swish"):
+        d = np.where(x <= -3.0, 0.0, np.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0))
     else:
         raise KeyError(name)
     return dy * d
@@ -380,7 +401,8 @@ def act_grad_fd(name, x, dy, alpha=None):
 ACTIVATIONS = [
     ("linear", None), ("relu", None), ("sigmoid", None), ("tanh", None), ("softmax", None),
     ("leaky_relu", None), ("leaky_relu", 0.05), ("elu", None), ("elu", 0.5), ("selu", None), ("gelu", None),
-    ("softplus", None), ("swish", None), ("silu", None),
+    ("softplus", None), ("swish", None), ("silu", None), ("softsign", None), ("hard_sigmoid", None), ("mish", None),
+    ("exponential", None), ("hard_silu", None), ("hard_swish", None),
 ]
 ACT_IDS = [n if a is None else f"{n}-{a}" for n, a in ACTIVATIONS]
 ACT_SHAPES = [(1,), (1, 1), (3,), (17, 3), (3, 17), (2, 3, 33), (33, 10), (1000,), (7, 129)]
@@ -388,15 +410,23 @@ EXTREMES = np.array([-100.0, -30.0, -20.0, -10.0, -5.0, -1.0, -0.5, -0.01, 0.01,
                      30.0, 100.0])
 
 
-def act_input(shape, key, kink_free=True):
+# Where an activation's derivative jumps (finite differences there are meaningless): 0 for relu, leaky_relu, elu
+# and selu; -3 and 3 for the hard_ kinds.
+KINKS = (-3.0, 0.0, 3.0)
+
+
+def act_input(shape, key, kink_free=True, name=None):
     rng = rng_for("act", shape, key)
     x = rng.standard_normal(shape) * 3.0
     flat = x.reshape(-1)
     n = min(flat.size, EXTREMES.size)
     flat[:n] = rng.permutation(EXTREMES)[:n]  # extreme values inside the data (and inside softmax rows)
-    if kink_free:  # keep every point at least 1e-3 away from 0, the kink of relu/leaky_relu/elu/selu
-        small = np.abs(flat) < 1e-3
-        flat[small] = np.where(flat[small] < 0, -1e-3, 1e-3) * 3
+    if kink_free:  # keep every point at least 1e-3 away from the kinks
+        for kink in KINKS:
+            near = np.abs(flat - kink) < 1e-3
+            flat[near] = kink + np.where(flat[near] < kink, -3e-3, 3e-3)
+    if name == "exponential":  # e^x overflows float32 past 88.7 (as in Keras): keep the inputs where it is finite
+        np.clip(flat, -87.0, 80.0, out=flat)
     return f32(x).astype(F64)  # exactly representable in float32
 
 
@@ -407,7 +437,7 @@ def act_tol(ref):
 @pytest.mark.parametrize("shape", ACT_SHAPES, ids=str)
 @pytest.mark.parametrize("name,alpha", ACTIVATIONS, ids=ACT_IDS)
 def test_activation_forward(name, alpha, shape):
-    x = act_input(shape, name, kink_free=False)
+    x = act_input(shape, name, kink_free=False, name=name)
     x32 = f32(x)
     out = ops.activation(name, x32, alpha)
     ref = act_ref(name, x, alpha)
@@ -418,7 +448,7 @@ def test_activation_forward(name, alpha, shape):
 
 @pytest.mark.parametrize("name,alpha", ACTIVATIONS, ids=ACT_IDS)
 def test_activation_forward_threads(threads, name, alpha):
-    x = act_input((257, 129), name + "thr", kink_free=False)  # large enough to be split over threads
+    x = act_input((257, 129), name + "thr", kink_free=False, name=name)  # large enough to be split over threads
     out = ops.activation(name, f32(x), alpha)
     ref = act_ref(name, x, alpha)
     assert_within(out, ref, act_tol(ref), f"{name} forward threads={threads}")
@@ -427,7 +457,7 @@ def test_activation_forward_threads(threads, name, alpha):
 @pytest.mark.parametrize("shape", ACT_SHAPES, ids=str)
 @pytest.mark.parametrize("name,alpha", ACTIVATIONS, ids=ACT_IDS)
 def test_activation_grad(name, alpha, shape):
-    x = act_input(shape, name + "g")
+    x = act_input(shape, name + "g", name=name)
     dy = f32(rng_for("dy", shape, name).standard_normal(shape)).astype(F64)
     g = ops.activation_grad(name, f32(x), f32(dy), alpha)
     assert np.all(np.isfinite(g)), f"{name}: non-finite gradient"
@@ -450,7 +480,8 @@ def test_softmax_extremes_and_rows():
     np.testing.assert_array_equal(one, np.ones((2, 1), np.float32))
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "softplus", "tanh", "swish", "gelu", "elu", "selu"])
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "tanh", "swish", "gelu", "elu", "selu", "softsign",
+                                  "hard_sigmoid", "mish", "hard_silu"])
 def test_activation_huge_inputs_no_overflow(name):
     x = np.array([-1e4, -1000.0, -100.0, -88.8, -87.0, 87.0, 88.8, 100.0, 1000.0, 1e4], dtype=np.float32)
     out = ops.activation(name, x)
@@ -494,9 +525,15 @@ def test_activation_wrappers():
     x32 = f32(x)
     for fn, name, _kw in [(fastann.activations.relu, "relu", {}), (fastann.activations.sigmoid, "sigmoid", {}),
                          (fastann.activations.softmax, "softmax", {}), (fastann.activations.gelu, "gelu", {}),
-                         (fastann.activations.silu, "swish", {}), (fastann.activations.tanh, "tanh", {})]:
+                         (fastann.activations.silu, "swish", {}), (fastann.activations.tanh, "tanh", {}),
+                         (fastann.activations.mish, "mish", {}), (fastann.activations.hard_swish, "hard_silu", {}),
+                         (fastann.activations.softsign, "softsign", {}),
+                         (fastann.activations.hard_sigmoid, "hard_sigmoid", {})]:
         ref = act_ref(name, x)
         assert_within(fn(x32), ref, act_tol(ref), f"activations.{fn.__name__}")
+    xe = np.clip(x, -87.0, 80.0)  # where e^x is finite in float32
+    ref = act_ref("exponential", xe)
+    assert_within(fastann.activations.exponential(f32(xe)), ref, act_tol(ref), "activations.exponential")
     ref = act_ref("leaky_relu", x, 0.1)
     assert_within(fastann.activations.leaky_relu(x32, negative_slope=0.1), ref, act_tol(ref), "leaky wrapper")
     ref = act_ref("elu", x, 0.7)
@@ -529,9 +566,14 @@ EPILOGUES = {
     "tanh": dict(bias=True, activation="tanh"),
     "softmax": dict(alpha=0.5, beta=0.3, c=True, bias=True, activation="softmax"),
     "gelu": dict(beta=1.0, c=True, bias=True, activation="gelu"),
+    "mish": dict(alpha=0.8, bias=True, activation="mish"),
+    "hard_silu": dict(beta=0.5, c=True, bias=True, activation="hard_silu"),
+    "softsign": dict(bias=True, activation="softsign"),
     "relu_nobias": dict(activation="relu"),
 }
-LIPSCHITZ = {None: 1.0, "linear": 1.0, "relu": 1.0, "tanh": 1.0, "sigmoid": 0.25, "gelu": 1.13}
+# Bounds of |act'|: an error e in the GEMM's output moves act's by at most this times e.
+LIPSCHITZ = {None: 1.0, "linear": 1.0, "relu": 1.0, "tanh": 1.0, "sigmoid": 0.25, "gelu": 1.13, "mish": 1.1,
+             "hard_silu": 1.5, "softsign": 1.0}
 
 
 @pytest.mark.parametrize("epi", list(EPILOGUES), ids=str)

@@ -80,6 +80,11 @@ def _act(name):
         "swish": F.silu,
         "leaky_relu": lambda z: F.leaky_relu(z, 0.2),     # Keras 3 default negative_slope
         "softmax": lambda z: torch.softmax(z, dim=-1),
+        "softsign": F.softsign,
+        "hard_sigmoid": F.hardsigmoid,                    # relu6(x + 3) / 6, as Keras 3
+        "mish": F.mish,
+        "exponential": torch.exp,
+        "hard_silu": F.hardswish,                         # x * relu6(x + 3) / 6
     }[name]
 
 
@@ -332,6 +337,17 @@ def test_train_on_batch_matches_float64_reference(opt_key, loss_key):
     spec, w0, x, y = make_problem(loss_key, hidden_for(opt_key, loss_key), case_seed(opt_key, loss_key))
     m = build_fastann(spec, w0, opt_kind, opt_hp)
     check_against_reference(m, spec, w0, batches_of(x, y), opt_kind, opt_hp, f"{opt_key}/{loss_key}")
+
+
+# --- the activations added through the activation op's folder, as hidden layers (fused into the GEMM epilogue and
+# differentiated from the input or the output, as each needs) -------------------------------------------------------
+@pytest.mark.parametrize("hidden", [("softsign", "mish"), ("mish", "hard_silu"), ("hard_silu", "hard_sigmoid"),
+                                    ("hard_sigmoid", "exponential"), ("exponential", "softsign")], ids="-".join)
+def test_new_activations_train_as_the_float64_reference(hidden):
+    opt_kind, opt_hp = OPTIMIZERS["adam"]
+    spec, w0, x, y = make_problem("mse", hidden, case_seed("acts", *hidden))
+    m = build_fastann(spec, w0, opt_kind, opt_hp)
+    check_against_reference(m, spec, w0, batches_of(x, y), opt_kind, opt_hp, "adam/mse/" + "-".join(hidden))
 
 
 # --- output-layer variants: separate Activation layer, from_logits, losses on probabilities (not fused) -------------
