@@ -14,7 +14,7 @@
 namespace fastann {
 
 // Activation names (Keras): linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish
-// (alias silu). `alpha` is leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0); NaN = default.
+// (alias silu), softsign, hard_sigmoid, mish, exponential, hard_silu (alias hard_swish). `alpha` is leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0); NaN = default.
 struct ActivationSpec {
   std::string name = "linear";
   double alpha = std::numeric_limits<double>::quiet_NaN();
