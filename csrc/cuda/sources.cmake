@@ -1,7 +1,7 @@
 # The optional CUDA backend. Included by the top-level CMakeLists.txt, which calls fastann_configure_cuda():
 #   FASTANN_CUDA=AUTO|ON|OFF (cache option; its default comes from the environment variable FASTANN_CUDA, else AUTO)
 #   -> FASTANN_CUDA_ENABLED (ON/OFF) and, when ON, the object library fastann_cuda_objects (linked into the core
-#      libraries next to fastann_objects) and CUDA::cudart_static.
+#      libraries next to the fastann_objects_<folder> ones) and CUDA::cudart_static.
 #   FASTANN_CUDA_EMULATOR=ON|OFF (cache option; default from the environment variable FASTANN_CUDA_EMULATOR, else
 #   OFF): TEST-ONLY. tests/emulator/emulator.cpp, a host implementation of the backend with poisoned device pointers,
 #   replaces both the real backend and the stub, so CI machines without a GPU exercise the host-side CUDA code
@@ -85,8 +85,9 @@ macro(_fastann_configure_real_cuda)
       "${_fastann_cuda_dir}/loss.cu"
       "${_fastann_cuda_dir}/optimizer.cu"
     )
-    target_include_directories(fastann_cuda_objects PRIVATE
-      "${CMAKE_CURRENT_SOURCE_DIR}/csrc/include" "${CMAKE_CURRENT_SOURCE_DIR}/csrc")
+    fastann_folder_include_root(cuda _fastann_cuda_root)  # cmake/boundaries.cmake: what the backend may include
+    target_include_directories(fastann_cuda_objects PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/csrc/include"
+                               "${_fastann_cuda_root}")
     target_link_libraries(fastann_cuda_objects PRIVATE CUDA::cudart_static)  # its include directories
     set_target_properties(fastann_cuda_objects PROPERTIES
       POSITION_INDEPENDENT_CODE ON

@@ -1,0 +1,26 @@
+# Builds one boundary probe (tests/cmake/boundaries/CMakeLists.txt) and checks the outcome:
+#   cmake -DBUILD_DIR=... -DTARGET=... -DEXPECT=build|fail -DHEADER=<the included header> [-DCONFIG=...] -P check_probe.cmake
+set(config_args)
+if(CONFIG)
+  set(config_args --config ${CONFIG})
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} --target ${TARGET} ${config_args}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(EXPECT STREQUAL "build")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${TARGET}: the allowed include of ${HEADER} did not build:\n${out}")
+  endif()
+  message(STATUS "${TARGET}: ${HEADER} is reachable, as intended")
+elseif(EXPECT STREQUAL "fail")
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "${TARGET}: the forbidden include of ${HEADER} built; the folder boundary is not enforced")
+  endif()
+  # The failure must be the include (GCC: "No such file or directory", Clang: "file not found"), not anything else.
+  string(FIND "${out}" "${HEADER}" at)
+  if(at EQUAL -1 OR NOT out MATCHES "(No such file or directory|file not found)")
+    message(FATAL_ERROR "${TARGET}: the build failed, but not at the include of ${HEADER}:\n${out}")
+  endif()
+  message(STATUS "${TARGET}: ${HEADER} is out of reach, as intended")
+else()
+  message(FATAL_ERROR "check_probe.cmake: EXPECT must be build or fail, got '${EXPECT}'")
+endif()

@@ -1,0 +1,4 @@
+// Boundary probe (tests/cmake/boundaries): includes cpu/threadpool.hpp from the folder this probe is compiled as.
+#include "cpu/threadpool.hpp"
+
+int fastann_probe_nn_includes_cpu_backend() { return 0; }
