@@ -9,7 +9,7 @@
 #include <new>
 #include <stdexcept>
 
-#include "../threadpool.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "gemm_driver.hpp"
 #include "parallel.hpp"
 
@@ -293,7 +293,7 @@ void run_band(const ParallelJob& job, int64_t t) {
 
 // --- small-m path ---------------------------------------------------------------------------------------------
 // Products with at most kSmallM rows of C (and, transposed, single-column products C^T = op(B)^T op(A)^T) skip
-// packing: B is streamed once by the small-m kernels (see gemm_kernels.hpp). Threads split the columns of C (each
+// packing: B is streamed once by the small-m kernels (see kernel_set.hpp). Threads split the columns of C (each
 // column computed by one thread over the full k) or, for large B in the axpy form, fixed slabs of k (see k_slabs),
 // so results do not depend on the thread count.
 

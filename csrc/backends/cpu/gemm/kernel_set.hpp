@@ -1,5 +1,5 @@
-// Private interface between the GEMM driver (gemm_driver.cpp, batched.cpp) and the per-ISA micro-kernel
-// translation units (microkernel_*.cpp). Not installed; not for use outside csrc/cpu/gemm and csrc/cpu/dispatch.cpp.
+// Private interface between the GEMM frame (frame/gemm_driver.cpp, frame/batched.cpp) and the per-ISA micro-kernel
+// translation units (kernels/<isa>/). Not installed; not for use outside csrc/backends/cpu.
 //
 // Conventions used by every kernel (all row-major, float32):
 //   A operand of a tile: element (i, p) of the mr x k tile is a[p * csa + i]   (rows of one k-step contiguous)
@@ -15,7 +15,7 @@
 
 #include <cstdint>
 
-#include "../dispatch.hpp"
+#include "backends/cpu/dispatch.hpp"
 
 // Full unrolling of the small constant-trip loops in the micro-kernels (register-resident accumulators).
 #if defined(__clang__)

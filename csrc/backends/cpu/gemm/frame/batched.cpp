@@ -2,7 +2,7 @@
 // (no synchronisation, no repeated packing), otherwise one threaded product after another.
 #include <algorithm>
 
-#include "../threadpool.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "gemm_driver.hpp"
 #include "parallel.hpp"
 

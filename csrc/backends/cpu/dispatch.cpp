@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "gemm/gemm_kernels.hpp"
+#include "gemm/kernel_set.hpp"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
