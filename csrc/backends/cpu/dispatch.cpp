@@ -2,53 +2,16 @@
 #include "dispatch.hpp"
 
 #include <atomic>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
+#include "cpu_features.hpp"
 #include "gemm/kernel_set.hpp"
-
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
-#define FASTANN_X86_CPUID 1
-#endif
 
 namespace fastann::cpu {
 namespace {
-
-struct CpuFeatures {
-  bool avx2 = false;    // AVX2 + FMA, with the OS saving ymm state
-  bool avx512 = false;  // AVX-512 F/VL/BW/DQ, with the OS saving zmm and opmask state
-};
-
-CpuFeatures detect_features() {
-  CpuFeatures f;
-#ifdef FASTANN_X86_CPUID
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
-  const bool osxsave = (ecx >> 27) & 1u, avx = (ecx >> 28) & 1u, fma = (ecx >> 12) & 1u;
-  if (!osxsave || !avx) return f;
-  unsigned xlo = 0, xhi = 0;
-  __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-  const uint64_t xcr0 = (static_cast<uint64_t>(xhi) << 32) | xlo;
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
-  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;   // + opmask, ZMM_Hi256, Hi16_ZMM
-  if (__get_cpuid_max(0, nullptr) < 7) return f;
-  __cpuid_count(7, 0, eax, ebx, ecx, edx);
-  const bool avx2 = (ebx >> 5) & 1u, f512 = (ebx >> 16) & 1u, dq = (ebx >> 17) & 1u, bw = (ebx >> 30) & 1u,
-             vl = (ebx >> 31) & 1u;
-  f.avx2 = os_ymm && avx2 && fma;
-  f.avx512 = f.avx2 && os_zmm && f512 && dq && bw && vl;
-#endif
-  return f;
-}
-
-const CpuFeatures& features() {
-  static const CpuFeatures f = detect_features();
-  return f;
-}
 
 Isa best_supported() {
   if (isa_supported(Isa::avx512)) return Isa::avx512;
@@ -82,9 +45,11 @@ bool isa_supported(Isa isa) {
     case Isa::generic:
       return gemm::kernels_generic() != nullptr;
     case Isa::avx2:
-      return features().avx2 && gemm::kernels_avx2() != nullptr;
-    case Isa::avx512:
-      return features().avx512 && gemm::kernels_avx512() != nullptr;
+      return (cpu_features() & (kCpuAvx2 | kCpuFma)) == (kCpuAvx2 | kCpuFma) && gemm::kernels_avx2() != nullptr;
+    case Isa::avx512: {
+      constexpr CpuFeatureMask need = kCpuAvx2 | kCpuFma | kCpuAvx512F | kCpuAvx512VL | kCpuAvx512BW | kCpuAvx512DQ;
+      return (cpu_features() & need) == need && gemm::kernels_avx512() != nullptr;
+    }
   }
   return false;
 }

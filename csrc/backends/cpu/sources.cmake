@@ -8,6 +8,7 @@
 set(_fastann_gemm_dir "${CMAKE_CURRENT_LIST_DIR}")
 
 list(APPEND FASTANN_CPU_GEMM_SOURCES
+  "${_fastann_gemm_dir}/cpu_features.cpp"
   "${_fastann_gemm_dir}/dispatch.cpp"
   "${_fastann_gemm_dir}/threadpool.cpp"
   "${_fastann_gemm_dir}/ref/gemm_ref.cpp"
