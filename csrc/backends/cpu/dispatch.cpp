@@ -1,22 +1,46 @@
-// ISA selection: cpuid + xgetbv decide what the CPU and OS support, once; FASTANN_ISA or set_isa() override.
+// ISA selection over the registered kernel sets (gemm/kernels/registry.cpp): the default is the supported one (its
+// CPU features present, its code compiled in) of highest priority; FASTANN_ISA or set_isa() override.
 #include "dispatch.hpp"
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <stdexcept>
 #include <string>
 
 #include "cpu_features.hpp"
-#include "gemm/kernel_set.hpp"
+#include "gemm/kernels/registry.hpp"
 
 namespace fastann::cpu {
 namespace {
 
+// A function-local static: built on first use, whatever the order of static initialisation, and filled once.
+const IsaRegistry& registry() {
+  static const IsaRegistry r("ISA", &gemm::fill_kernel_sets);
+  return r;
+}
+
+// Why `isa` is not supported (for messages).
+std::string unsupported_reason(Isa isa) {
+  if (!isa->kernels) return "not compiled into this build";
+  return "this CPU lacks " + cpu_feature_names(isa->needs & ~cpu_features());
+}
+
+std::string supported_list() {
+  std::string s;
+  for (const std::string& n : registry().names()) {
+    if (isa_supported(&registry().get(n))) s += (s.empty() ? "" : ", ") + n;
+  }
+  return s;
+}
+
 Isa best_supported() {
-  if (isa_supported(Isa::avx512)) return Isa::avx512;
-  if (isa_supported(Isa::avx2)) return Isa::avx2;
-  return Isa::generic;
+  Isa best = nullptr;
+  for (const std::string& n : registry().names()) {
+    const Isa e = &registry().get(n);
+    if (isa_supported(e) && (!best || e->priority > best->priority)) best = e;
+  }
+  FASTANN_CHECK_STATE(best, "no CPU kernel set is usable; registered: " << registry().names_list());
+  return best;
 }
 
 // The ISA at start-up: FASTANN_ISA when set and usable (else a warning and the best supported one).
@@ -24,89 +48,53 @@ Isa initial_isa() {
   const Isa best = best_supported();
   const char* env = std::getenv("FASTANN_ISA");
   if (!env || !*env) return best;
-  try {
-    const Isa want = isa_from_name(env);
-    if (isa_supported(want)) return want;
-    std::fprintf(stderr, "fastann: FASTANN_ISA=%s is not supported on this CPU or build; using %s\n", env,
-                 isa_name(best));
-  } catch (const std::invalid_argument&) {
-    std::fprintf(stderr, "fastann: unknown FASTANN_ISA=%s (expected generic, avx2 or avx512); using %s\n", env,
-                 isa_name(best));
+  const Isa want = registry().find(env);
+  if (!want) {
+    std::fprintf(stderr, "fastann: unknown FASTANN_ISA=%s (registered: %s); using %s\n", env,
+                 registry().names_list().c_str(), best->name);
+  } else if (!isa_supported(want)) {
+    std::fprintf(stderr, "fastann: FASTANN_ISA=%s is not supported on this CPU or build (%s); using %s\n", env,
+                 unsupported_reason(want).c_str(), best->name);
+  } else {
+    return want;
   }
   return best;
 }
 
-std::atomic<int> g_isa{-1};
+// Published with release, read with acquire: a thread that reads the pointer also sees the filled entry.
+std::atomic<Isa> g_isa{nullptr};
 
 }  // namespace
 
-bool isa_supported(Isa isa) {
-  switch (isa) {
-    case Isa::generic:
-      return gemm::kernels_generic() != nullptr;
-    case Isa::avx2:
-      return (cpu_features() & (kCpuAvx2 | kCpuFma)) == (kCpuAvx2 | kCpuFma) && gemm::kernels_avx2() != nullptr;
-    case Isa::avx512: {
-      constexpr CpuFeatureMask need = kCpuAvx2 | kCpuFma | kCpuAvx512F | kCpuAvx512VL | kCpuAvx512BW | kCpuAvx512DQ;
-      return (cpu_features() & need) == need && gemm::kernels_avx512() != nullptr;
-    }
-  }
-  return false;
-}
+bool isa_supported(Isa isa) { return isa->kernels != nullptr && (cpu_features() & isa->needs) == isa->needs; }
 
 Isa active_isa() {
-  int v = g_isa.load(std::memory_order_relaxed);
-  if (v < 0) {
+  Isa v = g_isa.load(std::memory_order_acquire);
+  if (!v) {
     static const Isa init = initial_isa();
-    int expected = -1;
-    g_isa.compare_exchange_strong(expected, static_cast<int>(init), std::memory_order_relaxed);
-    v = g_isa.load(std::memory_order_relaxed);
+    Isa expected = nullptr;
+    g_isa.compare_exchange_strong(expected, init, std::memory_order_acq_rel);
+    v = g_isa.load(std::memory_order_acquire);
   }
-  return static_cast<Isa>(v);
+  return v;
 }
 
 void set_isa(Isa isa) {
-  if (!isa_supported(isa)) {
-    throw std::invalid_argument(std::string("fastann: ISA ") + isa_name(isa) + " is not supported on this CPU or build");
-  }
-  g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+  FASTANN_CHECK_ARG(isa_supported(isa), "fastann: ISA " << isa->name << " is not supported on this CPU or build ("
+                                                        << unsupported_reason(isa) << "); supported: "
+                                                        << supported_list());
+  g_isa.store(isa, std::memory_order_release);
 }
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::generic:
-      return "generic";
-    case Isa::avx2:
-      return "avx2";
-    case Isa::avx512:
-      return "avx512";
-  }
-  return "unknown";
-}
+const char* isa_name(Isa isa) { return isa->name; }
 
-Isa isa_from_name(const std::string& name) {
-  if (name == "generic") return Isa::generic;
-  if (name == "avx2") return Isa::avx2;
-  if (name == "avx512") return Isa::avx512;
-  throw std::invalid_argument("fastann: unknown ISA '" + name + "' (expected generic, avx2 or avx512)");
-}
+Isa isa_from_name(const std::string& name) { return &registry().get(name); }
+
+std::vector<std::string> isa_names() { return registry().names(); }
 
 namespace gemm {
 
-const KernelSet& kernels_for(Isa isa) {
-  const KernelSet* ks = nullptr;
-  switch (isa) {
-    case Isa::avx512:
-      ks = kernels_avx512();
-      break;
-    case Isa::avx2:
-      ks = kernels_avx2();
-      break;
-    case Isa::generic:
-      break;
-  }
-  return ks ? *ks : *kernels_generic();
-}
+const KernelSet& active_kernels() { return *active_isa()->kernels; }
 
 }  // namespace gemm
 

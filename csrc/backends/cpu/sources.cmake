@@ -14,6 +14,7 @@ list(APPEND FASTANN_CPU_GEMM_SOURCES
   "${_fastann_gemm_dir}/ref/gemm_ref.cpp"
   "${_fastann_gemm_dir}/gemm/frame/gemm_driver.cpp"
   "${_fastann_gemm_dir}/gemm/frame/batched.cpp"
+  "${_fastann_gemm_dir}/gemm/kernels/registry.cpp"
   "${_fastann_gemm_dir}/gemm/kernels/generic/microkernel.cpp"
   "${_fastann_gemm_dir}/gemm/kernels/avx2/microkernel_6x16.cpp"
   "${_fastann_gemm_dir}/gemm/kernels/avx512/microkernel_14x32.cpp"

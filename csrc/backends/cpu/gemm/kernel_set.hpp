@@ -15,8 +15,6 @@
 
 #include <cstdint>
 
-#include "backends/cpu/dispatch.hpp"
-
 // Full unrolling of the small constant-trip loops in the micro-kernels (register-resident accumulators).
 #if defined(__clang__)
 #define FASTANN_UNROLL _Pragma("unroll")
@@ -80,12 +78,10 @@ struct KernelSet {
   int in_place_max_n;        // products at most this wide with A stored (m, k) run on small_m, A read in place
 };
 
-// nullptr when the translation unit was compiled without the ISA's flags (non-x86, or a compiler without them).
-const KernelSet* kernels_generic();
-const KernelSet* kernels_avx2();
-const KernelSet* kernels_avx512();
+// Each kernel folder defines `const KernelSet* kernels_<isa>()`, nullptr when its translation unit was compiled without
+// the ISA's flags (non-x86, or a compiler without them); kernels/registry.cpp registers it.
 
-// The kernel set for `isa` (must be supported), and for active_isa().
-const KernelSet& kernels_for(Isa isa);
+// The kernel set of active_isa() (dispatch.cpp).
+const KernelSet& active_kernels();
 
 }  // namespace fastann::cpu::gemm

@@ -490,7 +490,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue* epilogue) {
   gemm::check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
-  const gemm::KernelSet& ks = gemm::kernels_for(active_isa());
+  const gemm::KernelSet& ks = gemm::active_kernels();
   const gemm::Product whole{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                             epilogue ? epilogue->bias : nullptr, epilogue};
   gemm::SmallPlan small;
