@@ -15,6 +15,9 @@ list(APPEND FASTANN_CPU_GEMM_SOURCES
   "${_fastann_cpu_dir}/threadpool.cpp"
   "${_fastann_cpu_dir}/ref/gemm_ref.cpp"
   "${_fastann_cpu_dir}/gemm/frame/gemm_driver.cpp"
+  "${_fastann_cpu_dir}/gemm/frame/packed.cpp"
+  "${_fastann_cpu_dir}/gemm/frame/small_m.cpp"
+  "${_fastann_cpu_dir}/gemm/frame/scratch.cpp"
   "${_fastann_cpu_dir}/gemm/frame/batched.cpp"
   "${_fastann_cpu_dir}/gemm/kernels/registry.cpp"
 )
