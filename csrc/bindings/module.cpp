@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/dispatch.hpp"
+#include "backends/cpu/dispatch.hpp"
 #include "fastann/fastann.hpp"
 #include "runtime/backend.hpp"
 #include "ops/ops.hpp"

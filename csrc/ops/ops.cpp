@@ -6,11 +6,11 @@
 #include <initializer_list>
 #include <vector>
 
+#include "backends/cpu/float_mode.hpp"
+#include "backends/cpu/gemm/sgemm.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "core/check.hpp"
-#include "cpu/gemm/sgemm.hpp"
-#include "cpu/float_mode.hpp"
 #include "cpu/ops/kernels.hpp"
-#include "cpu/threadpool.hpp"
 #include "ops/device_check.hpp"
 #include "cuda/backend.hpp"
 #include "runtime/backend.hpp"

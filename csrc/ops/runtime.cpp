@@ -1,7 +1,7 @@
 // Library-wide runtime settings of the public API: version, thread count, input checks, the dataset memory limit.
 #include <atomic>
 
-#include "cpu/threadpool.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "core/check.hpp"
 #include "fastann/model.hpp"
 #include "fastann/version.hpp"

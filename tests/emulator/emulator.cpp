@@ -35,10 +35,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/float_mode.hpp"
-#include "cpu/gemm/sgemm.hpp"
+#include "backends/cpu/float_mode.hpp"
+#include "backends/cpu/gemm/sgemm.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "cpu/ops/kernels.hpp"
-#include "cpu/threadpool.hpp"
 #include "cuda/backend.hpp"
 #include "cuda/device_check.hpp"
 #include "cuda/caching_pool.hpp"

@@ -5,9 +5,9 @@
 #include <cstring>
 #include <string>
 
+#include "backends/cpu/threadpool.hpp"
 #include "core/check.hpp"
 #include "cpu/ops/kernels.hpp"
-#include "cpu/threadpool.hpp"
 #include "ops/loss_rows.hpp"
 
 namespace fastann::cpu {

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "backends/cpu/threadpool.hpp"
 #include "cpu/ops/kernels.hpp"
-#include "cpu/threadpool.hpp"
 
 namespace fastann::cpu {
 

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/float_mode.hpp"
-#include "cpu/threadpool.hpp"
+#include "backends/cpu/float_mode.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "ops/activation/activation.hpp"
 #include "ops/activation/formulas.hpp"
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "float_mode.hpp"
-#include "gemm/parallel.hpp"
+#include "gemm/frame/parallel.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -3,12 +3,12 @@
 #include <cstring>
 #include <utility>
 
-#include "gemm_kernels.hpp"
+#include "backends/cpu/gemm/kernel_set.hpp"
 
 namespace fastann::cpu::gemm {
 namespace {
 
-// Packing with plain loops (see gemm_kernels.hpp for the layouts).
+// Packing with plain loops (see kernel_set.hpp for the layouts).
 inline int64_t pack_min(int64_t x, int64_t y) { return x < y ? x : y; }
 
 // op(A)(i, p) = ta ? a[p * lda + i] : a[i * lda + p]. dst panel r (rows r*mr ..) is [p][i] with stride mr.
@@ -86,7 +86,7 @@ constexpr const TileFn* tile_table(std::index_sequence<I...>) {
   return TileTable<NR, I...>::fns;
 }
 
-// --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
+// --- small-m kernels (see kernel_set.hpp) -------------------------------------------------------------------
 
 // C[0:MR, 0:n] (n <= kSmallCols) of the axpy form; each element one multiply-add chain over p.
 constexpr int kSmallCols = 16;

@@ -1,7 +1,7 @@
 // AVX-512 micro-kernels: wide tile 14 x 32 (28 zmm accumulators, two B vectors, A broadcast per row) and narrow
 // tile 28 x 16 for n <= 16, plus AVX-512 transposing pack routines. Compiled with -mavx512f -mavx512vl -mavx512bw
 // -mavx512dq -mfma -mavx2; only called when cpuid and xgetbv report AVX-512 (see dispatch.cpp).
-#include "gemm_kernels.hpp"
+#include "backends/cpu/gemm/kernel_set.hpp"
 
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
     defined(__FMA__)
@@ -218,7 +218,7 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_
   }
 }
 
-// --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
+// --- small-m kernels (see kernel_set.hpp) -------------------------------------------------------------------
 
 // The remaining columns (rest < 16 * NV) with the fewest vectors per row that cover them: V, V / 2, ... 1.
 template <int MR, int V>

@@ -1,5 +1,5 @@
-// Private interface between the GEMM driver (gemm_driver.cpp, batched.cpp) and the per-ISA micro-kernel
-// translation units (microkernel_*.cpp). Not installed; not for use outside csrc/cpu/gemm and csrc/cpu/dispatch.cpp.
+// Private interface between the GEMM frame (frame/gemm_driver.cpp, frame/batched.cpp) and the per-ISA micro-kernel
+// translation units (kernels/<isa>/). Not installed; not for use outside csrc/backends/cpu.
 //
 // Conventions used by every kernel (all row-major, float32):
 //   A operand of a tile: element (i, p) of the mr x k tile is a[p * csa + i]   (rows of one k-step contiguous)
@@ -14,8 +14,6 @@
 #pragma once
 
 #include <cstdint>
-
-#include "../dispatch.hpp"
 
 // Full unrolling of the small constant-trip loops in the micro-kernels (register-resident accumulators).
 #if defined(__clang__)
@@ -80,12 +78,10 @@ struct KernelSet {
   int in_place_max_n;        // products at most this wide with A stored (m, k) run on small_m, A read in place
 };
 
-// nullptr when the translation unit was compiled without the ISA's flags (non-x86, or a compiler without them).
-const KernelSet* kernels_generic();
-const KernelSet* kernels_avx2();
-const KernelSet* kernels_avx512();
+// Each kernel folder defines `const KernelSet* kernels_<isa>()`, nullptr when its translation unit was compiled without
+// the ISA's flags (non-x86, or a compiler without them); kernels/registry.cpp registers it.
 
-// The kernel set for `isa` (must be supported), and for active_isa().
-const KernelSet& kernels_for(Isa isa);
+// The kernel set of active_isa() (dispatch.cpp).
+const KernelSet& active_kernels();
 
 }  // namespace fastann::cpu::gemm

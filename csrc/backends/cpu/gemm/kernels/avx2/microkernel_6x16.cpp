@@ -1,6 +1,6 @@
 // AVX2 + FMA micro-kernels: wide tile 6 x 16 (12 ymm accumulators) and narrow tile 12 x 8 for n <= 8, plus
 // transposing pack routines. Compiled with -mavx2 -mfma; only called when cpuid/xgetbv report AVX2 and FMA.
-#include "gemm_kernels.hpp"
+#include "backends/cpu/gemm/kernel_set.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
 
@@ -184,7 +184,7 @@ void pack_b(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t nc, int64_
   }
 }
 
-// --- small-m kernels (see gemm_kernels.hpp) -------------------------------------------------------------------
+// --- small-m kernels (see kernel_set.hpp) -------------------------------------------------------------------
 
 // C[0:MR, 0:n] (n <= 8 * NV) of the axpy form: B rows streamed, MR x NV accumulators in registers.
 template <int MR, int NV, bool FULL>

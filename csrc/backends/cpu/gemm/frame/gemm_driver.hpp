@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "gemm_kernels.hpp"
-#include "sgemm.hpp"
+#include "backends/cpu/gemm/kernel_set.hpp"
+#include "backends/cpu/gemm/sgemm.hpp"
 
 namespace fastann::cpu::gemm {
 

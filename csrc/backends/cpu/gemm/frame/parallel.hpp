@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include "../threadpool.hpp"
+#include "backends/cpu/threadpool.hpp"
 
 namespace fastann::cpu::gemm {
 

@@ -1,5 +1,5 @@
 // Reference GEMM: the obvious triple loop with double accumulation. The fallback and the test oracle for
-// every optimised path; same contract as cpu::sgemm (see cpu/gemm/sgemm.hpp).
+// every optimised path; same contract as cpu::sgemm (see backends/cpu/gemm/sgemm.hpp).
 #pragma once
 
 #include <cstdint>

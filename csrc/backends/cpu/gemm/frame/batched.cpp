@@ -2,7 +2,7 @@
 // (no synchronisation, no repeated packing), otherwise one threaded product after another.
 #include <algorithm>
 
-#include "../threadpool.hpp"
+#include "backends/cpu/threadpool.hpp"
 #include "gemm_driver.hpp"
 #include "parallel.hpp"
 
@@ -31,7 +31,7 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
                    float* const* c, int64_t ldc, int64_t batch) {
   gemm::check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (batch <= 0 || m == 0 || n == 0) return;
-  const gemm::KernelSet& ks = gemm::kernels_for(active_isa());
+  const gemm::KernelSet& ks = gemm::active_kernels();
   const int per_product = gemm::sgemm_threads(ks, m, n, k);
   const int threads = get_num_threads();
   if (batch == 1 || (per_product >= threads && batch < 4 * static_cast<int64_t>(threads))) {
