@@ -14,32 +14,28 @@
 #include <string>
 #include <vector>
 
+#include "bindings/bind.hpp"
+#include "bindings/numpy.hpp"
 #include "cuda/backend.hpp"
 #include "runtime/backend.hpp"
 #include "fastann/error.hpp"
 #include "fastann/tensor.hpp"
 #include "ops/ops.hpp"
 
-namespace py = pybind11;
 using fastann::Device;
 using fastann::Tensor;
+using fastann::bindings::as_tensor;
+using fastann::bindings::FArray;
+using fastann::bindings::FResult;
+using fastann::bindings::to_numpy_f32;
 
 namespace {
 
-using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+// A copy of the array on the device (a copy on 'cpu' too).
+Tensor on(const FArray& a, Device d) { return as_tensor(a).to(d, /*copy=*/true); }
 
-Tensor on(const FArray& a, Device d) {
-  fastann::Shape shape(a.shape(), a.shape() + a.ndim());
-  return Tensor::view(const_cast<float*>(a.data()), shape).to(d, /*copy=*/true);
-}
-
-py::array back(const Tensor& t) {
-  const Tensor h = t.to(Device::cpu(), /*copy=*/true);
-  auto* holder = new Tensor(h);
-  py::capsule owner(holder, [](void* p) { delete static_cast<Tensor*>(p); });
-  const fastann::Shape s = holder->shape();
-  return py::array_t<float>(std::vector<py::ssize_t>(s.begin(), s.end()), holder->data(), owner);
-}
+// A host copy of the tensor, as NumPy.
+FResult back(const Tensor& t) { return to_numpy_f32(t.to(Device::cpu(), /*copy=*/true)); }
 
 fastann::ops::ActParams act(const std::string& name, std::optional<double> alpha) {
   return fastann::ops::parse_activation(name, alpha ? *alpha : std::numeric_limits<double>::quiet_NaN());

@@ -12,6 +12,7 @@ PYBIND11_MODULE(_core, mod) {
 
   bind_errors(mod);
   bind_runtime(mod);
+  bind_tensor(mod);
   bind_device_ops(mod);
   bind_ops(mod);
   py::class_<fastann::Sequential> seq = bind_model(mod);
