@@ -16,7 +16,6 @@
 
 #include "bindings/bind.hpp"
 #include "bindings/numpy.hpp"
-#include "cuda/backend.hpp"
 #include "runtime/backend.hpp"
 #include "fastann/error.hpp"
 #include "fastann/tensor.hpp"
@@ -150,12 +149,8 @@ void bind_device_ops(py::module_& parent) {
      py::arg("c"), py::arg("bias"), py::arg("activation"), py::arg("activation_alpha"), py::arg("device"));
   // Test hook (tests/test_cuda_kernels.py): (kernel name, number of k slices) gemm() picks for these sizes.
   m.def("_gemm_plan", [](int64_t mm, int64_t n, int64_t k, bool ta, bool tb, const std::string& device) {
-    const Device d = Device::parse(device);
-    if (d.type != fastann::DeviceType::CUDA) {
-      throw fastann::ValueError("_gemm_plan: a CUDA device is required, got '" + device + "'");
-    }
     int64_t splits = 1;
-    const std::string kernel = fastann::cuda::gemm_plan(d.index, ta, tb, mm, n, k, &splits);
+    const std::string kernel = fastann::ops::gemm_plan(Device::parse(device), ta, tb, mm, n, k, &splits);
     return py::make_tuple(kernel, splits);
   }, py::arg("m"), py::arg("n"), py::arg("k"), py::arg("trans_a"), py::arg("trans_b"), py::arg("device"));
   m.def("matmul", [](const FArray& a, const FArray& b, const std::string& device) {

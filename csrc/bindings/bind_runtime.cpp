@@ -7,8 +7,8 @@
 #include <string>
 
 #include "bindings/bind.hpp"
-#include "cpu/dispatch.hpp"
 #include "fastann/fastann.hpp"
+#include "ops/runtime.hpp"
 #include "runtime/backend.hpp"
 
 void bind_runtime(py::module_& mod) {
@@ -33,11 +33,9 @@ void bind_runtime(py::module_& mod) {
           py::arg("name"), "Canonical device name ('cpu', 'cuda:N'); ValueError for anything else.");
   mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),
           "Seeds the global generator for weight initialisation and shuffling.");
-  mod.def("cpu_isa", [] { return fastann::cpu::isa_name(fastann::cpu::active_isa()); },
-          "The instruction set the CPU kernels use: generic, avx2 or avx512.");
-  mod.def("set_cpu_isa", [](const std::string& name) { fastann::cpu::set_isa(fastann::cpu::isa_from_name(name)); },
-          py::arg("name"), "Forces the CPU kernel path (ValueError when this CPU lacks it).");
-  mod.def("cpu_isa_supported", [](const std::string& name) {
-    return fastann::cpu::isa_supported(fastann::cpu::isa_from_name(name));
-  });
+  mod.def("cpu_isa", &fastann::ops::cpu_isa, "The instruction set the CPU kernels use: generic, avx2 or avx512.");
+  mod.def("set_cpu_isa", &fastann::ops::set_cpu_isa, py::arg("name"),
+          "Forces the CPU kernel path (ValueError when this CPU lacks it).");
+  mod.def("cpu_isa_supported", &fastann::ops::cpu_isa_supported, py::arg("name"),
+          "Whether this CPU (and this build) has the named kernel path.");
 }
