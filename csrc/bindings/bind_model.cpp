@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <limits>
 #include <optional>
@@ -19,6 +20,12 @@ using fastann::bindings::to_numpy_list;
 using fastann::bindings::to_tensors;
 
 namespace {
+
+// The Python types of the signatures (and so of the stubs).
+using ConfigDict = py::typing::Dict<py::str, py::object>;  // an initializer, regularizer or metric config, layer info
+using OptionalConfig = py::typing::Optional<ConfigDict>;    // a regularizer or None
+using MetricList = py::typing::List<py::typing::Union<py::str, ConfigDict>>;  // metric names or configs
+using ShapeTuple = py::typing::Tuple<int, py::ellipsis>;
 
 template <typename T>
 void set_opt(const py::dict& d, const char* key, std::optional<T>& field) {
@@ -86,8 +93,8 @@ std::vector<fastann::MetricConfig> to_metrics(const py::list& l) {
   return out;
 }
 
-py::dict metric_dict(const fastann::MetricConfig& c) {
-  py::dict d;
+ConfigDict metric_dict(const fastann::MetricConfig& c) {
+  ConfigDict d;
   d["name"] = c.name;
   d["display_name"] = c.display_name;
   d["k"] = c.k;
@@ -96,8 +103,8 @@ py::dict metric_dict(const fastann::MetricConfig& c) {
   return d;
 }
 
-py::dict layer_info_dict(const fastann::LayerInfo& li) {
-  py::dict d;
+ConfigDict layer_info_dict(const fastann::LayerInfo& li) {
+  ConfigDict d;
   d["name"] = li.name;
   d["type"] = li.type;
   d["activation"] = li.activation;
@@ -120,9 +127,10 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
   py::class_<fastann::Sequential> seq(mod, "Sequential");
   seq.def(py::init<>())
       .def("add_dense", [](fastann::Sequential& m, int64_t units, const std::string& activation,
-                           std::optional<double> alpha, bool use_bias, const py::dict& kernel_init,
-                           const py::dict& bias_init, int64_t input_dim, const std::string& name,
-                           const py::object& kernel_reg, const py::object& bias_reg, const py::object& activity_reg) {
+                           std::optional<double> alpha, bool use_bias, const ConfigDict& kernel_init,
+                           const ConfigDict& bias_init, int64_t input_dim, const std::string& name,
+                           const OptionalConfig& kernel_reg, const OptionalConfig& bias_reg,
+                           const OptionalConfig& activity_reg) {
         fastann::Dense d(units, activation);
         d.kernel_regularizer = to_regularizer(kernel_reg);
         d.bias_regularizer = to_regularizer(bias_reg);
@@ -146,7 +154,7 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
         a.input_dim = input_dim;
         a.name = name;
         m.add(a);
-      }, "Appends an Activation layer.")
+      }, py::arg("activation"), py::arg("alpha"), py::arg("input_dim"), py::arg("name"), "Appends an Activation layer.")
       .def("add_dropout", [](fastann::Sequential& m, double rate, std::optional<uint64_t> seed, int64_t input_dim,
                              const std::string& name) {
         fastann::Dropout d(rate, seed);
@@ -155,8 +163,8 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
         m.add(d);
       }, py::arg("rate"), py::arg("seed"), py::arg("input_dim"), py::arg("name"), "Appends a Dropout layer.")
       .def("add_batch_normalization", [](fastann::Sequential& m, double momentum, double epsilon, bool center,
-                                         bool scale, const py::dict& beta_init, const py::dict& gamma_init,
-                                         const py::dict& moving_mean_init, const py::dict& moving_variance_init,
+                                         bool scale, const ConfigDict& beta_init, const ConfigDict& gamma_init,
+                                         const ConfigDict& moving_mean_init, const ConfigDict& moving_variance_init,
                                          int64_t input_dim, const std::string& name) {
         fastann::BatchNormalization b;
         b.momentum = momentum;
@@ -170,7 +178,9 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
         b.input_dim = input_dim;
         b.name = name;
         m.add(b);
-      }, "Appends a BatchNormalization layer.")
+      }, py::arg("momentum"), py::arg("epsilon"), py::arg("center"), py::arg("scale"), py::arg("beta_init"),
+         py::arg("gamma_init"), py::arg("moving_mean_init"), py::arg("moving_variance_init"), py::arg("input_dim"),
+         py::arg("name"), "Appends a BatchNormalization layer.")
       .def("add_layer", [](fastann::Sequential& m, const std::string& class_name, const std::string& config) {
         m.add(fastann::LayerSpec{class_name, config});
       }, py::arg("class_name"), py::arg("config_json"),
@@ -190,12 +200,12 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
       }, py::arg("device"), "Moves the model's weights, optimizer state and work to the device ('cpu', 'cuda:N').")
       .def_property_readonly("device", [](const fastann::Sequential& m) { return m.device().str(); })
       .def_property_readonly("input_dim", &fastann::Sequential::input_dim)
-      .def_property_readonly("input_shape", [](const fastann::Sequential& m) { return py::tuple(py::cast(m.input_shape())); })
-      .def_property_readonly("output_shape", [](const fastann::Sequential& m) { return py::tuple(py::cast(m.output_shape())); })
+      .def_property_readonly("input_shape", [](const fastann::Sequential& m) { return ShapeTuple(py::cast(m.input_shape())); })
+      .def_property_readonly("output_shape", [](const fastann::Sequential& m) { return ShapeTuple(py::cast(m.output_shape())); })
       .def_property_readonly("output_dim", &fastann::Sequential::output_dim)
-      .def("compile", [](fastann::Sequential& m, const std::string& opt, const py::dict& opt_kwargs,
-                         const std::string& loss, bool from_logits, double delta, const py::list& metrics,
-                         const py::list& weighted_metrics, bool keep_optimizer_state) {
+      .def("compile", [](fastann::Sequential& m, const std::string& opt, const ConfigDict& opt_kwargs,
+                         const std::string& loss, bool from_logits, double delta, const MetricList& metrics,
+                         const MetricList& weighted_metrics, bool keep_optimizer_state) {
         fastann::LossConfig lc(loss);
         lc.from_logits = from_logits;
         lc.delta = delta;
@@ -209,7 +219,7 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
          "Sets the optimizer (name + Keras keyword arguments), the loss and the metrics (names or dicts "
          "{'name', 'display_name', 'k', 'num_thresholds', 'threshold'}).")
       .def("metric_configs", [](const fastann::Sequential& m, bool weighted) {
-        py::list out;
+        py::typing::List<ConfigDict> out;
         for (const auto& c : m.metric_configs(weighted)) out.append(metric_dict(c));
         return out;
       }, py::arg("weighted") = false, "The compiled metrics as dicts, with the names logs report.")
@@ -217,18 +227,18 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
       .def_property_readonly("metrics_names", &fastann::Sequential::metrics_names);
   seq.def_property_readonly("num_layers", &fastann::Sequential::num_layers)
       .def("layer_info", [](const fastann::Sequential& m, size_t i) { return layer_info_dict(m.layer_info(i)); },
-           "name, type, activation, input/output dims, parameter count and weight shapes of layer i.")
+           py::arg("index"), "name, type, activation, input/output dims, parameter count and weight shapes of layer i.")
       .def("count_params", &fastann::Sequential::count_params)
       .def("get_weights", [](const fastann::Sequential& m) { return to_numpy_list(m.get_weights()); },
            "Copies of all weights in Keras order (kernel (in, out), bias (out,) per Dense layer).")
       .def("set_weights", [](fastann::Sequential& m, const std::vector<FArray>& w) { m.set_weights(to_tensors(w)); },
-           "Replaces all weights (validated before anything changes).")
+           py::arg("weights"), "Replaces all weights (validated before anything changes).")
       .def("get_layer_weights", [](const fastann::Sequential& m, size_t i) {
         return to_numpy_list(m.get_layer_weights(i));
-      })
+      }, py::arg("index"), "Copies of layer index's weights (as get_weights).")
       .def("set_layer_weights", [](fastann::Sequential& m, size_t i, const std::vector<FArray>& w) {
         m.set_layer_weights(i, to_tensors(w));
-      })
+      }, py::arg("index"), py::arg("weights"), "Replaces layer index's weights (validated before anything changes).")
       .def_property("learning_rate", &fastann::Sequential::learning_rate, &fastann::Sequential::set_learning_rate)
       .def_property_readonly("iterations", &fastann::Sequential::optimizer_iterations)
       .def_property("name", &fastann::Sequential::name, &fastann::Sequential::set_name)

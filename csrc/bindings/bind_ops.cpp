@@ -18,7 +18,7 @@
 using fastann::Tensor;
 using fastann::bindings::as_tensor;
 using fastann::bindings::FArray;
-using fastann::bindings::to_numpy;
+using fastann::bindings::to_numpy_f32;
 
 namespace {
 
@@ -37,7 +37,7 @@ void bind_ops(py::module_& mod) {
       py::gil_scoped_release release;
       c = fastann::ops::matmul(ta, tb);
     }
-    return to_numpy(std::move(c));
+    return to_numpy_f32(std::move(c));
   }, py::arg("a"), py::arg("b"), "a @ b with NumPy matmul semantics (float32 C-contiguous operands).");
 
   mod.def("gemm", [](const FArray& a, const FArray& b, bool trans_a, bool trans_b, float alpha, float beta,
@@ -61,7 +61,7 @@ void bind_ops(py::module_& mod) {
       py::gil_scoped_release release;
       fastann::ops::gemm(trans_a, trans_b, alpha, ta, tb, beta, out, bias ? &tbias : nullptr, &act);
     }
-    return to_numpy(std::move(out));
+    return to_numpy_f32(std::move(out));
   }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0f,
      py::arg("beta") = 0.0f, py::arg("c") = py::none(), py::arg("bias") = py::none(),
      py::arg("activation") = "linear", py::arg("activation_alpha") = py::none(),
@@ -75,7 +75,7 @@ void bind_ops(py::module_& mod) {
       py::gil_scoped_release release;
       fastann::ops::activation_forward(p, tx, y);
     }
-    return to_numpy(std::move(y));
+    return to_numpy_f32(std::move(y));
   }, py::arg("name"), py::arg("x"), py::arg("alpha") = py::none(), "The named activation of x (softmax: last axis).");
 
   mod.def("activation_grad", [](const std::string& name, const FArray& x, const FArray& dy,
@@ -89,7 +89,7 @@ void bind_ops(py::module_& mod) {
       fastann::ops::activation_forward(p, tx, y);
       fastann::ops::activation_backward(p, tx, y, tdy, dx);
     }
-    return to_numpy(std::move(dx));
+    return to_numpy_f32(std::move(dx));
   }, py::arg("name"), py::arg("x"), py::arg("dy"), py::arg("alpha") = py::none(),
      "dy * activation'(x) (softmax: the row-wise vector-Jacobian product).");
 
@@ -110,7 +110,7 @@ void bind_ops(py::module_& mod) {
       sum = fastann::ops::loss(p, yp, yt, &grad, nullptr, 1.0f / static_cast<float>(rows),
                                sample_weight ? &tw : nullptr);
     }
-    return py::make_tuple(sum / static_cast<double>(rows), to_numpy(std::move(grad)));
+    return py::make_tuple(sum / static_cast<double>(rows), to_numpy_f32(std::move(grad)));
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits") = false,
      py::arg("delta") = 1.0, py::arg("sample_weight") = py::none(),
      "(batch-mean loss, gradient with respect to y_pred); with sample weights sum(w * loss) / rows, as Keras 3.");
@@ -143,7 +143,7 @@ void bind_ops(py::module_& mod) {
     const Tensor tx = as_tensor(x);
     Tensor y = Tensor::empty(tx.shape()), mask = Tensor::empty(tx.shape());
     fastann::ops::dropout_forward(rate, seed, tx, mask, y);
-    return py::make_tuple(to_numpy(std::move(y)), to_numpy(std::move(mask)));
+    return py::make_tuple(to_numpy_f32(std::move(y)), to_numpy_f32(std::move(mask)));
   }, py::arg("x"), py::arg("rate"), py::arg("seed"), "(y, mask) of inverted dropout; y = x * mask.");
   mod.def("batchnorm_train", [](const FArray& x, std::optional<FArray> gamma, std::optional<FArray> beta,
                                 float epsilon, double momentum, const FArray& moving_mean,
@@ -156,8 +156,8 @@ void bind_ops(py::module_& mod) {
     fastann::ops::batchnorm_forward_train(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, epsilon,
                                           static_cast<float>(momentum), static_cast<float>(1.0 - momentum), mean,
                                           invstd, mm, mv, y);
-    return py::make_tuple(to_numpy(std::move(y)), to_numpy(std::move(mean)), to_numpy(std::move(invstd)),
-                          to_numpy(std::move(mm)), to_numpy(std::move(mv)));
+    return py::make_tuple(to_numpy_f32(std::move(y)), to_numpy_f32(std::move(mean)), to_numpy_f32(std::move(invstd)),
+                          to_numpy_f32(std::move(mm)), to_numpy_f32(std::move(mv)));
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("epsilon"), py::arg("momentum"),
      py::arg("moving_mean"), py::arg("moving_variance"),
      "Training-mode batch norm: (y, batch mean, invstd, new moving_mean, new moving_variance).");
@@ -169,7 +169,7 @@ void bind_ops(py::module_& mod) {
     Tensor y = Tensor::empty(tx.shape());
     fastann::ops::batchnorm_forward_infer(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, as_tensor(mean),
                                           as_tensor(variance), epsilon, y);
-    return to_numpy(std::move(y));
+    return to_numpy_f32(std::move(y));
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("mean"), py::arg("variance"), py::arg("epsilon"));
   mod.def("batchnorm_backward", [](const FArray& x, const FArray& mean, const FArray& invstd,
                                    std::optional<FArray> gamma, const FArray& dy) {
@@ -179,13 +179,13 @@ void bind_ops(py::module_& mod) {
     Tensor dx = Tensor::empty(tx.shape()), dgamma = Tensor::empty({tx.dim(1)}), dbeta = Tensor::empty({tx.dim(1)});
     fastann::ops::batchnorm_backward(tx, as_tensor(mean), as_tensor(invstd), gamma ? &tg : nullptr, as_tensor(dy),
                                      &dgamma, &dbeta, &dx);
-    return py::make_tuple(to_numpy(std::move(dx)), to_numpy(std::move(dgamma)), to_numpy(std::move(dbeta)));
+    return py::make_tuple(to_numpy_f32(std::move(dx)), to_numpy_f32(std::move(dgamma)), to_numpy_f32(std::move(dbeta)));
   }, py::arg("x"), py::arg("mean"), py::arg("invstd"), py::arg("gamma"), py::arg("dy"), "(dx, dgamma, dbeta).");
   mod.def("regularizer", [](float l1, float l2, const FArray& w, float grad_scale) {
     const Tensor tw = as_tensor(w);
     Tensor g(tw.shape());
     const double penalty = fastann::ops::regularizer(l1, l2, tw, &g, grad_scale);
-    return py::make_tuple(penalty, to_numpy(std::move(g)));
+    return py::make_tuple(penalty, to_numpy_f32(std::move(g)));
   }, py::arg("l1"), py::arg("l2"), py::arg("w"), py::arg("grad_scale") = 1.0f,
      "(l1 * sum|w| + l2 * sum w^2, grad_scale * its gradient).");
 }

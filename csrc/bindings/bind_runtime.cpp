@@ -29,6 +29,10 @@ void bind_runtime(py::module_& mod) {
     info["architectures"] = FASTANN_CUDA_ARCHITECTURES;
     mod.attr("CUDA_BUILD_INFO") = info;
   }
+  // The pybind11 this module was compiled with: the signatures (and so the generated stubs, tools/gen_stubs.py)
+  // depend on it.
+  mod.attr("_PYBIND11_VERSION") = PYBIND11_TOSTRING(PYBIND11_VERSION_MAJOR) "." PYBIND11_TOSTRING(
+      PYBIND11_VERSION_MINOR) "." PYBIND11_TOSTRING(PYBIND11_VERSION_PATCH);
   mod.def("parse_device", [](const std::string& name) { return fastann::Device::parse(name).str(); },
           py::arg("name"), "Canonical device name ('cpu', 'cuda:N'); ValueError for anything else.");
   mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),

@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <exception>
 #include <functional>
@@ -20,12 +21,22 @@
 using fastann::Tensor;
 using fastann::bindings::as_tensor;
 using fastann::bindings::FArray;
-using fastann::bindings::to_numpy;
+using fastann::bindings::to_numpy_f32;
 
 namespace {
 
-py::dict logs_dict(const fastann::Logs& logs) {
-  py::dict d;
+// The Python hooks' types, for the signatures (and so the stubs): None or a callable. A hook answering a true value
+// asks to stop (BatchHook, LogsHook: end the epoch; on_epoch_end: end training).
+using Logs = py::typing::Dict<py::str, float>;
+using EpochHook = py::typing::Optional<py::typing::Callable<void(int)>>;
+using EpochEndHook = py::typing::Optional<py::typing::Callable<bool(int, Logs)>>;
+using BatchHook = py::typing::Optional<py::typing::Callable<py::object(int64_t)>>;
+using LogsHook = py::typing::Optional<py::typing::Callable<py::object(int64_t, Logs)>>;
+using History = py::typing::Dict<py::str, py::object>;  // {'history': {name: [per epoch]}, 'epoch': [...]}
+using OptionalReducer = std::optional<std::shared_ptr<fastann::GradientReducer>>;
+
+Logs logs_dict(const fastann::Logs& logs) {
+  Logs d;
   for (const auto& kv : logs) d[py::str(kv.first)] = kv.second;
   return d;
 }
@@ -65,11 +76,11 @@ std::function<bool()> signal_check(std::exception_ptr& error) {
 // fit with Python callbacks at epoch boundaries, optional progress (at a bounded rate) and per-batch hooks, and a
 // Ctrl-C check between batches. An exception raised by a callback or by a signal handler stops training after the
 // current batch and is re-raised here.
-py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs,
-             int initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
-             std::optional<FArray> val_x, std::optional<FArray> val_y, py::object on_epoch_begin,
-             py::object on_epoch_end, py::object on_progress, int progress_interval_ms,
-             py::object on_train_batch_begin, py::object on_train_batch_end, py::object on_nonfinite_loss,
+History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs,
+            int initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
+            std::optional<FArray> val_x, std::optional<FArray> val_y, EpochHook on_epoch_begin,
+            EpochEndHook on_epoch_end, LogsHook on_progress, int progress_interval_ms,
+            BatchHook on_train_batch_begin, LogsHook on_train_batch_end, LogsHook on_nonfinite_loss,
              int64_t shard_index, int64_t shard_count, std::optional<FArray> sample_weight,
              const std::vector<float>& class_weight, std::optional<FArray> val_sample_weight) {
   fastann::FitOptions o;
@@ -140,7 +151,7 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
   if (error) std::rethrow_exception(error);
   py::dict hist;
   for (const auto& kv : h.history) hist[py::str(kv.first)] = kv.second;
-  py::dict out;
+  History out;
   out["history"] = hist;
   out["epoch"] = h.epoch;
   return out;
@@ -148,7 +159,7 @@ py::dict fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t b
 
 // evaluate with optional progress (at a bounded rate) and a Ctrl-C check between batches.
 std::vector<double> evaluate(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size,
-                             py::object on_progress, int progress_interval_ms, std::optional<FArray> sample_weight) {
+                             LogsHook on_progress, int progress_interval_ms, std::optional<FArray> sample_weight) {
   const Tensor tx = as_tensor(x), ty = as_tensor(y);
   const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
   if (on_progress.is_none()) {
@@ -226,10 +237,14 @@ void bind_train(py::module_& mod, py::class_<fastann::Sequential>& seq) {
            "running_logs) (once per epoch, when the running loss stops being finite) return a true value to end the "
            "epoch early. shard_index/shard_count: this worker's share of each global batch (data-parallel fit, with "
            "a gradient reducer). Returns {'history': {...}, 'epoch': [...]}.")
-      .def("set_gradient_reducer", [](fastann::Sequential& m, std::shared_ptr<fastann::GradientReducer> r) {
-             m.set_gradient_reducer(std::move(r));
+      .def("set_gradient_reducer", [](fastann::Sequential& m, OptionalReducer r) {
+             m.set_gradient_reducer(r ? std::move(*r) : nullptr);
            }, py::arg("reducer").none(true), "The per-step gradient hook of fit (None removes it).")
-      .def_property_readonly("gradient_reducer", &fastann::Sequential::gradient_reducer)
+      .def_property_readonly("gradient_reducer", [](const fastann::Sequential& m) -> OptionalReducer {
+             std::shared_ptr<fastann::GradientReducer> r = m.gradient_reducer();
+             if (!r) return std::nullopt;
+             return r;
+           })
       .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size"),
            py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
            py::arg("sample_weight") = py::none(),
@@ -241,8 +256,8 @@ void bind_train(py::module_& mod, py::class_<fastann::Sequential>& seq) {
           py::gil_scoped_release release;
           out = m.predict(tx, batch_size);
         }
-        return to_numpy(std::move(out));
-      }, "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
+        return to_numpy_f32(std::move(out));
+      }, py::arg("x"), py::arg("batch_size"), "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
       .def("train_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y,
                                 std::optional<FArray> sample_weight, const std::vector<float>& class_weight) {
         const Tensor tx = as_tensor(x), ty = as_tensor(y);
