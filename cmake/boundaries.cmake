@@ -26,7 +26,7 @@ set(FASTANN_ALLOW_ops core runtime cpu backends/cpu cuda)  # transitional (cuda)
 set(FASTANN_ALLOW_nn core runtime ops)
 set(FASTANN_ALLOW_io core runtime nn ops)
 set(FASTANN_ALLOW_distributed core)
-set(FASTANN_ALLOW_bindings core runtime ops nn io distributed backends/cpu cuda)  # transitional (backends/cpu, cuda): module.cpp, device_ops.cpp
+set(FASTANN_ALLOW_bindings core runtime ops nn io distributed)
 set(FASTANN_ALLOW_emulator core runtime ops cpu cuda backends/cpu)  # test-only: replaces the CUDA backend on the host
 
 # The folder key of a source file (absolute, or relative to the top of the tree).

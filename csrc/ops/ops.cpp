@@ -68,6 +68,12 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
   if (softmax && m > 0 && n > 0) activation_forward(*act, c, c);
 }
 
+std::string gemm_plan(Device device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t* splits) {
+  FASTANN_CHECK_ARG(device.type == DeviceType::CUDA,
+                    "gemm_plan: a CUDA device is required, got '" << device.str() << "'");
+  return cuda::gemm_plan(device.index, trans_a, trans_b, m, n, k, splits);
+}
+
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const cpu::FlushDenormalsScope flush;
   const DeviceCheck dc = devices("matmul", {&a_in, &b_in});

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "fastann/tensor.hpp"
@@ -16,6 +17,9 @@ namespace fastann::ops {
 // a, b, c 2-D; op(x) = x^T when the trans flag is set.
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
           const Tensor* bias = nullptr, const ActParams* act = nullptr);
+// Test hook: the kernel gemm() runs on the CUDA device `device` for these sizes and into how many k slices it splits
+// the product (*splits), as the CUDA backend's gemm_plan; ValueError for a device that is not CUDA.
+std::string gemm_plan(Device device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t* splits);
 
 // NumPy matmul semantics: 1-D operands are promoted (and the added axis removed), leading batch dimensions
 // broadcast. Throws ValueError on mismatched shapes.

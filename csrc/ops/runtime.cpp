@@ -1,6 +1,10 @@
-// Library-wide runtime settings of the public API: version, thread count, input checks, the dataset memory limit.
+// Library-wide runtime settings: the public API's (version, thread count, input checks, the dataset memory limit) and
+// the CPU kernels' instruction set (ops/runtime.hpp).
+#include "ops/runtime.hpp"
+
 #include <atomic>
 
+#include "backends/cpu/dispatch.hpp"
 #include "backends/cpu/threadpool.hpp"
 #include "core/check.hpp"
 #include "fastann/model.hpp"
@@ -30,5 +34,13 @@ int64_t dataset_memory_limit() { return g_dataset_limit.load(std::memory_order_r
 
 void set_check_finite(bool enabled) { g_check_finite.store(enabled, std::memory_order_relaxed); }
 bool get_check_finite() { return g_check_finite.load(std::memory_order_relaxed); }
+
+namespace ops {
+
+std::string cpu_isa() { return cpu::isa_name(cpu::active_isa()); }
+void set_cpu_isa(const std::string& name) { cpu::set_isa(cpu::isa_from_name(name)); }
+bool cpu_isa_supported(const std::string& name) { return cpu::isa_supported(cpu::isa_from_name(name)); }
+
+}  // namespace ops
 
 }  // namespace fastann

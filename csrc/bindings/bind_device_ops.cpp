@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,32 +15,27 @@
 #include <string>
 #include <vector>
 
-#include "cuda/backend.hpp"
+#include "bindings/bind.hpp"
+#include "bindings/numpy.hpp"
 #include "runtime/backend.hpp"
 #include "fastann/error.hpp"
 #include "fastann/tensor.hpp"
 #include "ops/ops.hpp"
 
-namespace py = pybind11;
 using fastann::Device;
 using fastann::Tensor;
+using fastann::bindings::as_tensor;
+using fastann::bindings::FArray;
+using fastann::bindings::FResult;
+using fastann::bindings::to_numpy_f32;
 
 namespace {
 
-using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+// A copy of the array on the device (a copy on 'cpu' too).
+Tensor on(const FArray& a, Device d) { return as_tensor(a).to(d, /*copy=*/true); }
 
-Tensor on(const FArray& a, Device d) {
-  fastann::Shape shape(a.shape(), a.shape() + a.ndim());
-  return Tensor::view(const_cast<float*>(a.data()), shape).to(d, /*copy=*/true);
-}
-
-py::array back(const Tensor& t) {
-  const Tensor h = t.to(Device::cpu(), /*copy=*/true);
-  auto* holder = new Tensor(h);
-  py::capsule owner(holder, [](void* p) { delete static_cast<Tensor*>(p); });
-  const fastann::Shape s = holder->shape();
-  return py::array_t<float>(std::vector<py::ssize_t>(s.begin(), s.end()), holder->data(), owner);
-}
+// A host copy of the tensor, as NumPy.
+FResult back(const Tensor& t) { return to_numpy_f32(t.to(Device::cpu(), /*copy=*/true)); }
 
 fastann::ops::ActParams act(const std::string& name, std::optional<double> alpha) {
   return fastann::ops::parse_activation(name, alpha ? *alpha : std::numeric_limits<double>::quiet_NaN());
@@ -70,7 +66,7 @@ void bind_device_ops(py::module_& parent) {
   m.def("memory_stats", [](int index) {
     rt::Backend* b = rt::find_backend(kCuda);
     const rt::MemoryStats s = b ? b->memory_stats(index) : rt::MemoryStats{};
-    py::dict d;
+    py::typing::Dict<py::str, int64_t> d;
     d["allocated_bytes"] = s.allocated_bytes;
     d["reserved_bytes"] = s.reserved_bytes;
     d["peak_allocated_bytes"] = s.peak_allocated_bytes;
@@ -86,7 +82,7 @@ void bind_device_ops(py::module_& parent) {
     const size_t small = size_t{3} << 20, large = size_t{9} << 20;  // 4 MiB and 10 MiB blocks: never each other's
     fc.synchronize(index);
     fc.empty_cache();
-    py::dict d;
+    py::typing::Dict<py::str, py::object> d;
     std::shared_ptr<void> s1 = fc.create_stream(index), s2 = fc.create_stream(index);
     void* on_s1 = nullptr;
     {
@@ -136,7 +132,7 @@ void bind_device_ops(py::module_& parent) {
     Tensor t = Tensor::empty(shape, Device::parse(device));
     t.fill(value);
     return back(t);
-  });
+  }, py::arg("shape"), py::arg("value"), py::arg("device"));
   m.def("gemm", [](const FArray& a, const FArray& b, bool ta, bool tb, float alpha, float beta,
                    std::optional<FArray> c, std::optional<FArray> bias, const std::string& activation,
                    std::optional<double> act_alpha, const std::string& device) {
@@ -154,18 +150,14 @@ void bind_device_ops(py::module_& parent) {
      py::arg("c"), py::arg("bias"), py::arg("activation"), py::arg("activation_alpha"), py::arg("device"));
   // Test hook (tests/test_cuda_kernels.py): (kernel name, number of k slices) gemm() picks for these sizes.
   m.def("_gemm_plan", [](int64_t mm, int64_t n, int64_t k, bool ta, bool tb, const std::string& device) {
-    const Device d = Device::parse(device);
-    if (d.type != fastann::DeviceType::CUDA) {
-      throw fastann::ValueError("_gemm_plan: a CUDA device is required, got '" + device + "'");
-    }
     int64_t splits = 1;
-    const std::string kernel = fastann::cuda::gemm_plan(d.index, ta, tb, mm, n, k, &splits);
+    const std::string kernel = fastann::ops::gemm_plan(Device::parse(device), ta, tb, mm, n, k, &splits);
     return py::make_tuple(kernel, splits);
   }, py::arg("m"), py::arg("n"), py::arg("k"), py::arg("trans_a"), py::arg("trans_b"), py::arg("device"));
   m.def("matmul", [](const FArray& a, const FArray& b, const std::string& device) {
     const Device d = Device::parse(device);
     return back(fastann::ops::matmul(on(a, d), on(b, d)));
-  });
+  }, py::arg("a"), py::arg("b"), py::arg("device"));
   m.def("activation", [](const std::string& name, const FArray& x, std::optional<double> alpha,
                          const std::string& device) {
     const Device d = Device::parse(device);
@@ -173,7 +165,7 @@ void bind_device_ops(py::module_& parent) {
     Tensor y = Tensor::empty(tx.shape(), d);
     fastann::ops::activation_forward(act(name, alpha), tx, y);
     return back(y);
-  });
+  }, py::arg("name"), py::arg("x"), py::arg("alpha"), py::arg("device"));
   m.def("activation_grad", [](const std::string& name, const FArray& x, const FArray& dy,
                               std::optional<double> alpha, const std::string& device) {
     const Device d = Device::parse(device);
@@ -183,14 +175,14 @@ void bind_device_ops(py::module_& parent) {
     fastann::ops::activation_forward(p, tx, y);
     fastann::ops::activation_backward(p, tx, y, tdy, dx);
     return back(dx);
-  });
+  }, py::arg("name"), py::arg("x"), py::arg("dy"), py::arg("alpha"), py::arg("device"));
   m.def("bias_grad", [](const FArray& dz, const std::string& device) {
     const Device d = Device::parse(device);
     const Tensor t = on(dz, d);
     Tensor db = Tensor::empty({t.dim(1)}, d);
     fastann::ops::bias_grad(t, db);
     return back(db);
-  });
+  }, py::arg("dz"), py::arg("device"));
   m.def("gather_rows", [](const FArray& src, const std::vector<int64_t>& idx, const std::string& src_device,
                           const std::string& device) {
     const Tensor s = on(src, Device::parse(src_device));
@@ -199,10 +191,10 @@ void bind_device_ops(py::module_& parent) {
     Tensor dst = Tensor::empty(shape, Device::parse(device));
     fastann::ops::gather_rows(s, idx.data(), static_cast<int64_t>(idx.size()), dst);
     return back(dst);
-  });
+  }, py::arg("src"), py::arg("indices"), py::arg("src_device"), py::arg("device"));
   m.def("first_non_finite", [](const FArray& x, const std::string& device) {
     return fastann::ops::first_non_finite(on(x, Device::parse(device)));
-  });
+  }, py::arg("x"), py::arg("device"));
   m.def("loss", [](const std::string& name, const FArray& y_true, const FArray& y_pred, bool from_logits, double delta,
                    std::optional<FArray> weights, float grad_scale, const std::string& device) {
     const Device d = Device::parse(device);
@@ -216,7 +208,8 @@ void bind_device_ops(py::module_& parent) {
     probs.fill(0.0f);
     const double v = fastann::ops::loss(p, yp, yt, &grad, &probs, grad_scale, weights ? &tw : nullptr);
     return py::make_tuple(v, back(grad), back(probs));
-  });
+  }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("from_logits"), py::arg("delta"),
+     py::arg("weights"), py::arg("grad_scale"), py::arg("device"));
   m.def("metric", [](const std::string& name, const FArray& y_true, const FArray& y_pred, const std::string& device) {
     const Device d = Device::parse(device);
     fastann::ops::MetricParams p;
@@ -224,7 +217,7 @@ void bind_device_ops(py::module_& parent) {
     std::vector<double> state(static_cast<size_t>(fastann::ops::metric_state_size(p)), 0.0);
     fastann::ops::metric_update(p, on(y_pred, d), on(y_true, d), nullptr, state.data());
     return fastann::ops::metric_result(p, state.data());
-  });
+  }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), py::arg("device"));
   m.def("state_sums", [](const std::string& loss, const std::vector<std::string>& metric_names, const FArray& y_true,
                          const FArray& y_pred, std::optional<FArray> weights, int64_t batch,
                          const std::string& device) {
@@ -284,7 +277,7 @@ void bind_device_ops(py::module_& parent) {
     fastann::ops::batchnorm_backward(tx, mean, invstd, gamma ? &tg : nullptr, tdy, &dg, &db, &dx);
     Tensor yi = Tensor::empty(tx.shape(), d);
     fastann::ops::batchnorm_forward_infer(tx, gamma ? &tg : nullptr, beta ? &tb : nullptr, mm, mv, eps, yi);
-    py::dict out;
+    py::typing::Dict<py::str, FResult> out;
     out["y"] = back(y);
     out["mean"] = back(mean);
     out["invstd"] = back(invstd);
@@ -303,7 +296,7 @@ void bind_device_ops(py::module_& parent) {
     Tensor mask = Tensor::empty(tx.shape(), d), y = Tensor::empty(tx.shape(), d);
     fastann::ops::dropout_forward(rate, seed, tx, mask, y);
     return py::make_tuple(back(mask), back(y));
-  });
+  }, py::arg("rate"), py::arg("seed"), py::arg("x"), py::arg("device"));
   m.def("optimizer_step", [](const py::dict& cfg, const FArray& w, const FArray& g, const FArray& s1,
                              const FArray& s2, const FArray& s3, const std::string& device) {
     const Device d = Device::parse(device);
@@ -329,7 +322,7 @@ void bind_device_ops(py::module_& parent) {
     Tensor tw = on(w, d), t1 = on(s1, d), t2 = on(s2, d), t3 = on(s3, d);
     fastann::ops::optimizer_step(s, tw, on(g, d), t1, t2, t3);
     return py::make_tuple(back(tw), back(t1), back(t2), back(t3));
-  });
+  }, py::arg("config"), py::arg("w"), py::arg("g"), py::arg("s1"), py::arg("s2"), py::arg("s3"), py::arg("device"));
 
   // --- timing helpers for bench/gpu.py: operands stay on the device; returns seconds per call ---
   m.def("time_gemm", [](int64_t mm, int64_t n, int64_t k, bool ta, bool tb, int iters, const std::string& device) {
@@ -345,7 +338,8 @@ void bind_device_ops(py::module_& parent) {
     for (int i = 0; i < iters; ++i) fastann::ops::gemm(ta, tb, 1.0f, a, b, 0.0f, c);
     rt::backend(d).synchronize(d.index);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, iters);
-  });
+  }, py::arg("m"), py::arg("n"), py::arg("k"), py::arg("trans_a"), py::arg("trans_b"), py::arg("iters"),
+     py::arg("device"));
   m.def("time_matmul", [](int64_t batch, int64_t mm, int64_t k, int64_t n, int iters, const std::string& device) {
     const Device d = Device::parse(device);
     Tensor a = Tensor::empty({batch, mm, k}, d), b = Tensor::empty({batch, k, n}, d);
@@ -357,5 +351,5 @@ void bind_device_ops(py::module_& parent) {
     for (int i = 0; i < iters; ++i) (void)fastann::ops::matmul(a, b);
     rt::backend(d).synchronize(d.index);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, iters);
-  });
+  }, py::arg("batch"), py::arg("m"), py::arg("k"), py::arg("n"), py::arg("iters"), py::arg("device"));
 }
