@@ -15,17 +15,17 @@ import warnings
 
 import numpy as np
 
-from . import _core
-from . import callbacks as _callbacks
-from . import cuda as _cuda
-from . import layers as _layers
-from . import losses as _losses
-from . import metrics as _metrics
-from . import optimizers as _optimizers
-from ._validate import as_float32, positive_int
-from .layers import Input, Layer
-from .layers._utils import _unique_name
-from .metrics import serialization as _metric_forms
+from .. import _core
+from .. import callbacks as _callbacks
+from .. import cuda as _cuda
+from .. import layers as _layers
+from .. import losses as _losses
+from .. import metrics as _metrics
+from .. import optimizers as _optimizers
+from .._validate import as_float32, positive_int
+from ..layers import Input, Layer
+from ..layers._utils import _unique_name
+from ..metrics import serialization as _metric_forms
 
 _FIT_ARGS_UNSUPPORTED = ("steps_per_epoch", "validation_steps")
 
@@ -276,7 +276,7 @@ class Sequential:
                                          "the sample weights")
         reducer, shard_index, shard_count = None, 0, 1
         if distributed:
-            from . import distributed as _distributed
+            from .. import distributed as _distributed
             reducer, seed, shard_index, shard_count = _distributed._prepare_fit(
                 self, xa, ya, batch_size, epochs, initial_epoch, shuffle, seed, validation_split, vx)
             if shard_index != 0:
@@ -633,7 +633,7 @@ class Sequential:
         to "output"."""
         if format != "onnx":
             raise ValueError(f"export: unknown format {format!r}; valid formats: 'onnx'")
-        from ._onnx import export_onnx
+        from .._onnx import export_onnx
         export_onnx(self, filepath, **kwargs)
 
     def __repr__(self):
