@@ -1,5 +1,6 @@
 """Models (Keras's keras.models): Sequential, and load_model for the files they save."""
 
-from .sequential import Sequential, load_model
+from .saving import load_model
+from .sequential import Sequential
 
 __all__ = ["Sequential", "load_model"]
