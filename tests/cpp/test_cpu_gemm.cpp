@@ -16,7 +16,7 @@
 #include "backends/cpu/dispatch.hpp"
 #include "backends/cpu/gemm/kernels/registry.hpp"
 #include "backends/cpu/gemm/sgemm.hpp"
-#include "backends/cpu/ref/gemm_ref.hpp"
+#include "support/gemm_ref.hpp"
 #include "backends/cpu/threadpool.hpp"
 
 namespace {

@@ -13,7 +13,6 @@ list(APPEND FASTANN_CPU_GEMM_SOURCES
   "${_fastann_cpu_dir}/cpu_features.cpp"
   "${_fastann_cpu_dir}/dispatch.cpp"
   "${_fastann_cpu_dir}/threadpool.cpp"
-  "${_fastann_cpu_dir}/ref/gemm_ref.cpp"
   "${_fastann_cpu_dir}/gemm/frame/gemm_driver.cpp"
   "${_fastann_cpu_dir}/gemm/frame/packed.cpp"
   "${_fastann_cpu_dir}/gemm/frame/small_m.cpp"

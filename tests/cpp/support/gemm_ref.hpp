@@ -1,5 +1,5 @@
-// Reference GEMM: the obvious triple loop with double accumulation. The fallback and the test oracle for
-// every optimised path; same contract as cpu::sgemm (see backends/cpu/gemm/sgemm.hpp).
+// Reference GEMM (test-only): the obvious triple loop with double accumulation, the oracle for every optimised
+// path; same contract as cpu::sgemm (see csrc/backends/cpu/gemm/sgemm.hpp).
 #pragma once
 
 #include <cstdint>
