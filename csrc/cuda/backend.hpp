@@ -19,7 +19,7 @@
 namespace fastann::cuda {
 
 // --- device queries and memory: what the runtime Backend of runtime.cpp exposes, and the kernels use ---
-int device_count();               // 0 without a driver or GPU
+int device_count();                   // 0 without a driver or GPU
 std::string device_name(int device);  // UnavailableError for a device that does not exist
 // Throws UnavailableError naming the problem when `device` cannot be used (no driver, out of range).
 void require_device(int device);
@@ -64,8 +64,7 @@ void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, in
 // A device copy of idx[0..n) (e.g. an epoch's row order, uploaded once for all its batches).
 std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n);
 // gather_rows with idx in device memory (from upload_indices): nothing crosses the bus.
-void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols,
-                              float* dst);
+void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
 int64_t first_non_finite(int device, const float* x, int64_t n);
 double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
             float* grad, float* probs, float grad_scale, const float* weights);
@@ -74,28 +73,13 @@ double loss(int device, const ops::LossParams& p, const float* pred, const float
 void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
                      int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* sum,
                      double* first_bad, int64_t step);
-// Adds a batch to the state of a metric with ops::metric_is_sample_mean(kind) in device memory: acc[0] += sum of w * value, acc[1] += sum of w (w = 1
-// without weights), the values of csrc/cpu/ops/loss.cpp's metric_update. No wait.
-void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
-                       const float* weights, int64_t rows, int64_t cols, double* acc);
+// Adds a batch to the state of a metric with ops::metric_is_sample_mean(kind) in device memory: acc[0] += sum of w *
+// value, acc[1] += sum of w (w = 1 without weights), the values of csrc/cpu/ops/loss.cpp's metric_update. No wait.
+void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y, const float* weights,
+                       int64_t rows, int64_t cols, double* acc);
 // ops::regularizer without waiting for its value: *acc += factor * (l1 * sum|w| + l2 * sum w^2) (a double in device
 // memory, sums in double); when g is given, g += grad_scale * (l1 * sign(w) + 2 * l2 * w) as the CPU computes it.
 void regularizer_accumulate(int device, float l1, float l2, const float* w, float* g, float grad_scale, int64_t n,
                             double* acc, double factor);
-// Batch normalisation per column of x (rows, cols) as ops::batchnorm_* (one thread per column, rows in order, the
-// statistics in double: the CPU's arithmetic). gamma / beta may be null; y may be x; null outputs of backward are
-// skipped.
-void batchnorm_forward_train(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
-                             const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
-                             float* invstd, float* moving_mean, float* moving_var, float* y);
-void batchnorm_forward_infer(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
-                             const float* beta, const float* mean, const float* var, float eps, float* y);
-void batchnorm_backward(int device, const float* x, int64_t rows, int64_t cols, const float* mean,
-                        const float* invstd, const float* gamma, const float* dy, float* dgamma, float* dbeta,
-                        float* dx);
-void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n);
-void multiply(int device, const float* a, const float* b, float* out, int64_t n);
-void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,
-                    int64_t n);
 
 }  // namespace fastann::cuda

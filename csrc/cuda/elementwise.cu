@@ -64,26 +64,6 @@ __global__ void first_non_finite_kernel(const float* x, int64_t n, unsigned long
   }
 }
 
-__device__ __forceinline__ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser, as the CPU kernel
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-__global__ void dropout_kernel(uint64_t base, uint64_t threshold, float scale, const float* x, float* mask, float* y,
-                               int64_t n) {
-  FASTANN_GRID_STRIDE(i, n) {
-    const uint64_t h = mix64(base + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ULL);
-    const float m = (h >> 40) >= threshold ? scale : 0.0f;
-    mask[i] = m;
-    y[i] = x[i] * m;
-  }
-}
-
-__global__ void multiply_kernel(const float* a, const float* b, float* out, int64_t n) {
-  FASTANN_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
-}
-
 }  // namespace
 
 std::shared_ptr<void> upload_int64(int device, const int64_t* host, int64_t n) {
@@ -160,28 +140,6 @@ int64_t first_non_finite(int device, const float* x, int64_t n) {
   FASTANN_CUDA_CHECK(cudaMemcpyAsync(&h, first, sizeof(h), cudaMemcpyDeviceToHost, stream()));
   FASTANN_CUDA_CHECK(cudaStreamSynchronize(stream()));
   return h == none ? -1 : static_cast<int64_t>(h);
-}
-
-void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {
-  if (n <= 0) return;
-  DeviceGuard g(device);
-  const auto scale = static_cast<float>(1.0 / (1.0 - rate));
-  const auto threshold = static_cast<uint64_t>(std::ceil(rate * 16777216.0));
-  const uint64_t base = (seed ^ 0x6A09E667F3BCC909ULL);
-  // base = mix64(seed ^ c), computed on the host (same finaliser as the kernel and the CPU).
-  uint64_t z = base;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z = z ^ (z >> 31);
-  dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(z, threshold, scale, x, mask, y, n);
-  FASTANN_CUDA_CHECK_LAUNCH("dropout");
-}
-
-void multiply(int device, const float* a, const float* b, float* out, int64_t n) {
-  if (n <= 0) return;
-  DeviceGuard g(device);
-  multiply_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(a, b, out, n);
-  FASTANN_CUDA_CHECK_LAUNCH("multiply");
 }
 
 }  // namespace fastann::cuda

@@ -30,9 +30,7 @@ std::string gemm_plan(int, bool, bool, int64_t, int64_t, int64_t, int64_t*) { no
 void column_sum(int, const float*, float*, int64_t, int64_t) { not_built("bias_grad"); }
 void gather_rows(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
 std::shared_ptr<void> upload_indices(int, const int64_t*, int64_t) { not_built("upload_indices"); }
-void gather_rows_device_index(int, const float*, const int64_t*, int64_t, int64_t, float*) {
-  not_built("gather_rows");
-}
+void gather_rows_device_index(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
 void loss_accumulate(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
                      const float*, double*, double*, int64_t) {
   not_built("loss");
@@ -48,23 +46,6 @@ double loss(int, const ops::LossParams&, const float*, const float*, int64_t, in
 }
 void regularizer_accumulate(int, float, float, const float*, float*, float, int64_t, double*, double) {
   not_built("regularizer");
-}
-void batchnorm_forward_train(int, const float*, int64_t, int64_t, const float*, const float*, float, float, float, float*,
-                             float*, float*, float*, float*) {
-  not_built("batchnorm");
-}
-void batchnorm_forward_infer(int, const float*, int64_t, int64_t, const float*, const float*, const float*,
-                             const float*, float, float*) {
-  not_built("batchnorm");
-}
-void batchnorm_backward(int, const float*, int64_t, int64_t, const float*, const float*, const float*, const float*,
-                        float*, float*, float*) {
-  not_built("batchnorm_backward");
-}
-void dropout_forward(int, double, uint64_t, const float*, float*, float*, int64_t) { not_built("dropout"); }
-void multiply(int, const float*, const float*, float*, int64_t) { not_built("multiply"); }
-void optimizer_step(int, const ops::OptStep&, float*, const float*, float*, float*, float*, int64_t) {
-  not_built("optimizer");
 }
 
 }  // namespace fastann::cuda

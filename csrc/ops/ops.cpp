@@ -11,8 +11,8 @@
 #include "backends/cpu/threadpool.hpp"
 #include "core/check.hpp"
 #include "cpu/ops/kernels.hpp"
-#include "ops/device_check.hpp"
 #include "cuda/backend.hpp"
+#include "ops/device_check.hpp"
 #include "runtime/backend.hpp"
 
 namespace fastann::ops {
@@ -25,8 +25,8 @@ Tensor host(const Tensor& t) { return t.defined() && !t.is_cpu() ? t.to(Device::
 
 void check_weights(const Tensor* w, int64_t rows, const char* what) {
   if (!w) return;
-  FASTANN_CHECK_ARG(w->numel() == rows, what << ": expected " << rows << " sample weights, got shape "
-                                             << shape_str(w->shape()));
+  FASTANN_CHECK_ARG(w->numel() == rows,
+                    what << ": expected " << rows << " sample weights, got shape " << shape_str(w->shape()));
 }
 
 }  // namespace
@@ -36,15 +36,15 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
   const cpu::FlushDenormalsScope flush;
   const DeviceCheck dc = devices("gemm", {&a, &b, &c, bias});
   FASTANN_CHECK_ARG(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2,
-                    "gemm: operands must be 2-D, got " << shape_str(a.shape()) << ", " << shape_str(b.shape())
-                                                       << " -> " << shape_str(c.shape()));
+                    "gemm: operands must be 2-D, got " << shape_str(a.shape()) << ", " << shape_str(b.shape()) << " -> "
+                                                       << shape_str(c.shape()));
   const int64_t m = trans_a ? a.dim(1) : a.dim(0);
   const int64_t k = trans_a ? a.dim(0) : a.dim(1);
   const int64_t kb = trans_b ? b.dim(1) : b.dim(0);
   const int64_t n = trans_b ? b.dim(0) : b.dim(1);
-  FASTANN_CHECK_ARG(k == kb && c.dim(0) == m && c.dim(1) == n,
-                    "gemm: shapes do not match: op(a) is (" << m << ", " << k << "), op(b) is (" << kb << ", "
-                                                            << n << "), c is " << shape_str(c.shape()));
+  FASTANN_CHECK_ARG(k == kb && c.dim(0) == m && c.dim(1) == n, "gemm: shapes do not match: op(a) is ("
+                                                                   << m << ", " << k << "), op(b) is (" << kb << ", "
+                                                                   << n << "), c is " << shape_str(c.shape()));
   if (bias) {
     FASTANN_CHECK_ARG(bias->numel() == n, "gemm: bias has " << bias->numel() << " elements, expected " << n);
   }
@@ -77,9 +77,9 @@ std::string gemm_plan(Device device, bool trans_a, bool trans_b, int64_t m, int6
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const cpu::FlushDenormalsScope flush;
   const DeviceCheck dc = devices("matmul", {&a_in, &b_in});
-  FASTANN_CHECK_ARG(a_in.ndim() >= 1 && b_in.ndim() >= 1,
-                    "matmul: operands must have at least 1 dimension, got " << shape_str(a_in.shape()) << " and "
-                                                                            << shape_str(b_in.shape()));
+  FASTANN_CHECK_ARG(a_in.ndim() >= 1 && b_in.ndim() >= 1, "matmul: operands must have at least 1 dimension, got "
+                                                              << shape_str(a_in.shape()) << " and "
+                                                              << shape_str(b_in.shape()));
   // Promote 1-D operands as NumPy does: a (k,) -> (1, k), b (k,) -> (k, 1); the axis is dropped afterwards.
   Shape as = a_in.shape(), bs = b_in.shape();
   const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
@@ -99,9 +99,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       const size_t r = nb - 1 - i;  // from the innermost batch dim outwards
       const int64_t da = i < as.size() - 2 ? as[as.size() - 3 - i] : 1;
       const int64_t db = i < bs.size() - 2 ? bs[bs.size() - 3 - i] : 1;
-      FASTANN_CHECK_ARG(da == db || da == 1 || db == 1,
-                        "matmul: batch dimensions of " << shape_str(a_in.shape()) << " and "
-                                                       << shape_str(b_in.shape()) << " cannot be broadcast");
+      FASTANN_CHECK_ARG(da == db || da == 1 || db == 1, "matmul: batch dimensions of "
+                                                            << shape_str(a_in.shape()) << " and "
+                                                            << shape_str(b_in.shape()) << " cannot be broadcast");
       batch[r] = da == 1 ? db : da;  // a size-0 dim broadcasts against 1 to 0, as NumPy does
       astride[r] = da == 1 ? 0 : sa;
       bstride[r] = db == 1 ? 0 : sb;
@@ -177,8 +177,8 @@ void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) 
   FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination too small");
   if (!dst.is_cpu()) {
     if (!src.is_cpu()) {
-      FASTANN_CHECK_ARG(src.device() == dst.device(), "gather_rows: source on " << src.device().str()
-                                                          << ", destination on " << dst.device().str());
+      FASTANN_CHECK_ARG(src.device() == dst.device(),
+                        "gather_rows: source on " << src.device().str() << ", destination on " << dst.device().str());
       return cuda::gather_rows(dst.device().index, src.data(), idx, n, cols, dst.data());
     }
     // Host source, device destination (a dataset too large for the GPU): gather into page-locked memory, then one
@@ -208,9 +208,9 @@ void RowIndex::assign(const int64_t* idx, int64_t n, Device device) {
 }
 
 void gather_rows(const Tensor& src, const RowIndex& idx, int64_t begin, int64_t n, Tensor& dst) {
-  FASTANN_CHECK_ARG(begin >= 0 && n >= 0 && begin + n <= idx.size(),
-                    "gather_rows: rows [" << begin << ", " << begin + n << ") outside the " << idx.size()
-                                          << " indices");
+  FASTANN_CHECK_ARG(begin >= 0 && n >= 0 && begin + n <= idx.size(), "gather_rows: rows [" << begin << ", " << begin + n
+                                                                                           << ") outside the "
+                                                                                           << idx.size() << " indices");
   if (idx.device().type != DeviceType::CUDA) return gather_rows(src, idx.data() + begin, n, dst);
   devices("gather_rows", {&src, &dst});
   FASTANN_CHECK_ARG(src.device() == idx.device() && dst.device() == idx.device(),
@@ -234,12 +234,13 @@ DeviceCheck check_loss(const LossParams& p, const Tensor& pred, const Tensor& y_
   const DeviceCheck dc = devices("loss", {&pred, &y_true, grad, probs, weights});
   const int64_t rows = rows_of(pred);
   if (p.kind == Loss::scce) {
-    FASTANN_CHECK_ARG(y_true.numel() == rows, "sparse_categorical_crossentropy: expected " << rows
-                                                  << " class indices, got y of shape " << shape_str(y_true.shape()));
+    FASTANN_CHECK_ARG(y_true.numel() == rows, "sparse_categorical_crossentropy: expected "
+                                                  << rows << " class indices, got y of shape "
+                                                  << shape_str(y_true.shape()));
   } else {
-    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), loss_name(p.kind) << ": y_true of shape "
-                                                          << shape_str(y_true.shape()) << " does not match y_pred "
-                                                          << shape_str(pred.shape()));
+    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), loss_name(p.kind)
+                                                          << ": y_true of shape " << shape_str(y_true.shape())
+                                                          << " does not match y_pred " << shape_str(pred.shape()));
   }
   if (grad) FASTANN_CHECK_ARG(grad->numel() == pred.numel(), "loss: gradient buffer has the wrong size");
   if (probs) FASTANN_CHECK_ARG(probs->numel() == pred.numel(), "loss: probability buffer has the wrong size");
@@ -263,12 +264,13 @@ DeviceCheck check_metric(const MetricParams& p, const Tensor& pred, const Tensor
   const DeviceCheck dc = devices("metric", {&pred, &y_true, weights});
   const int64_t rows = rows_of(pred);
   if (metric_is_sparse(p.kind)) {
-    FASTANN_CHECK_ARG(y_true.numel() == rows, metric_name(p.kind) << ": expected " << rows
-                                                  << " class indices, got y of shape " << shape_str(y_true.shape()));
+    FASTANN_CHECK_ARG(y_true.numel() == rows, metric_name(p.kind)
+                                                  << ": expected " << rows << " class indices, got y of shape "
+                                                  << shape_str(y_true.shape()));
   } else {
-    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), metric_name(p.kind) << ": y_true of shape "
-                                                          << shape_str(y_true.shape()) << " does not match y_pred "
-                                                          << shape_str(pred.shape()));
+    FASTANN_CHECK_ARG(y_true.numel() == pred.numel(), metric_name(p.kind)
+                                                          << ": y_true of shape " << shape_str(y_true.shape())
+                                                          << " does not match y_pred " << shape_str(pred.shape()));
   }
   FASTANN_CHECK_ARG(p.kind != Metric::auc || p.num_thresholds > 1,
                     "auc: num_thresholds must be > 1, got " << p.num_thresholds);
@@ -332,8 +334,8 @@ void StateSums::add_regularizer(float l1, float l2, const Tensor& w, Tensor* g, 
     return;
   }
   const DeviceCheck dc = check_regularizer(l1, l2, w, g);
-  FASTANN_CHECK_ARG(dc.dev == device_, "regularizer: operands on " << dc.dev.str() << ", the sums on "
-                                                                   << device_.str());
+  FASTANN_CHECK_ARG(dc.dev == device_,
+                    "regularizer: operands on " << dc.dev.str() << ", the sums on " << device_.str());
   cuda::regularizer_accumulate(device_.index, l1, l2, w.data(), g ? g->data() : nullptr, grad_scale, w.numel(),
                                static_cast<double*>(acc_.get()), factor);
 }
@@ -341,8 +343,8 @@ void StateSums::add_regularizer(float l1, float l2, const Tensor& w, Tensor* g, 
 void StateSums::add_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
                            int64_t offset) {
   FASTANN_CHECK_ARG(offset >= 0 && offset + metric_state_size(p) <= size_,
-                    "StateSums: metric state [" << offset << ", " << offset + metric_state_size(p)
-                                                << ") outside the " << size_ << " sums");
+                    "StateSums: metric state [" << offset << ", " << offset + metric_state_size(p) << ") outside the "
+                                                << size_ << " sums");
   const DeviceCheck dc = check_metric(p, pred, y_true, weights);
   if (device_.type != DeviceType::CUDA || !dc.cuda() || !metric_is_sample_mean(p.kind)) {
     metric_update(p, pred, y_true, weights, host_.data() + offset);
@@ -350,8 +352,8 @@ void StateSums::add_metric(const MetricParams& p, const Tensor& pred, const Tens
   }
   FASTANN_CHECK_ARG(dc.dev == device_, "metric: operands on " << dc.dev.str() << ", the sums on " << device_.str());
   const int64_t rows = rows_of(pred), cols = pred.ndim() == 0 ? 1 : pred.dim(-1);
-  cuda::metric_accumulate(device_.index, p, pred.data(), y_true.data(), weights ? weights->data() : nullptr, rows,
-                          cols, static_cast<double*>(acc_.get()) + offset);
+  cuda::metric_accumulate(device_.index, p, pred.data(), y_true.data(), weights ? weights->data() : nullptr, rows, cols,
+                          static_cast<double*>(acc_.get()) + offset);
 }
 
 int64_t StateSums::take(double* state) {
@@ -384,10 +386,10 @@ void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_
   }
   const int64_t cols = y_true.ndim() <= 1 ? 1 : y_true.dim(-1);
   const int64_t rows = y_true.ndim() == 0 ? 1 : y_true.numel() / std::max<int64_t>(cols, 1);
-  FASTANN_CHECK_ARG(w.numel() == rows, "class_weight: expected a weight buffer of " << rows << " elements, got "
-                                                                                 << shape_str(w.shape()));
-  cpu::class_sample_weights(y_true.data(), rows, cols, class_weight.data(),
-                            static_cast<int64_t>(class_weight.size()), w.data());
+  FASTANN_CHECK_ARG(w.numel() == rows,
+                    "class_weight: expected a weight buffer of " << rows << " elements, got " << shape_str(w.shape()));
+  cpu::class_sample_weights(y_true.data(), rows, cols, class_weight.data(), static_cast<int64_t>(class_weight.size()),
+                            w.data());
 }
 
 void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
@@ -403,118 +405,6 @@ void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_tr
   cpu::metric_update(p, pred.data(), y_true.data(), weights ? weights->data() : nullptr, rows, cols, state);
 }
 
-void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y) {
-  const DeviceCheck dc = devices("dropout", {&x, &mask, &y});
-  FASTANN_CHECK_ARG(rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " << rate);
-  FASTANN_CHECK_ARG(mask.numel() == x.numel() && y.numel() == x.numel(),
-                    "dropout: x " << shape_str(x.shape()) << ", mask " << shape_str(mask.shape()) << " and y "
-                                  << shape_str(y.shape()) << " differ in size");
-  if (dc.cuda()) return cuda::dropout_forward(dc.dev.index, rate, seed, x.data(), mask.data(), y.data(), x.numel());
-  const float* xp = x.data();
-  float *mp = mask.data(), *yp = y.data();
-  cpu::parallel_for(x.numel(), 16384, [&](int64_t b, int64_t e) {
-    cpu::dropout_forward(rate, seed, xp + b, mp + b, yp + b, b, e - b);
-  });
-}
-
-void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
-  const cpu::FlushDenormalsScope flush;
-  const DeviceCheck dc = devices("multiply", {&a, &b, &out});
-  FASTANN_CHECK_ARG(a.numel() == b.numel() && out.numel() == a.numel(),
-                    "multiply: operands " << shape_str(a.shape()) << ", " << shape_str(b.shape()) << " -> "
-                                          << shape_str(out.shape()) << " differ in size");
-  if (dc.cuda()) return cuda::multiply(dc.dev.index, a.data(), b.data(), out.data(), a.numel());
-  const float *ap = a.data(), *bp = b.data();
-  float* op = out.data();
-  cpu::parallel_for(a.numel(), 16384, [&](int64_t s, int64_t e) { cpu::multiply(ap + s, bp + s, op + s, e - s); });
-}
-
-namespace {
-
-// Checks of the batch-norm operands: x and y (rows, cols), every per-feature vector (cols,).
-void check_bn(const char* op, const Tensor& x, const Tensor& y, std::initializer_list<const Tensor*> vecs) {
-  DeviceCheck dc = devices(op, {&x, &y});
-  FASTANN_CHECK_ARG(x.ndim() == 2, op << ": x must be 2-D (rows, features), got " << shape_str(x.shape()));
-  // Dimensions compared one by one: shape() makes a std::vector, and this runs in the training steady state.
-  FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(0) == x.dim(0) && y.dim(1) == x.dim(1),
-                    op << ": output " << shape_str(y.shape()) << " differs from x " << shape_str(x.shape()));
-  for (const Tensor* v : vecs) {
-    if (!v) continue;
-    dc(*v);
-    FASTANN_CHECK_ARG(v->numel() == x.dim(1), op << ": per-feature vectors must have " << x.dim(1)
-                                                 << " elements, got " << shape_str(v->shape()));
-  }
-}
-
-// Blocks of columns for the batch-norm kernels: each column is reduced by one thread, in row order.
-template <typename F>
-void over_columns(int64_t rows, int64_t cols, const F& f) {
-  const int64_t block = 64;
-  const int64_t blocks = (cols + block - 1) / block;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, rows * block));
-  cpu::parallel_for(blocks, grain, [&](int64_t b, int64_t e) { f(b * block, std::min(cols, e * block)); });
-}
-
-const float* data_or_null(const Tensor* t) { return t ? t->data() : nullptr; }
-
-}  // namespace
-
-void batchnorm_forward_train(const Tensor& x, const Tensor* gamma, const Tensor* beta, float epsilon, float momentum,
-                             float one_minus_momentum, Tensor& mean, Tensor& invstd, Tensor& moving_mean,
-                             Tensor& moving_variance, Tensor& y) {
-  const cpu::FlushDenormalsScope flush;
-  check_bn("batchnorm", x, y, {gamma, beta, &mean, &invstd, &moving_mean, &moving_variance});
-  FASTANN_CHECK_ARG(x.dim(0) > 0, "batchnorm: the batch is empty");
-  if (!x.is_cpu()) {
-    return cuda::batchnorm_forward_train(x.device().index, x.data(), x.dim(0), x.dim(1), data_or_null(gamma),
-                                         data_or_null(beta), epsilon, momentum, one_minus_momentum, mean.data(),
-                                         invstd.data(), moving_mean.data(), moving_variance.data(), y.data());
-  }
-  const int64_t rows = x.dim(0), cols = x.dim(1);
-  over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
-    cpu::batchnorm_train_cols(x.data(), rows, cols, c0, c1, data_or_null(gamma), data_or_null(beta), epsilon,
-                              momentum, one_minus_momentum, mean.data(), invstd.data(), moving_mean.data(),
-                              moving_variance.data(), y.data());
-  });
-}
-
-void batchnorm_forward_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta, const Tensor& mean,
-                             const Tensor& variance, float epsilon, Tensor& y) {
-  const cpu::FlushDenormalsScope flush;
-  check_bn("batchnorm", x, y, {gamma, beta, &mean, &variance});
-  if (!x.is_cpu()) {
-    return cuda::batchnorm_forward_infer(x.device().index, x.data(), x.dim(0), x.dim(1), data_or_null(gamma),
-                                         data_or_null(beta), mean.data(), variance.data(), epsilon, y.data());
-  }
-  const int64_t rows = x.dim(0), cols = x.dim(1);
-  over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
-    cpu::batchnorm_infer_cols(x.data(), rows, cols, c0, c1, data_or_null(gamma), data_or_null(beta), mean.data(),
-                              variance.data(), epsilon, y.data());
-  });
-}
-
-void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor* gamma,
-                        const Tensor& dy, Tensor* dgamma, Tensor* dbeta, Tensor* dx) {
-  const cpu::FlushDenormalsScope flush;
-  check_bn("batchnorm_backward", x, dy, {&mean, &invstd, gamma, dgamma, dbeta});
-  if (dx) {
-    FASTANN_CHECK_ARG(dx->ndim() == 2 && dx->dim(0) == x.dim(0) && dx->dim(1) == x.dim(1),
-                      "batchnorm_backward: dx must have x's shape " << shape_str(x.shape()));
-  }
-  if (dx) devices("batchnorm_backward", {&x, dx});
-  if (!x.is_cpu()) {
-    return cuda::batchnorm_backward(x.device().index, x.data(), x.dim(0), x.dim(1), mean.data(), invstd.data(),
-                                    data_or_null(gamma), dy.data(), dgamma ? dgamma->data() : nullptr,
-                                    dbeta ? dbeta->data() : nullptr, dx ? dx->data() : nullptr);
-  }
-  const int64_t rows = x.dim(0), cols = x.dim(1);
-  over_columns(rows, cols, [&](int64_t c0, int64_t c1) {
-    cpu::batchnorm_backward_cols(x.data(), rows, cols, c0, c1, mean.data(), invstd.data(), data_or_null(gamma),
-                                 dy.data(), dgamma ? dgamma->data() : nullptr, dbeta ? dbeta->data() : nullptr,
-                                 dx ? dx->data() : nullptr);
-  });
-}
-
 double regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale) {
   const cpu::FlushDenormalsScope flush;
   const DeviceCheck dc = check_regularizer(l1, l2, w, g);
@@ -527,22 +417,6 @@ double regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_sc
     return r;
   }
   return cpu::regularizer(l1, l2, w.data(), g ? g->data() : nullptr, grad_scale, w.numel());
-}
-
-void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3) {
-  const cpu::FlushDenormalsScope flush;
-  const DeviceCheck dc = devices("optimizer", {&w, &g, &s1, &s2, &s3});
-  FASTANN_CHECK_ARG(g.numel() == w.numel(), "optimizer: gradient and parameter sizes differ");
-  auto ptr = [&](Tensor& t) { return t.defined() && t.numel() == w.numel() ? t.data() : nullptr; };
-  float *p1 = ptr(s1), *p2 = ptr(s2), *p3 = ptr(s3);
-  if (dc.cuda()) return cuda::optimizer_step(dc.dev.index, s, w.data(), g.data(), p1, p2, p3, w.numel());
-  float* wp = w.data();
-  const float* gp = g.data();
-  // Element-wise, so chunks are independent and the result does not depend on the thread count.
-  cpu::parallel_for(w.numel(), 32768, [&](int64_t b, int64_t e) {
-    auto at = [b](float* p) { return p ? p + b : nullptr; };
-    cpu::optimizer_step(s, wp + b, gp + b, at(p1), at(p2), at(p3), e - b);
-  });
 }
 
 }  // namespace fastann::ops

@@ -9,6 +9,9 @@
 
 #include "fastann/tensor.hpp"
 #include "ops/activation/activation.hpp"  // activation_forward, activation_backward
+#include "ops/batchnorm/batchnorm.hpp"    // batchnorm_*
+#include "ops/dropout/dropout.hpp"        // dropout_forward, multiply
+#include "ops/optimizer/optimizer.hpp"    // optimizer_step
 #include "ops/types.hpp"
 
 namespace fastann::ops {
@@ -93,34 +96,8 @@ void class_sample_weights(const Tensor& y_true, const std::vector<float>& class_
 void metric_update(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights,
                    double* state);
 
-// Inverted dropout: mask[i] = 0 with probability `rate`, else 1 / (1 - rate), drawn from a counter-based hash of
-// (seed, i) so the mask depends on the seed only (not on the thread count or the backend); y = x * mask. x, mask,
-// y of equal size; y may be x. rate in [0, 1).
-void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y);
-// out = a * b element-wise (equal sizes); out may be a or b.
-void multiply(const Tensor& a, const Tensor& b, Tensor& out);
-
-// Batch normalisation of x (rows, cols) per column, in training: the batch mean and biased variance (accumulated in
-// double) go to `mean` and `invstd` = 1 / sqrt(var + eps) (cols each, kept for backward); y = x * a + (beta - mean * a)
-// with a = gamma * invstd (gamma / beta null: 1 / 0); moving = moving * momentum + batch * one_minus_momentum.
-// y may be x.
-void batchnorm_forward_train(const Tensor& x, const Tensor* gamma, const Tensor* beta, float epsilon, float momentum,
-                             float one_minus_momentum, Tensor& mean, Tensor& invstd, Tensor& moving_mean,
-                             Tensor& moving_variance, Tensor& y);
-// Inference: y = x * a + (beta - mean * a), a = gamma / sqrt(variance + eps) (the moving statistics). y may be x.
-void batchnorm_forward_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta, const Tensor& mean,
-                             const Tensor& variance, float epsilon, Tensor& y);
-// Backward of batchnorm_forward_train (x, mean, invstd as there): dgamma = sum dy * xhat, dbeta = sum dy,
-// dx = gamma * invstd / n * (n * dy - dbeta - xhat * dgamma), xhat = (x - mean) * invstd. Null outputs are skipped;
-// dx may be dy.
-void batchnorm_backward(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor* gamma,
-                        const Tensor& dy, Tensor* dgamma, Tensor* dbeta, Tensor* dx);
-
 // Keras's L1/L2 penalty of w: returns l1 * sum|w| + l2 * sum w^2 (accumulated in double); when g is given, adds
 // grad_scale * (l1 * sign(w) + 2 * l2 * w) to it (sign(0) = 0).
 double regularizer(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale);
-
-// One fused optimizer update over flat buffers of equal size; unused state slots may be undefined.
-void optimizer_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor& s1, Tensor& s2, Tensor& s3);
 
 }  // namespace fastann::ops

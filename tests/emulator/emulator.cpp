@@ -40,10 +40,13 @@
 #include "backends/cpu/threadpool.hpp"
 #include "cpu/ops/kernels.hpp"
 #include "cuda/backend.hpp"
-#include "cuda/device_check.hpp"
 #include "cuda/caching_pool.hpp"
+#include "cuda/device_check.hpp"
 #include "fastann/error.hpp"
 #include "ops/activation/activation.hpp"
+#include "ops/batchnorm/batchnorm.hpp"
+#include "ops/dropout/dropout.hpp"
+#include "ops/optimizer/optimizer.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/plugins.hpp"
 
@@ -64,9 +67,9 @@ bool tagged(const void* p) {
 
 struct Config {
   int devices = 1;
-  std::string why_none;         // why devices is 0
+  std::string why_none;  // why devices is 0
   size_t memory = size_t{1} << 30;
-  std::string memory_error;     // a malformed FASTANN_CUDA_EMULATOR_MEMORY (reported by allocate and mem_info)
+  std::string memory_error;  // a malformed FASTANN_CUDA_EMULATOR_MEMORY (reported by allocate and mem_info)
 };
 
 // Parses a non-negative integer with an optional K/M/G suffix; false when malformed.
@@ -126,8 +129,9 @@ struct HostMemory {
     void* h = std::aligned_alloc(kAlignment, size);  // size is a multiple of 512
     if (h != nullptr && device != kPinnedPool && reinterpret_cast<uintptr_t>(h) >= kTag) {
       std::free(h);
-      throw CudaError("CUDA emulator: the host returned an address above 2^47, which cannot be tagged as device "
-                      "memory (5-level paging?)");
+      throw CudaError(
+          "CUDA emulator: the host returned an address above 2^47, which cannot be tagged as device "
+          "memory (5-level paging?)");
     }
     return h;
   }
@@ -311,8 +315,8 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
     ep.ctx = act;
   }
   if (m == 0 || n == 0) return;
-  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, ha, std::max<int64_t>(1, lda), hb, std::max<int64_t>(1, ldb), beta,
-             hc, ldc, (ep.bias || ep.block_fn) ? &ep : nullptr);
+  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, ha, std::max<int64_t>(1, lda), hb, std::max<int64_t>(1, ldb), beta, hc,
+             ldc, (ep.bias || ep.block_fn) ? &ep : nullptr);
 }
 
 // The host kernels never split k.
@@ -345,8 +349,8 @@ void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, c
 void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {
   require_device(device);
   const cpu::FlushDenormalsScope flush;
-  cpu::column_sum(dev(dz, device, floats(rows * cols), "bias_grad (dz)"), dev(db, device, floats(cols), "bias_grad (db)"),
-                  rows, cols);
+  cpu::column_sum(dev(dz, device, floats(rows * cols), "bias_grad (dz)"),
+                  dev(db, device, floats(cols), "bias_grad (db)"), rows, cols);
 }
 
 void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
@@ -368,8 +372,7 @@ std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n) 
   return d;
 }
 
-void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols,
-                              float* dst) {
+void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
   require_device(device);
   if (n <= 0) return;
   const int64_t* hi = dev(idx, device, static_cast<size_t>(n) * sizeof(int64_t), "gather_rows (device indices)");
@@ -405,8 +408,8 @@ void loss_accumulate(int device, const ops::LossParams& p, const float* pred, co
   if (!std::isfinite(s) && *hb < 0.0) *hb = static_cast<double>(step);
 }
 
-void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y,
-                       const float* weights, int64_t rows, int64_t cols, double* acc) {
+void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y, const float* weights,
+                       int64_t rows, int64_t cols, double* acc) {
   require_device(device);
   if (!ops::metric_is_sample_mean(p.kind)) throw CudaError("CUDA emulator: metric_accumulate: unsupported metric");
   const size_t ybytes = p.kind == ops::Metric::sparse_categorical_accuracy ? floats(rows) : floats(rows * cols);
@@ -425,90 +428,10 @@ void regularizer_accumulate(int device, float l1, float l2, const float* w, floa
                                   dev(g, device, floats(n), "regularizer (g)"), grad_scale, n);
 }
 
-void batchnorm_forward_train(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
-                             const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
-                             float* invstd, float* moving_mean, float* moving_var, float* y) {
-  require_device(device);
-  if (rows <= 0 || cols <= 0) return;
-  const size_t all = floats(rows * cols), col = floats(cols);
-  cpu::batchnorm_train_cols(dev(x, device, all, "batchnorm (x)"), rows, cols, 0, cols,
-                            dev(gamma, device, col, "batchnorm (gamma)"), dev(beta, device, col, "batchnorm (beta)"),
-                            eps, momentum, one_minus_momentum, dev(mean, device, col, "batchnorm (mean)"),
-                            dev(invstd, device, col, "batchnorm (invstd)"),
-                            dev(moving_mean, device, col, "batchnorm (moving_mean)"),
-                            dev(moving_var, device, col, "batchnorm (moving_variance)"),
-                            dev(y, device, all, "batchnorm (y)"));
-}
-
-void batchnorm_forward_infer(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
-                             const float* beta, const float* mean, const float* var, float eps, float* y) {
-  require_device(device);
-  if (rows <= 0 || cols <= 0) return;
-  const size_t all = floats(rows * cols), col = floats(cols);
-  cpu::batchnorm_infer_cols(dev(x, device, all, "batchnorm (x)"), rows, cols, 0, cols,
-                            dev(gamma, device, col, "batchnorm (gamma)"), dev(beta, device, col, "batchnorm (beta)"),
-                            dev(mean, device, col, "batchnorm (mean)"), dev(var, device, col, "batchnorm (variance)"),
-                            eps, dev(y, device, all, "batchnorm (y)"));
-}
-
-void batchnorm_backward(int device, const float* x, int64_t rows, int64_t cols, const float* mean,
-                        const float* invstd, const float* gamma, const float* dy, float* dgamma, float* dbeta,
-                        float* dx) {
-  require_device(device);
-  if (rows <= 0 || cols <= 0) return;
-  const size_t all = floats(rows * cols), col = floats(cols);
-  cpu::batchnorm_backward_cols(dev(x, device, all, "batchnorm_backward (x)"), rows, cols, 0, cols,
-                               dev(mean, device, col, "batchnorm_backward (mean)"),
-                               dev(invstd, device, col, "batchnorm_backward (invstd)"),
-                               dev(gamma, device, col, "batchnorm_backward (gamma)"),
-                               dev(dy, device, all, "batchnorm_backward (dy)"),
-                               dev(dgamma, device, col, "batchnorm_backward (dgamma)"),
-                               dev(dbeta, device, col, "batchnorm_backward (dbeta)"),
-                               dev(dx, device, all, "batchnorm_backward (dx)"));
-}
-
-void dropout_forward(int device, double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t n) {
-  require_device(device);
-  if (n <= 0) return;
-  const float* xp = dev(x, device, floats(n), "dropout (x)");
-  float* mp = dev(mask, device, floats(n), "dropout (mask)");
-  float* yp = dev(y, device, floats(n), "dropout (y)");
-  // The mask depends on the seed and the element index only: chunked as on the CPU, it is the CPU's mask.
-  cpu::parallel_for(n, 16384, [&](int64_t b, int64_t e) {
-    cpu::dropout_forward(rate, seed, xp + b, mp + b, yp + b, b, e - b);
-  });
-}
-
-void multiply(int device, const float* a, const float* b, float* out, int64_t n) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  if (n <= 0) return;
-  const float* ap = dev(a, device, floats(n), "multiply (a)");
-  const float* bp = dev(b, device, floats(n), "multiply (b)");
-  float* op = dev(out, device, floats(n), "multiply (out)");
-  cpu::parallel_for(n, 16384, [&](int64_t s, int64_t e) { cpu::multiply(ap + s, bp + s, op + s, e - s); });
-}
-
-void optimizer_step(int device, const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3,
-                    int64_t n) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  if (n <= 0) return;
-  const size_t bytes = floats(n);
-  float* wp = dev(w, device, bytes, "optimizer (w)");
-  const float* gp = dev(g, device, bytes, "optimizer (g)");
-  float* p1 = dev(s1, device, bytes, "optimizer (s1)");
-  float* p2 = dev(s2, device, bytes, "optimizer (s2)");
-  float* p3 = dev(s3, device, bytes, "optimizer (s3)");
-  cpu::parallel_for(n, 32768, [&](int64_t b, int64_t e) {
-    auto at = [b](float* p) { return p ? p + b : nullptr; };
-    cpu::optimizer_step(s, wp + b, gp + b, at(p1), at(p2), at(p3), e - b);
-  });
-}
-
 }  // namespace fastann::cuda
 
-// --- op kernels registered for DeviceType::CUDA: the CPU kernels on the host copies of the device buffers -------------
+// --- op kernels registered for DeviceType::CUDA: the CPU kernels on the host copies of the device buffers
+// -------------
 
 namespace fastann::ops::activation_kernels {
 
@@ -543,6 +466,132 @@ void register_cuda(Tables& t) {
 }
 
 }  // namespace fastann::ops::activation_kernels
+
+namespace fastann::ops::optimizer_kernels {
+
+namespace {
+
+void emu_step(const OptStep& s, Tensor& w, const Tensor& g, Tensor* s1, Tensor* s2, Tensor* s3) {
+  const int device = w.device().index;
+  cuda::require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const int64_t n = w.numel();
+  const size_t bytes = cuda::floats(n);
+  auto slot = [&](Tensor* t, const char* what) {
+    return t ? cuda::dev(t->data<float>(), device, bytes, what) : nullptr;
+  };
+  float* wp = cuda::dev(w.data<float>(), device, bytes, "optimizer (w)");
+  const float* gp = cuda::dev(g.data<float>(), device, bytes, "optimizer (g)");
+  float* p1 = slot(s1, "optimizer (s1)");
+  float* p2 = slot(s2, "optimizer (s2)");
+  float* p3 = slot(s3, "optimizer (s3)");
+  cpu::parallel_for(n, 32768, [&](int64_t b, int64_t e) {
+    auto at = [b](float* p) { return p ? p + b : nullptr; };
+    cpu_step(s, wp + b, gp + b, at(p1), at(p2), at(p3), e - b);
+  });
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) { t.step.add(DeviceType::CUDA, DType::float32, &emu_step); }
+
+}  // namespace fastann::ops::optimizer_kernels
+
+namespace fastann::ops::dropout_kernels {
+
+namespace {
+
+void emu_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y) {
+  const int device = x.device().index;
+  cuda::require_device(device);
+  const size_t bytes = cuda::floats(x.numel());
+  cpu_forward(rate, seed, cuda::dev(x.data<float>(), device, bytes, "dropout (x)"),
+              cuda::dev(mask.data<float>(), device, bytes, "dropout (mask)"),
+              cuda::dev(y.data<float>(), device, bytes, "dropout (y)"), x.numel());
+}
+
+void emu_multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  const int device = a.device().index;
+  cuda::require_device(device);
+  const size_t bytes = cuda::floats(a.numel());
+  cpu_multiply(cuda::dev(a.data<float>(), device, bytes, "multiply (a)"),
+               cuda::dev(b.data<float>(), device, bytes, "multiply (b)"),
+               cuda::dev(out.data<float>(), device, bytes, "multiply (out)"), a.numel());
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.forward.add(DeviceType::CUDA, DType::float32, &emu_forward);
+  t.multiply.add(DeviceType::CUDA, DType::float32, &emu_multiply);
+}
+
+}  // namespace fastann::ops::dropout_kernels
+
+namespace fastann::ops::batchnorm_kernels {
+
+namespace {
+
+void emu_train(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, float momentum,
+               float one_minus_momentum, Tensor& mean, Tensor& invstd, Tensor& moving_mean, Tensor& moving_var,
+               Tensor& y) {
+  const int device = x.device().index;
+  cuda::require_device(device);
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const size_t all = cuda::floats(rows * cols), col = cuda::floats(cols);
+  auto vec = [&](const Tensor* t, const char* what) {
+    return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr;
+  };
+  auto out = [&](Tensor* t, const char* what) { return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr; };
+  cpu_train_cols(cuda::dev(x.data<float>(), device, all, "batchnorm (x)"), rows, cols, 0, cols,
+                 vec(gamma, "batchnorm (gamma)"), vec(beta, "batchnorm (beta)"), eps, momentum, one_minus_momentum,
+                 out(&mean, "batchnorm (mean)"), out(&invstd, "batchnorm (invstd)"),
+                 out(&moving_mean, "batchnorm (moving_mean)"), out(&moving_var, "batchnorm (moving_variance)"),
+                 cuda::dev(y.data<float>(), device, all, "batchnorm (y)"));
+}
+
+void emu_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta, const Tensor& mean, const Tensor& var,
+               float eps, Tensor& y) {
+  const int device = x.device().index;
+  cuda::require_device(device);
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const size_t all = cuda::floats(rows * cols), col = cuda::floats(cols);
+  auto vec = [&](const Tensor* t, const char* what) {
+    return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr;
+  };
+  auto out = [&](Tensor* t, const char* what) { return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr; };
+  cpu_infer_cols(cuda::dev(x.data<float>(), device, all, "batchnorm (x)"), rows, cols, 0, cols,
+                 vec(gamma, "batchnorm (gamma)"), vec(beta, "batchnorm (beta)"), vec(&mean, "batchnorm (mean)"),
+                 vec(&var, "batchnorm (variance)"), eps, cuda::dev(y.data<float>(), device, all, "batchnorm (y)"));
+}
+
+void emu_backward(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor* gamma, const Tensor& dy,
+                  Tensor* dgamma, Tensor* dbeta, Tensor* dx) {
+  const int device = x.device().index;
+  cuda::require_device(device);
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  const size_t all = cuda::floats(rows * cols), col = cuda::floats(cols);
+  auto vec = [&](const Tensor* t, const char* what) {
+    return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr;
+  };
+  auto out = [&](Tensor* t, const char* what) { return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr; };
+  cpu_backward_cols(cuda::dev(x.data<float>(), device, all, "batchnorm_backward (x)"), rows, cols, 0, cols,
+                    vec(&mean, "batchnorm_backward (mean)"), vec(&invstd, "batchnorm_backward (invstd)"),
+                    vec(gamma, "batchnorm_backward (gamma)"),
+                    cuda::dev(dy.data<float>(), device, all, "batchnorm_backward (dy)"),
+                    out(dgamma, "batchnorm_backward (dgamma)"), out(dbeta, "batchnorm_backward (dbeta)"),
+                    dx ? cuda::dev(dx->data<float>(), device, all, "batchnorm_backward (dx)") : nullptr);
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.train.add(DeviceType::CUDA, DType::float32, &emu_train);
+  t.infer.add(DeviceType::CUDA, DType::float32, &emu_infer);
+  t.backward.add(DeviceType::CUDA, DType::float32, &emu_backward);
+}
+
+}  // namespace fastann::ops::batchnorm_kernels
 
 namespace fastann::cuda {
 

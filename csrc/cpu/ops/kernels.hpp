@@ -22,8 +22,8 @@ int64_t first_non_finite(const float* x, int64_t n);
 // When grad is given, writes grad_scale * d(sum)/d(pred) (pred is the logits when p.from_logits). When probs is
 // given (from_logits only), writes sigmoid/softmax(pred). Throws ValueError for a class index that is not an
 // integer in [0, cols).
-double loss(const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
-            float* grad, float* probs, float grad_scale, const float* weights);
+double loss(const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols, float* grad,
+            float* probs, float grad_scale, const float* weights);
 
 // w[i] = cw[label(row i)] for labels in [0, ncw), else 1: label = argmax of the row (cols > 1) or the value
 // rounded half to even (cols == 1).
@@ -34,25 +34,7 @@ void class_sample_weights(const float* y, int64_t rows, int64_t cols, const floa
 void metric_update(const ops::MetricParams& p, const float* pred, const float* y, const float* weights, int64_t rows,
                    int64_t cols, double* state);
 
-// Inverted dropout of n elements; element i has global index offset + i (the mask depends on seed and index only).
-void dropout_forward(double rate, uint64_t seed, const float* x, float* mask, float* y, int64_t offset, int64_t n);
-// out[i] = a[i] * b[i]; out may alias a or b.
-void multiply(const float* a, const float* b, float* out, int64_t n);
-// Batch normalisation kernels on x (rows, cols) for the columns [c0, c1) (see ops::batchnorm_*); gamma/beta may be
-// null.
-void batchnorm_train_cols(const float* x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, const float* gamma,
-                          const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
-                          float* invstd, float* moving_mean, float* moving_var, float* y);
-void batchnorm_infer_cols(const float* x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, const float* gamma,
-                          const float* beta, const float* mean, const float* var, float eps, float* y);
-void batchnorm_backward_cols(const float* x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, const float* mean,
-                             const float* invstd, const float* gamma, const float* dy, float* dgamma, float* dbeta,
-                             float* dx);
 // l1 * sum|w| + l2 * sum w^2 over n elements (double); g += grad_scale * (l1 sign(w) + 2 l2 w) when g is non-null.
 double regularizer(float l1, float l2, const float* w, float* g, float grad_scale, int64_t n);
-
-// One optimizer update of n parameters w with gradients g. State slots s1, s2, s3 are the optimizer's
-// (sgd: momentum; adam: m, v; rmsprop: velocity, momentum, average gradient; adagrad: accumulator).
-void optimizer_step(const ops::OptStep& s, float* w, const float* g, float* s1, float* s2, float* s3, int64_t n);
 
 }  // namespace fastann::cpu

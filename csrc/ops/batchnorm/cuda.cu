@@ -1,5 +1,5 @@
 // Batch normalisation (BatchNormalization layer) on the GPU: one thread per column walks the rows in order and
-// keeps the statistics in double, the arithmetic of the CPU kernels (csrc/cpu/ops/layer_ops.cpp), so the two devices
+// keeps the statistics in double, the arithmetic of the CPU kernels (cpu.cpp), so the two devices
 // agree to float rounding. A warp's threads read 32 consecutive columns of a row: coalesced. The parallelism is the
 // number of features; that suits the batch sizes batch norm is trained with, and replaces two host round trips per
 // layer and step.
@@ -7,10 +7,10 @@
 
 #include <cstdint>
 
-#include "cuda/backend.hpp"
 #include "cuda/internal.hpp"
+#include "ops/batchnorm/batchnorm.hpp"
 
-namespace fastann::cuda {
+namespace fastann::ops::batchnorm_kernels {
 
 namespace {
 
@@ -78,35 +78,45 @@ __global__ void bn_backward_kernel(const float* x, int64_t rows, int64_t cols, c
   }
 }
 
-}  // namespace
+const float* in(const Tensor* t) { return t ? t->data<float>() : nullptr; }
+float* out(Tensor* t) { return t ? t->data<float>() : nullptr; }
 
-void batchnorm_forward_train(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
-                             const float* beta, float eps, float momentum, float one_minus_momentum, float* mean,
-                             float* invstd, float* moving_mean, float* moving_var, float* y) {
-  if (rows <= 0 || cols <= 0) return;
-  DeviceGuard g(device);
-  bn_train_kernel<<<blocks_for(cols, kThreads), kThreads, 0, stream()>>>(
-      x, rows, cols, gamma, beta, eps, momentum, one_minus_momentum, mean, invstd, moving_mean, moving_var, y);
+void train_f32(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps, float momentum,
+               float one_minus_momentum, Tensor& mean, Tensor& invstd, Tensor& moving_mean, Tensor& moving_var,
+               Tensor& y) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  cuda::DeviceGuard g(x.device().index);
+  bn_train_kernel<<<cuda::blocks_for(cols, kThreads), kThreads, 0, cuda::stream()>>>(
+      x.data<float>(), rows, cols, in(gamma), in(beta), eps, momentum, one_minus_momentum, mean.data<float>(),
+      invstd.data<float>(), moving_mean.data<float>(), moving_var.data<float>(), y.data<float>());
   FASTANN_CUDA_CHECK_LAUNCH("batchnorm");
 }
 
-void batchnorm_forward_infer(int device, const float* x, int64_t rows, int64_t cols, const float* gamma,
-                             const float* beta, const float* mean, const float* var, float eps, float* y) {
-  if (rows <= 0 || cols <= 0) return;
-  DeviceGuard g(device);
-  bn_infer_kernel<<<blocks_for(cols, kThreads), kThreads, 0, stream()>>>(x, rows, cols, gamma, beta, mean, var,
-                                                                           eps, y);
+void infer_f32(const Tensor& x, const Tensor* gamma, const Tensor* beta, const Tensor& mean, const Tensor& var,
+               float eps, Tensor& y) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  cuda::DeviceGuard g(x.device().index);
+  bn_infer_kernel<<<cuda::blocks_for(cols, kThreads), kThreads, 0, cuda::stream()>>>(
+      x.data<float>(), rows, cols, in(gamma), in(beta), mean.data<float>(), var.data<float>(), eps, y.data<float>());
   FASTANN_CUDA_CHECK_LAUNCH("batchnorm");
 }
 
-void batchnorm_backward(int device, const float* x, int64_t rows, int64_t cols, const float* mean,
-                        const float* invstd, const float* gamma, const float* dy, float* dgamma, float* dbeta,
-                        float* dx) {
-  if (rows <= 0 || cols <= 0) return;
-  DeviceGuard g(device);
-  bn_backward_kernel<<<blocks_for(cols, kThreads), kThreads, 0, stream()>>>(x, rows, cols, mean, invstd, gamma, dy,
-                                                                              dgamma, dbeta, dx);
+void backward_f32(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor* gamma, const Tensor& dy,
+                  Tensor* dgamma, Tensor* dbeta, Tensor* dx) {
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  cuda::DeviceGuard g(x.device().index);
+  bn_backward_kernel<<<cuda::blocks_for(cols, kThreads), kThreads, 0, cuda::stream()>>>(
+      x.data<float>(), rows, cols, mean.data<float>(), invstd.data<float>(), in(gamma), dy.data<float>(), out(dgamma),
+      out(dbeta), out(dx));
   FASTANN_CUDA_CHECK_LAUNCH("batchnorm_backward");
 }
 
-}  // namespace fastann::cuda
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.train.add(DeviceType::CUDA, DType::float32, &train_f32);
+  t.infer.add(DeviceType::CUDA, DType::float32, &infer_f32);
+  t.backward.add(DeviceType::CUDA, DType::float32, &backward_f32);
+}
+
+}  // namespace fastann::ops::batchnorm_kernels
