@@ -58,14 +58,6 @@ void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, c
 // Test hook: the kernel gemm() runs for these sizes on `device` ("small", "large", "tf32"; the emulator: "host")
 // and into how many k slices it splits the product (*splits; 1: no split-K).
 std::string gemm_plan(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t* splits);
-void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols);
-// dst rows = src rows idx[0..n) (idx in host memory); src and dst on the device.
-void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
-// A device copy of idx[0..n) (e.g. an epoch's row order, uploaded once for all its batches).
-std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n);
-// gather_rows with idx in device memory (from upload_indices): nothing crosses the bus.
-void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
-int64_t first_non_finite(int device, const float* x, int64_t n);
 double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
             float* grad, float* probs, float grad_scale, const float* weights);
 // loss() without waiting for its value: the batch's total is added to *sum (a double in device memory) and, when

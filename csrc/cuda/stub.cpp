@@ -27,10 +27,6 @@ void gemm_batched(int, int64_t, int64_t, int64_t, const float*, const int64_t*, 
   not_built("matmul");
 }
 std::string gemm_plan(int, bool, bool, int64_t, int64_t, int64_t, int64_t*) { not_built("gemm_plan"); }
-void column_sum(int, const float*, float*, int64_t, int64_t) { not_built("bias_grad"); }
-void gather_rows(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
-std::shared_ptr<void> upload_indices(int, const int64_t*, int64_t) { not_built("upload_indices"); }
-void gather_rows_device_index(int, const float*, const int64_t*, int64_t, int64_t, float*) { not_built("gather_rows"); }
 void loss_accumulate(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
                      const float*, double*, double*, int64_t) {
   not_built("loss");
@@ -39,7 +35,6 @@ void metric_accumulate(int, const ops::MetricParams&, const float*, const float*
                        double*) {
   not_built("metric");
 }
-int64_t first_non_finite(int, const float*, int64_t) { not_built("first_non_finite"); }
 double loss(int, const ops::LossParams&, const float*, const float*, int64_t, int64_t, float*, float*, float,
             const float*) {
   not_built("loss");

@@ -9,13 +9,8 @@
 
 #include <cstdint>
 
+#include "ops/hd.hpp"
 #include "ops/types.hpp"
-
-#if defined(__CUDACC__)
-#define FASTANN_HD __host__ __device__ __forceinline__
-#else
-#define FASTANN_HD inline
-#endif
 
 namespace fastann::ops::rows {
 

@@ -164,68 +164,6 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
-void bias_grad(const Tensor& dz, Tensor& db) {
-  const cpu::FlushDenormalsScope flush;
-  const DeviceCheck dc = devices("bias_grad", {&dz, &db});
-  FASTANN_CHECK_ARG(dz.ndim() == 2 && db.numel() == dz.dim(1), "bias_grad: shapes do not match");
-  if (dc.cuda()) return cuda::column_sum(dc.dev.index, dz.data(), db.data(), dz.dim(0), dz.dim(1));
-  cpu::column_sum(dz.data(), db.data(), dz.dim(0), dz.dim(1));
-}
-
-void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst) {
-  const int64_t cols = src.ndim() <= 1 ? 1 : src.numel() / std::max<int64_t>(1, src.dim(0));
-  FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination too small");
-  if (!dst.is_cpu()) {
-    if (!src.is_cpu()) {
-      FASTANN_CHECK_ARG(src.device() == dst.device(),
-                        "gather_rows: source on " << src.device().str() << ", destination on " << dst.device().str());
-      return cuda::gather_rows(dst.device().index, src.data(), idx, n, cols, dst.data());
-    }
-    // Host source, device destination (a dataset too large for the GPU): gather into page-locked memory, then one
-    // copy to the device.
-    if (n <= 0) return;
-    const size_t bytes = static_cast<size_t>(n * cols) * sizeof(float);
-    runtime::Backend& backend = runtime::backend(dst.device());
-    const std::shared_ptr<void> pinned = backend.allocate_pinned(bytes);
-    cpu::gather_rows(src.data(), idx, n, cols, static_cast<float*>(pinned.get()));
-    backend.copy(dst.data(), dst.device().index, pinned.get(), -1, bytes);
-    return;
-  }
-  FASTANN_CHECK_ARG(src.is_cpu(), "gather_rows: source on " << src.device().str() << ", destination on the CPU");
-  cpu::gather_rows(src.data(), idx, n, cols, dst.data());
-}
-
-void RowIndex::assign(const int64_t* idx, int64_t n, Device device) {
-  n_ = n;
-  device_ = device;
-  if (device.type == DeviceType::CUDA) {
-    mem_ = cuda::upload_indices(device.index, idx, n);
-    data_ = static_cast<const int64_t*>(mem_.get());
-  } else {
-    mem_.reset();
-    data_ = idx;
-  }
-}
-
-void gather_rows(const Tensor& src, const RowIndex& idx, int64_t begin, int64_t n, Tensor& dst) {
-  FASTANN_CHECK_ARG(begin >= 0 && n >= 0 && begin + n <= idx.size(), "gather_rows: rows [" << begin << ", " << begin + n
-                                                                                           << ") outside the "
-                                                                                           << idx.size() << " indices");
-  if (idx.device().type != DeviceType::CUDA) return gather_rows(src, idx.data() + begin, n, dst);
-  devices("gather_rows", {&src, &dst});
-  FASTANN_CHECK_ARG(src.device() == idx.device() && dst.device() == idx.device(),
-                    "gather_rows: source on " << src.device().str() << ", destination on " << dst.device().str()
-                                              << ", indices on " << idx.device().str());
-  const int64_t cols = src.ndim() <= 1 ? 1 : src.numel() / std::max<int64_t>(1, src.dim(0));
-  FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination too small");
-  cuda::gather_rows_device_index(dst.device().index, src.data(), idx.data() + begin, n, cols, dst.data());
-}
-
-int64_t first_non_finite(const Tensor& t) {
-  if (!t.is_cpu()) return cuda::first_non_finite(t.device().index, t.data(), t.numel());
-  return cpu::first_non_finite(t.data(), t.numel());
-}
-
 namespace {
 
 // The checks of loss(); returns the operands' device.

@@ -12,6 +12,7 @@
 #include "ops/batchnorm/batchnorm.hpp"    // batchnorm_*
 #include "ops/dropout/dropout.hpp"        // dropout_forward, multiply
 #include "ops/optimizer/optimizer.hpp"    // optimizer_step
+#include "ops/rows/rows.hpp"              // bias_grad, gather_rows, RowIndex, first_non_finite
 #include "ops/types.hpp"
 
 namespace fastann::ops {
@@ -27,32 +28,6 @@ std::string gemm_plan(Device device, bool trans_a, bool trans_b, int64_t m, int6
 // NumPy matmul semantics: 1-D operands are promoted (and the added axis removed), leading batch dimensions
 // broadcast. Throws ValueError on mismatched shapes.
 Tensor matmul(const Tensor& a, const Tensor& b);
-
-// db = sum over rows of dz; dz (rows, cols), db (cols).
-void bias_grad(const Tensor& dz, Tensor& db);
-// dst rows = src rows idx[0..n); dst has >= n rows.
-void gather_rows(const Tensor& src, const int64_t* idx, int64_t n, Tensor& dst);
-
-// Row indices where a device's gathers read them: on a CUDA device a copy made once (e.g. an epoch's order, used by
-// all of its batches: no upload per batch); on the CPU the caller's array itself, which must outlive the use.
-class RowIndex {
- public:
-  void assign(const int64_t* idx, int64_t n, Device device);
-  const int64_t* data() const { return data_; }
-  int64_t size() const { return n_; }
-  Device device() const { return device_; }
-
- private:
-  std::shared_ptr<void> mem_;  // the device copy
-  const int64_t* data_ = nullptr;
-  int64_t n_ = 0;
-  Device device_;
-};
-// dst rows = src rows idx[begin .. begin + n); src, dst and idx on one device.
-void gather_rows(const Tensor& src, const RowIndex& idx, int64_t begin, int64_t n, Tensor& dst);
-
-// Index of the first NaN or infinity in t (flat, row-major), or -1 when every element is finite.
-int64_t first_non_finite(const Tensor& t);
 
 // Sum over rows of the per-sample loss (see cpu::loss); y_true (rows, cols) or (rows,) class indices for scce.
 // grad (like pred) gets grad_scale * d(sum)/d(pred); probs gets sigmoid/softmax(pred) (from_logits only).

@@ -47,6 +47,7 @@
 #include "ops/batchnorm/batchnorm.hpp"
 #include "ops/dropout/dropout.hpp"
 #include "ops/optimizer/optimizer.hpp"
+#include "ops/rows/rows.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/plugins.hpp"
 
@@ -346,47 +347,6 @@ void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, c
                      std::max<int64_t>(1, n), 0.0f, pc.data(), n, count);
 }
 
-void column_sum(int device, const float* dz, float* db, int64_t rows, int64_t cols) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  cpu::column_sum(dev(dz, device, floats(rows * cols), "bias_grad (dz)"),
-                  dev(db, device, floats(cols), "bias_grad (db)"), rows, cols);
-}
-
-void gather_rows(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
-  require_device(device);
-  if (n <= 0) return;
-  host(idx, "gather_rows (indices)");
-  // The source extent is only known row by row: check the first row here, every row through its index.
-  float* hd = dev(dst, device, floats(n * cols), "gather_rows (dst)");
-  for (int64_t i = 0; i < n; ++i) dev(src + idx[i] * cols, device, floats(cols), "gather_rows (src row)");
-  cpu::gather_rows(dev(src, device, 0, "gather_rows (src)"), idx, n, cols, hd);
-}
-
-std::shared_ptr<void> upload_indices(int device, const int64_t* idx, int64_t n) {
-  require_device(device);
-  host(idx, "upload_indices");
-  const size_t bytes = static_cast<size_t>(n > 0 ? n : 1) * sizeof(int64_t);
-  std::shared_ptr<void> d = allocate(bytes, device);
-  if (n > 0) std::memcpy(dev(d.get(), device, bytes, "upload_indices"), idx, static_cast<size_t>(n) * sizeof(int64_t));
-  return d;
-}
-
-void gather_rows_device_index(int device, const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst) {
-  require_device(device);
-  if (n <= 0) return;
-  const int64_t* hi = dev(idx, device, static_cast<size_t>(n) * sizeof(int64_t), "gather_rows (device indices)");
-  float* hd = dev(dst, device, floats(n * cols), "gather_rows (dst)");
-  for (int64_t i = 0; i < n; ++i) dev(src + hi[i] * cols, device, floats(cols), "gather_rows (src row)");
-  cpu::gather_rows(dev(src, device, 0, "gather_rows (src)"), hi, n, cols, hd);
-}
-
-int64_t first_non_finite(int device, const float* x, int64_t n) {
-  require_device(device);
-  if (n <= 0) return -1;
-  return cpu::first_non_finite(dev(x, device, floats(n), "first_non_finite"), n);
-}
-
 double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
             float* grad, float* probs, float grad_scale, const float* weights) {
   require_device(device);
@@ -592,6 +552,46 @@ void register_cuda(Tables& t) {
 }
 
 }  // namespace fastann::ops::batchnorm_kernels
+
+namespace fastann::ops::rows_kernels {
+
+namespace {
+
+void emu_column_sum(const Tensor& dz, Tensor& db, int64_t rows, int64_t cols) {
+  const int device = dz.device().index;
+  cuda::require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  cpu_column_sum(cuda::dev(dz.data<float>(), device, cuda::floats(rows * cols), "bias_grad (dz)"),
+                 cuda::dev(db.data<float>(), device, cuda::floats(cols), "bias_grad (db)"), rows, cols);
+}
+
+void emu_gather(const Tensor& src, const int64_t* idx, int64_t n, int64_t cols, Tensor& dst) {
+  const int device = src.device().index;
+  cuda::require_device(device);
+  const int64_t* hi = cuda::dev(idx, device, static_cast<size_t>(n) * sizeof(int64_t), "gather_rows (indices)");
+  float* hd = cuda::dev(dst.data<float>(), device, cuda::floats(n * cols), "gather_rows (dst)");
+  // The source is checked row by row through its indices.
+  const float* s = src.data<float>();
+  for (int64_t i = 0; i < n; ++i) cuda::dev(s + hi[i] * cols, device, cuda::floats(cols), "gather_rows (src row)");
+  cpu_gather(cuda::dev(s, device, 0, "gather_rows (src)"), hi, n, cols, hd);
+}
+
+int64_t emu_first_non_finite(const Tensor& t) {
+  const int device = t.device().index;
+  cuda::require_device(device);
+  return cpu_first_non_finite(cuda::dev(t.data<float>(), device, cuda::floats(t.numel()), "first_non_finite"),
+                              t.numel());
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.column_sum.add(DeviceType::CUDA, DType::float32, &emu_column_sum);
+  t.gather.add(DeviceType::CUDA, DType::float32, &emu_gather);
+  t.first_non_finite.add(DeviceType::CUDA, DType::float32, &emu_first_non_finite);
+}
+
+}  // namespace fastann::ops::rows_kernels
 
 namespace fastann::cuda {
 

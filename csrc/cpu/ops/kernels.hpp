@@ -8,14 +8,6 @@
 
 namespace fastann::cpu {
 
-// db[j] = sum_i dz[i, j], dz (rows, cols).
-void column_sum(const float* dz, float* db, int64_t rows, int64_t cols);
-// dst[i, :] = src[idx[i], :] for i < n, rows of `cols` floats.
-void gather_rows(const float* src, const int64_t* idx, int64_t n, int64_t cols, float* dst);
-
-// Index of the first NaN or infinity in x[0 .. n), or -1 when all are finite (threaded for large n).
-int64_t first_non_finite(const float* x, int64_t n);
-
 // Loss of predictions pred (rows, cols) against targets y ((rows, cols), or (rows,) class indices for scce).
 // Returns the sum over rows of the per-sample loss (Keras: mean over the last axis for mse/mae/huber/bce, sum
 // over classes for cce/scce), accumulated in double; with weights (rows,), the sum of weight * per-sample loss.

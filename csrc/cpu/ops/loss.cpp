@@ -132,30 +132,4 @@ void metric_update(const ops::MetricParams& p, const float* pred, const float* y
   state[1] += wsum;
 }
 
-int64_t first_non_finite(const float* x, int64_t n) {
-  // Chunks scan branch-free (the exponent-all-ones test vectorises); only a chunk that has one looks for where.
-  std::atomic<int64_t> first{-1};
-  parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; b += 4096) {
-      const int64_t e = std::min(end, b + 4096);
-      uint32_t bad = 0;
-      for (int64_t i = b; i < e; ++i) {
-        uint32_t bits;
-        std::memcpy(&bits, x + i, sizeof bits);
-        bad |= static_cast<uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
-      }
-      if (!bad) continue;
-      for (int64_t i = b; i < e; ++i) {
-        if (!std::isfinite(x[i])) {
-          int64_t cur = first.load();
-          while ((cur < 0 || i < cur) && !first.compare_exchange_weak(cur, i)) {
-          }
-          return;
-        }
-      }
-    }
-  });
-  return first.load();
-}
-
 }  // namespace fastann::cpu

@@ -3,22 +3,13 @@
 
 #include "core/check.hpp"
 #include "ops/device_check.hpp"
+#include "ops/kernel_tables.hpp"
 
 namespace fastann::ops {
 
 namespace {
 
-const activation_kernels::Tables& kernels() {
-  static const activation_kernels::Tables tables = [] {
-    activation_kernels::Tables t;
-    activation_kernels::register_cpu(t);
-#if defined(FASTANN_HAS_CUDA_BACKEND)
-    activation_kernels::register_cuda(t);
-#endif
-    return t;
-  }();
-  return tables;
-}
+const activation_kernels::Tables& kernels() { return kernel_tables<activation_kernels::Tables>(); }
 
 void check_dtypes(const char* op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
   FASTANN_CHECK_ARG(!a.defined() || !b.defined() || a.dtype() == b.dtype(),

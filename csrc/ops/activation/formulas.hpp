@@ -8,15 +8,8 @@
 
 #include <math.h>  // expf, tanhf, erff, expm1f, log1pf, fabsf: the same names on the host and in device code
 
+#include "ops/hd.hpp"
 #include "ops/types.hpp"
-
-#ifndef FASTANN_HD
-#if defined(__CUDACC__)
-#define FASTANN_HD __host__ __device__ __forceinline__
-#else
-#define FASTANN_HD inline
-#endif
-#endif
 
 namespace fastann::ops::formulas {
 

@@ -5,22 +5,13 @@
 
 #include "core/check.hpp"
 #include "ops/device_check.hpp"
+#include "ops/kernel_tables.hpp"
 
 namespace fastann::ops {
 
 namespace {
 
-const batchnorm_kernels::Tables& kernels() {
-  static const batchnorm_kernels::Tables tables = [] {
-    batchnorm_kernels::Tables t;
-    batchnorm_kernels::register_cpu(t);
-#if defined(FASTANN_HAS_CUDA_BACKEND)
-    batchnorm_kernels::register_cuda(t);
-#endif
-    return t;
-  }();
-  return tables;
-}
+const batchnorm_kernels::Tables& kernels() { return kernel_tables<batchnorm_kernels::Tables>(); }
 
 // Checks of the operands: x and y (rows, cols), every per-feature vector (cols,), all of x's device and dtype.
 // Returns the device.

@@ -5,22 +5,13 @@
 
 #include "core/check.hpp"
 #include "ops/device_check.hpp"
+#include "ops/kernel_tables.hpp"
 
 namespace fastann::ops {
 
 namespace {
 
-const dropout_kernels::Tables& kernels() {
-  static const dropout_kernels::Tables tables = [] {
-    dropout_kernels::Tables t;
-    dropout_kernels::register_cpu(t);
-#if defined(FASTANN_HAS_CUDA_BACKEND)
-    dropout_kernels::register_cuda(t);
-#endif
-    return t;
-  }();
-  return tables;
-}
+const dropout_kernels::Tables& kernels() { return kernel_tables<dropout_kernels::Tables>(); }
 
 void check_dtypes(const char* op, const Tensor& a, std::initializer_list<const Tensor*> others) {
   for (const Tensor* t : others) {

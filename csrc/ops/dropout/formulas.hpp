@@ -6,13 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef FASTANN_HD
-#if defined(__CUDACC__)
-#define FASTANN_HD __host__ __device__ __forceinline__
-#else
-#define FASTANN_HD inline
-#endif
-#endif
+#include "ops/hd.hpp"
 
 namespace fastann::ops::formulas {
 

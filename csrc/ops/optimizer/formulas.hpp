@@ -6,15 +6,8 @@
 
 #include <cmath>
 
+#include "ops/hd.hpp"
 #include "ops/types.hpp"
-
-#ifndef FASTANN_HD
-#if defined(__CUDACC__)
-#define FASTANN_HD __host__ __device__ __forceinline__
-#else
-#define FASTANN_HD inline
-#endif
-#endif
 
 namespace fastann::ops::formulas {
 

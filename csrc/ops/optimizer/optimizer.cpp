@@ -5,22 +5,13 @@
 
 #include "core/check.hpp"
 #include "ops/device_check.hpp"
+#include "ops/kernel_tables.hpp"
 
 namespace fastann::ops {
 
 namespace {
 
-const optimizer_kernels::Tables& kernels() {
-  static const optimizer_kernels::Tables tables = [] {
-    optimizer_kernels::Tables t;
-    optimizer_kernels::register_cpu(t);
-#if defined(FASTANN_HAS_CUDA_BACKEND)
-    optimizer_kernels::register_cuda(t);
-#endif
-    return t;
-  }();
-  return tables;
-}
+const optimizer_kernels::Tables& kernels() { return kernel_tables<optimizer_kernels::Tables>(); }
 
 }  // namespace
 
