@@ -81,7 +81,6 @@ macro(_fastann_configure_real_cuda)
       "${_fastann_cuda_dir}/gemm.cu"
       "${_fastann_cuda_dir}/gemm_tf32.cu"
       "${_fastann_cuda_dir}/elementwise.cu"
-      "${_fastann_cuda_dir}/loss.cu"
     )
     fastann_folder_include_root(cuda _fastann_cuda_root)  # cmake/boundaries.cmake: what the backend may include
     target_include_directories(fastann_cuda_objects PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/csrc/include"

@@ -38,7 +38,6 @@
 #include "backends/cpu/float_mode.hpp"
 #include "backends/cpu/gemm/sgemm.hpp"
 #include "backends/cpu/threadpool.hpp"
-#include "cpu/ops/kernels.hpp"
 #include "cuda/backend.hpp"
 #include "cuda/caching_pool.hpp"
 #include "cuda/device_check.hpp"
@@ -46,6 +45,8 @@
 #include "ops/activation/activation.hpp"
 #include "ops/batchnorm/batchnorm.hpp"
 #include "ops/dropout/dropout.hpp"
+#include "ops/gemm/gemm.hpp"
+#include "ops/loss/loss.hpp"
 #include "ops/optimizer/optimizer.hpp"
 #include "ops/rows/rows.hpp"
 #include "runtime/backend.hpp"
@@ -298,100 +299,9 @@ void fill(int device, float* p, int64_t n, float value) {
   std::fill_n(dev(p, device, floats(n), "fill"), n, value);
 }
 
-// --- kernels: the CPU kernels, called as the CPU branch of ops.cpp calls them ---------------------------------------
-
-void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
-          const ops::ActParams* act) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  const float* ha = dev(a, device, trans_a ? span(k, m, lda) : span(m, k, lda), "gemm (a)");
-  const float* hb = dev(b, device, trans_b ? span(n, k, ldb) : span(k, n, ldb), "gemm (b)");
-  float* hc = dev(c, device, span(m, n, ldc), "gemm (c)");
-  cpu::GemmEpilogue ep;
-  ep.bias = dev(bias, device, floats(n), "gemm (bias)");
-  const bool fuse_act = act && act->kind != ops::Act::linear && ops::act_is_elementwise(act->kind);
-  if (fuse_act) {
-    ep.block_fn = &ops::activation_kernels::cpu_block;
-    ep.ctx = act;
-  }
-  if (m == 0 || n == 0) return;
-  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, ha, std::max<int64_t>(1, lda), hb, std::max<int64_t>(1, ldb), beta, hc,
-             ldc, (ep.bias || ep.block_fn) ? &ep : nullptr);
-}
-
-// The host kernels never split k.
-std::string gemm_plan(int device, bool, bool, int64_t, int64_t, int64_t, int64_t* splits) {
-  require_device(device);
-  if (splits != nullptr) *splits = 1;
-  return "host";
-}
-
-void gemm_batched(int device, int64_t m, int64_t n, int64_t k, const float* a, const int64_t* a_off, const float* b,
-                  const int64_t* b_off, float* c, int64_t count) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  if (count <= 0) return;
-  host(a_off, "gemm_batched (a offsets)");
-  host(b_off, "gemm_batched (b offsets)");
-  std::vector<const float*> pa(static_cast<size_t>(count)), pb(static_cast<size_t>(count));
-  std::vector<float*> pc(static_cast<size_t>(count));
-  for (int64_t t = 0; t < count; ++t) {
-    const auto i = static_cast<size_t>(t);
-    pa[i] = dev(a + a_off[t], device, floats(m * k), "gemm_batched (a)");
-    pb[i] = dev(b + b_off[t], device, floats(k * n), "gemm_batched (b)");
-    pc[i] = dev(c + t * m * n, device, floats(m * n), "gemm_batched (c)");
-  }
-  if (m == 0 || n == 0) return;
-  cpu::sgemm_batched(false, false, m, n, k, 1.0f, pa.data(), std::max<int64_t>(1, k), pb.data(),
-                     std::max<int64_t>(1, n), 0.0f, pc.data(), n, count);
-}
-
-double loss(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows, int64_t cols,
-            float* grad, float* probs, float grad_scale, const float* weights) {
-  require_device(device);
-  const cpu::FlushDenormalsScope flush;
-  const size_t bytes = floats(rows * cols);
-  const size_t ybytes = p.kind == ops::Loss::scce ? floats(rows) : bytes;
-  return cpu::loss(p, dev(pred, device, bytes, "loss (pred)"), dev(y, device, ybytes, "loss (y)"), rows, cols,
-                   dev(grad, device, bytes, "loss (grad)"), dev(probs, device, bytes, "loss (probs)"), grad_scale,
-                   dev(weights, device, floats(rows), "loss (weights)"));
-}
-
-void loss_accumulate(int device, const ops::LossParams& p, const float* pred, const float* y, int64_t rows,
-                     int64_t cols, float* grad, float* probs, float grad_scale, const float* weights, double* sum,
-                     double* first_bad, int64_t step) {
-  const double s = loss(device, p, pred, y, rows, cols, grad, probs, grad_scale, weights);
-  double* hs = dev(sum, device, sizeof(double), "loss_accumulate (sum)");
-  double* hb = dev(first_bad, device, sizeof(double), "loss_accumulate (first_bad)");
-  *hs += s;
-  if (!std::isfinite(s) && *hb < 0.0) *hb = static_cast<double>(step);
-}
-
-void metric_accumulate(int device, const ops::MetricParams& p, const float* pred, const float* y, const float* weights,
-                       int64_t rows, int64_t cols, double* acc) {
-  require_device(device);
-  if (!ops::metric_is_sample_mean(p.kind)) throw CudaError("CUDA emulator: metric_accumulate: unsupported metric");
-  const size_t ybytes = p.kind == ops::Metric::sparse_categorical_accuracy ? floats(rows) : floats(rows * cols);
-  double* a = dev(acc, device, 2 * sizeof(double), "metric_accumulate (acc)");
-  cpu::metric_update(p, dev(pred, device, floats(rows * cols), "metric_accumulate (pred)"),
-                     dev(y, device, ybytes, "metric_accumulate (y)"),
-                     dev(weights, device, floats(rows), "metric_accumulate (weights)"), rows, cols, a);
-}
-
-void regularizer_accumulate(int device, float l1, float l2, const float* w, float* g, float grad_scale, int64_t n,
-                            double* acc, double factor) {
-  require_device(device);
-  double* a = dev(acc, device, sizeof(double), "regularizer (acc)");
-  if (n <= 0) return;
-  *a += factor * cpu::regularizer(l1, l2, dev(w, device, floats(n), "regularizer (w)"),
-                                  dev(g, device, floats(n), "regularizer (g)"), grad_scale, n);
-}
-
 }  // namespace fastann::cuda
 
-// --- op kernels registered for DeviceType::CUDA: the CPU kernels on the host copies of the device buffers
-// -------------
+// --- op kernels registered for DeviceType::CUDA: the CPU kernels on the host copies of the device buffers ---------
 
 namespace fastann::ops::activation_kernels {
 
@@ -592,6 +502,132 @@ void register_cuda(Tables& t) {
 }
 
 }  // namespace fastann::ops::rows_kernels
+
+namespace fastann::ops::loss_kernels {
+
+namespace {
+
+// The host copy of an optional operand of `bytes` bytes (null stays null).
+template <typename T>
+auto opt(T* t, int device, size_t bytes, const char* what) {
+  return t ? cuda::dev(t->template data<float>(), device, bytes, what) : nullptr;
+}
+
+double emu_loss(const LossParams& p, const Tensor& pred, const Tensor& y, Tensor* grad, Tensor* probs,
+                float grad_scale, const Tensor* weights, int64_t rows, int64_t cols) {
+  const int device = pred.device().index;
+  cuda::require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const size_t bytes = cuda::floats(rows * cols);
+  const size_t ybytes = p.kind == Loss::scce ? cuda::floats(rows) : bytes;
+  return cpu_loss(p, cuda::dev(pred.data<float>(), device, bytes, "loss (pred)"),
+                  cuda::dev(y.data<float>(), device, ybytes, "loss (y)"), rows, cols, opt(grad, device, bytes, "loss (grad)"),
+                  opt(probs, device, bytes, "loss (probs)"), grad_scale,
+                  opt(weights, device, cuda::floats(rows), "loss (weights)"));
+}
+
+void emu_loss_accumulate(const LossParams& p, const Tensor& pred, const Tensor& y, Tensor* grad, Tensor* probs,
+                         float grad_scale, const Tensor* weights, int64_t rows, int64_t cols, double* sum,
+                         double* first_bad, int64_t step) {
+  const int device = pred.device().index;
+  const double s = emu_loss(p, pred, y, grad, probs, grad_scale, weights, rows, cols);
+  double* hs = cuda::dev(sum, device, sizeof(double), "loss_accumulate (sum)");
+  double* hb = cuda::dev(first_bad, device, sizeof(double), "loss_accumulate (first_bad)");
+  *hs += s;
+  if (!std::isfinite(s) && *hb < 0.0) *hb = static_cast<double>(step);
+}
+
+void emu_metric(const MetricParams& p, const Tensor& pred, const Tensor& y, const Tensor* weights, int64_t rows,
+                int64_t cols, double* acc) {
+  const int device = pred.device().index;
+  cuda::require_device(device);
+  if (!metric_is_sample_mean(p.kind)) throw CudaError("CUDA emulator: metric_accumulate: unsupported metric");
+  const size_t ybytes = metric_is_sparse(p.kind) ? cuda::floats(rows) : cuda::floats(rows * cols);
+  double* a = cuda::dev(acc, device, 2 * sizeof(double), "metric_accumulate (acc)");
+  cpu_metric_update(p, cuda::dev(pred.data<float>(), device, cuda::floats(rows * cols), "metric_accumulate (pred)"),
+                    cuda::dev(y.data<float>(), device, ybytes, "metric_accumulate (y)"),
+                    opt(weights, device, cuda::floats(rows), "metric_accumulate (weights)"), rows, cols, a);
+}
+
+void emu_regularizer_accumulate(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale, double* acc,
+                                double factor) {
+  const int device = w.device().index;
+  cuda::require_device(device);
+  const int64_t n = w.numel();
+  double* a = cuda::dev(acc, device, sizeof(double), "regularizer (acc)");
+  *a += factor * cpu_regularizer(l1, l2, cuda::dev(w.data<float>(), device, cuda::floats(n), "regularizer (w)"),
+                                 opt(g, device, cuda::floats(n), "regularizer (g)"), grad_scale, n);
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.loss.add(DeviceType::CUDA, DType::float32, &emu_loss);
+  t.loss_accumulate.add(DeviceType::CUDA, DType::float32, &emu_loss_accumulate);
+  t.regularizer_accumulate.add(DeviceType::CUDA, DType::float32, &emu_regularizer_accumulate);
+  t.metric.add(DeviceType::CUDA, DType::float32, &emu_metric);
+}
+
+}  // namespace fastann::ops::loss_kernels
+
+namespace fastann::ops::gemm_kernels {
+
+namespace {
+
+void emu_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const Tensor& a,
+              const Tensor& b, float beta, Tensor& c, const Tensor* bias, const ActParams* act) {
+  const int device = c.device().index;
+  cuda::require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  const int64_t lda = std::max<int64_t>(1, trans_a ? m : k), ldb = std::max<int64_t>(1, trans_b ? k : n);
+  const float* ha = cuda::dev(a.data<float>(), device, trans_a ? cuda::span(k, m, lda) : cuda::span(m, k, lda),
+                              "gemm (a)");
+  const float* hb = cuda::dev(b.data<float>(), device, trans_b ? cuda::span(n, k, ldb) : cuda::span(k, n, ldb),
+                              "gemm (b)");
+  float* hc = cuda::dev(c.data<float>(), device, cuda::span(m, n, n), "gemm (c)");
+  cpu::GemmEpilogue ep;
+  ep.bias = bias ? cuda::dev(bias->data<float>(), device, cuda::floats(n), "gemm (bias)") : nullptr;
+  if (act) {
+    ep.block_fn = &activation_kernels::cpu_block;
+    ep.ctx = act;
+  }
+  cpu::sgemm(trans_a, trans_b, m, n, k, alpha, ha, lda, hb, ldb, beta, hc, n, (ep.bias || ep.block_fn) ? &ep : nullptr);
+}
+
+void emu_batched(int64_t m, int64_t n, int64_t k, const Tensor& a, const int64_t* a_off, const Tensor& b,
+                 const int64_t* b_off, Tensor& c, int64_t count) {
+  const int device = c.device().index;
+  cuda::require_device(device);
+  const cpu::FlushDenormalsScope flush;
+  cuda::host(a_off, "gemm_batched (a offsets)");
+  cuda::host(b_off, "gemm_batched (b offsets)");
+  std::vector<const float*> pa(static_cast<size_t>(count)), pb(static_cast<size_t>(count));
+  std::vector<float*> pc(static_cast<size_t>(count));
+  for (int64_t t = 0; t < count; ++t) {
+    const auto i = static_cast<size_t>(t);
+    pa[i] = cuda::dev(a.data<float>() + a_off[t], device, cuda::floats(m * k), "gemm_batched (a)");
+    pb[i] = cuda::dev(b.data<float>() + b_off[t], device, cuda::floats(k * n), "gemm_batched (b)");
+    pc[i] = cuda::dev(c.data<float>() + t * m * n, device, cuda::floats(m * n), "gemm_batched (c)");
+  }
+  cpu::sgemm_batched(false, false, m, n, k, 1.0f, pa.data(), k, pb.data(), n, 0.0f, pc.data(), n, count);
+}
+
+// The host kernels never split k.
+std::string emu_plan(int device, bool, bool, int64_t, int64_t, int64_t, int64_t* splits) {
+  cuda::require_device(device);
+  if (splits != nullptr) *splits = 1;
+  return "host";
+}
+
+}  // namespace
+
+void register_cuda(Tables& t) {
+  t.gemm.add(DeviceType::CUDA, DType::float32, &emu_gemm);
+  t.batched.add(DeviceType::CUDA, DType::float32, &emu_batched);
+  t.plan.add(DeviceType::CUDA, DType::float32, &emu_plan);
+}
+
+}  // namespace fastann::ops::gemm_kernels
 
 namespace fastann::cuda {
 

@@ -24,9 +24,9 @@ int64_t check_gather(const Tensor& src, const int64_t* idx, int64_t n, const Ten
                                                                           << " but destination is "
                                                                           << dtype_name(dst.dtype()));
   const int64_t cols = row_size(src);
-  FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination of shape " << shape_str(dst.shape())
-                                                                                  << " is too small for " << n
-                                                                                  << " rows of " << cols);
+  FASTANN_CHECK_ARG(dst.numel() >= n * cols, "gather_rows: destination of shape "
+                                                 << shape_str(dst.shape()) << " is too small for " << n << " rows of "
+                                                 << cols);
   if (idx_on_host) {  // device indices were checked when they were taken (RowIndex::assign callers' orders)
     const int64_t rows = src.ndim() == 0 ? 1 : src.dim(0);
     for (int64_t i = 0; i < n; ++i) {

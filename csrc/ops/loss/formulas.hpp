@@ -1,5 +1,5 @@
-// The per-row formulas of the losses and of the sample-mean metrics, shared by the CPU backend
-// (csrc/cpu/ops/loss.cpp) and the CUDA kernels (csrc/cuda/loss.cu), so that both devices compute the same thing:
+// The per-row formulas of the losses and of the sample-mean metrics, shared by the CPU kernels (cpu.cpp) and the
+// CUDA kernels (cuda.cu) of the loss op, so that both devices compute the same thing:
 // double math on float32 inputs, Keras semantics. Compiled by the host compiler and by nvcc (host and device), so
 // it uses only what both have: the C math functions of the global namespace, and comparisons written out where
 // std::max / std::min would be (their NaN behaviour is kept: a NaN in the first operand stays).
@@ -12,7 +12,7 @@
 #include "ops/hd.hpp"
 #include "ops/types.hpp"
 
-namespace fastann::ops::rows {
+namespace fastann::ops::loss_formulas {
 
 // Keras clips probabilities to [epsilon, 1 - epsilon] with epsilon = 1e-7, in float32: the bounds below are those
 // float32 values (1 - 1e-7 rounds to 1 - 2^-23), so clipped losses match Keras's exactly (e.g. -log(1 - upper)).
@@ -141,9 +141,12 @@ FASTANN_HD double row_loss(const LossParams& p, const float* pr, const float* y,
                            float* gr, float* qr, double gs) {
   const float* yr = y + i * cols;
   switch (p.kind) {
-    case Loss::mse: return elementwise<Loss::mse>(pr, yr, cols, gr, gs, p.delta);
-    case Loss::mae: return elementwise<Loss::mae>(pr, yr, cols, gr, gs, p.delta);
-    case Loss::huber: return elementwise<Loss::huber>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::mse:
+      return elementwise<Loss::mse>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::mae:
+      return elementwise<Loss::mae>(pr, yr, cols, gr, gs, p.delta);
+    case Loss::huber:
+      return elementwise<Loss::huber>(pr, yr, cols, gr, gs, p.delta);
     case Loss::bce:
       return p.from_logits ? bce_logits(pr, yr, cols, gr, qr, gs)
                            : elementwise<Loss::bce>(pr, yr, cols, gr, gs, p.delta);
@@ -184,8 +187,10 @@ FASTANN_HD double sample_metric(const MetricParams& p, const float* pr, const fl
       for (int64_t j = 0; j < cols; ++j) hits += ((pr[j] > p.threshold ? 1.0f : 0.0f) == yr[j]);
       return static_cast<double>(hits) / static_cast<double>(cols);
     }
-    case Metric::categorical_accuracy: return argmax(pr, cols) == argmax(yr, cols) ? 1.0 : 0.0;
-    case Metric::sparse_categorical_accuracy: return argmax(pr, cols) == sparse_target(yr[0]) ? 1.0 : 0.0;
+    case Metric::categorical_accuracy:
+      return argmax(pr, cols) == argmax(yr, cols) ? 1.0 : 0.0;
+    case Metric::sparse_categorical_accuracy:
+      return argmax(pr, cols) == sparse_target(yr[0]) ? 1.0 : 0.0;
     case Metric::mse:
     case Metric::mae: {
       double s = 0.0;
@@ -195,8 +200,9 @@ FASTANN_HD double sample_metric(const MetricParams& p, const float* pr, const fl
       }
       return s / static_cast<double>(cols);
     }
-    default: return 0.0;
+    default:
+      return 0.0;
   }
 }
 
-}  // namespace fastann::ops::rows
+}  // namespace fastann::ops::loss_formulas
