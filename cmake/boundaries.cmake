@@ -20,13 +20,13 @@ endif()
 set(FASTANN_ALLOW_core runtime)          # Tensor's memory comes from its device's runtime backend (interface only)
 set(FASTANN_ALLOW_runtime core)
 set(FASTANN_ALLOW_backends_cpu core runtime)
-set(FASTANN_ALLOW_cuda core runtime ops)  # the ops' cuda.cu files include their op's header; the GEMM epilogue evaluates ops/activation/formulas.hpp
+set(FASTANN_ALLOW_backends_cuda core runtime ops)  # the ops' cuda.cu files include their op's header; the GEMM epilogue evaluates ops/activation/formulas.hpp
 set(FASTANN_ALLOW_ops core runtime backends/cpu)  # the ops' cpu.cpp files run the CPU backend's GEMM, threads and float mode
 set(FASTANN_ALLOW_nn core runtime ops)
 set(FASTANN_ALLOW_io core runtime nn ops)
 set(FASTANN_ALLOW_distributed core)
 set(FASTANN_ALLOW_bindings core runtime ops nn io distributed)
-set(FASTANN_ALLOW_emulator core runtime ops cuda backends/cpu)  # test-only: replaces the CUDA backend on the host
+set(FASTANN_ALLOW_emulator core runtime ops backends/cuda backends/cpu)  # test-only: replaces the CUDA backend on the host
 
 # The folder key of a source file (absolute, or relative to the top of the tree).
 function(fastann_folder_of source out_var)

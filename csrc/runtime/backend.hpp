@@ -1,6 +1,6 @@
 // The one device interface core/, ops/, nn/ and the bindings use: an abstract Backend per device type (memory,
 // copies, streams, synchronisation, queries), the registry that finds it, and the thread's current stream.
-// Backends (csrc/backends/cpu, the CUDA backend in csrc/cuda, the test-only emulator in tests/emulator) implement
+// Backends (csrc/backends/cpu, the CUDA backend in csrc/backends/cuda, the test-only emulator in tests/emulator) implement
 // Backend; nothing here names CUDA.
 #pragma once
 

@@ -10,7 +10,7 @@ namespace fastann::runtime {
 // The CPU backend (csrc/backends/cpu/runtime.cpp): always built.
 Backend& cpu_backend();
 
-// The CUDA backend: defined by csrc/cuda/runtime.cpp (FASTANN_CUDA) or the test-only emulator (tests/emulator,
+// The CUDA backend: defined by csrc/backends/cuda/runtime.cpp (FASTANN_CUDA) or the test-only emulator (tests/emulator,
 // FASTANN_CUDA_EMULATOR) and called only in builds that define FASTANN_HAS_CUDA_BACKEND.
 Backend& cuda_backend();
 

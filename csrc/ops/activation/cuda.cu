@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/internal.hpp"
+#include "backends/cuda/internal.hpp"
 #include "ops/activation/activation.hpp"
 #include "ops/activation/formulas.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "cuda/internal.hpp"
+#include "backends/cuda/internal.hpp"
 #include "ops/batchnorm/batchnorm.hpp"
 
 namespace fastann::ops::batchnorm_kernels {

@@ -1,10 +1,10 @@
-// The matrix products' CUDA kernels (float32): the CUDA backend's GEMMs (csrc/cuda/gemm.cu: tiled SIMT kernels,
+// The matrix products' CUDA kernels (float32): the CUDA backend's GEMMs (csrc/backends/cuda/gemm.cu: tiled SIMT kernels,
 // split-K, TF32 tensor cores when allowed), with the bias and the activation fused into their epilogue.
 #include <algorithm>
 #include <cstdint>
 #include <string>
 
-#include "cuda/backend.hpp"
+#include "backends/cuda/backend.hpp"
 #include "ops/gemm/gemm.hpp"
 
 namespace fastann::ops::gemm_kernels {

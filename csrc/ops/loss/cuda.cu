@@ -10,8 +10,8 @@
 #include <sstream>
 #include <string>
 
-#include "cuda/backend.hpp"
-#include "cuda/internal.hpp"
+#include "backends/cuda/backend.hpp"
+#include "backends/cuda/internal.hpp"
 #include "ops/loss/formulas.hpp"
 #include "ops/loss/loss.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "cuda/internal.hpp"
+#include "backends/cuda/internal.hpp"
 #include "ops/optimizer/formulas.hpp"
 #include "ops/optimizer/optimizer.hpp"
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "cuda/internal.hpp"
+#include "backends/cuda/internal.hpp"
 #include "ops/rows/rows.hpp"
 #include "runtime/backend.hpp"
 

@@ -1,4 +1,4 @@
-// Boundary probe (tests/cmake/boundaries): includes cuda/backend.hpp from the folder this probe is compiled as.
-#include "cuda/backend.hpp"
+// Boundary probe (tests/cmake/boundaries): includes backends/cuda/backend.hpp from the folder it is compiled as.
+#include "backends/cuda/backend.hpp"
 
 int fastann_probe_ops_includes_cuda() { return 0; }

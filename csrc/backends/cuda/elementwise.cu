@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "cuda/backend.hpp"
-#include "cuda/internal.hpp"
+#include "backends/cuda/backend.hpp"
+#include "backends/cuda/internal.hpp"
 
 namespace fastann::cuda {
 

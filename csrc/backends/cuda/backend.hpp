@@ -1,4 +1,4 @@
-// The CUDA backend's functions: plain C++ (no CUDA headers), raw device pointers, implemented by csrc/cuda/*.cpp/*.cu
+// The CUDA backend's functions: plain C++ (no CUDA headers), raw device pointers, implemented by csrc/backends/cuda/*.cpp/*.cu
 // when the backend is built (FASTANN_CUDA). The rest of the library reaches the device part through
 // runtime::backend(Device::cuda()) (runtime.cpp registers it) and the kernels through the ops, whose cuda.cu files
 // (csrc/ops/<op>/cuda.cu) are the only code outside this folder that uses these functions. In test-only builds
@@ -32,7 +32,7 @@ void mem_info(int device, size_t* free_bytes, size_t* total_bytes);
 // A new stream on `device` (see runtime::Backend::create_stream). Work is queued on runtime::current_stream().
 std::shared_ptr<void> create_stream(int device);
 
-// --- memory: the caching allocator (csrc/cuda/allocator.cpp) ---
+// --- memory: the caching allocator (csrc/backends/cuda/allocator.cpp) ---
 // Device memory of at least `bytes` bytes (256-byte aligned), returned to the cache when the last owner drops it.
 std::shared_ptr<void> allocate(size_t bytes, int device);
 // Page-locked host memory for staging transfers (cached like device memory).
@@ -45,7 +45,7 @@ void empty_cache();  // returns every cached (unused) block to the driver
 void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
 void fill(int device, float* p, int64_t n, float value);
 
-// --- the GEMM library (csrc/cuda/gemm.cu; row-major float32), which ops/gemm/cuda.cu runs ---
+// --- the GEMM library (csrc/backends/cuda/gemm.cu; row-major float32), which ops/gemm/cuda.cu runs ---
 // c = alpha op(a) op(b) + beta c (c not read when beta == 0), then + bias[col], then act
 // (element-wise kinds; softmax is the activation op's, run by ops::gemm afterwards).
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,

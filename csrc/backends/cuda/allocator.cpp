@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "cuda/backend.hpp"
-#include "cuda/caching_pool.hpp"
-#include "cuda/internal.hpp"
+#include "backends/cuda/backend.hpp"
+#include "backends/cuda/caching_pool.hpp"
+#include "backends/cuda/internal.hpp"
 
 namespace fastann::cuda {
 

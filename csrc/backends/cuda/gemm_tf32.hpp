@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "cuda/gemm_common.cuh"
+#include "backends/cuda/gemm_common.cuh"
 
 namespace fastann::cuda {
 

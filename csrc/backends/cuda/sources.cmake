@@ -73,7 +73,7 @@ macro(_fastann_configure_real_cuda)
     message(STATUS "fastann: building the CUDA backend (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
                    "architectures ${CMAKE_CUDA_ARCHITECTURES})")
     # The ops' CUDA kernels (csrc/ops/<op>/cuda.cu) join the backend's own sources.
-    file(GLOB _fastann_op_cuda_sources CONFIGURE_DEPENDS "${_fastann_cuda_dir}/../ops/*/cuda.cu")
+    file(GLOB _fastann_op_cuda_sources CONFIGURE_DEPENDS "${_fastann_cuda_dir}/../../ops/*/cuda.cu")
     add_library(fastann_cuda_objects OBJECT
       ${_fastann_op_cuda_sources}
       "${_fastann_cuda_dir}/runtime.cpp"
@@ -82,7 +82,7 @@ macro(_fastann_configure_real_cuda)
       "${_fastann_cuda_dir}/gemm_tf32.cu"
       "${_fastann_cuda_dir}/elementwise.cu"
     )
-    fastann_folder_include_root(cuda _fastann_cuda_root)  # cmake/boundaries.cmake: what the backend may include
+    fastann_folder_include_root(backends_cuda _fastann_cuda_root)  # cmake/boundaries.cmake: what the backend may include
     target_include_directories(fastann_cuda_objects PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/csrc/include"
                                "${_fastann_cuda_root}")
     target_link_libraries(fastann_cuda_objects PRIVATE CUDA::cudart_static)  # its include directories

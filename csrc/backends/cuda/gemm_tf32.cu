@@ -21,10 +21,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "cuda/backend.hpp"
-#include "cuda/gemm_common.cuh"
-#include "cuda/gemm_tf32.hpp"
-#include "cuda/internal.hpp"
+#include "backends/cuda/backend.hpp"
+#include "backends/cuda/gemm_common.cuh"
+#include "backends/cuda/gemm_tf32.hpp"
+#include "backends/cuda/internal.hpp"
 
 namespace fastann::cuda {
 

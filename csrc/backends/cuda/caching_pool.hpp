@@ -57,7 +57,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "cuda/backend.hpp"
+#include "backends/cuda/backend.hpp"
 #include "fastann/error.hpp"
 
 namespace fastann::cuda {

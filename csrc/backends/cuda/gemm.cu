@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "ops/activation/formulas.hpp"
-#include "cuda/gemm_common.cuh"
-#include "cuda/gemm_tf32.hpp"
-#include "cuda/backend.hpp"
-#include "cuda/internal.hpp"
+#include "backends/cuda/gemm_common.cuh"
+#include "backends/cuda/gemm_tf32.hpp"
+#include "backends/cuda/backend.hpp"
+#include "backends/cuda/internal.hpp"
 
 namespace fastann::cuda {
 

@@ -7,9 +7,9 @@
 #include <sstream>
 #include <string>
 
-#include "cuda/backend.hpp"
-#include "cuda/device_check.hpp"
-#include "cuda/internal.hpp"
+#include "backends/cuda/backend.hpp"
+#include "backends/cuda/device_check.hpp"
+#include "backends/cuda/internal.hpp"
 #include "runtime/plugins.hpp"
 
 namespace fastann::cuda {
