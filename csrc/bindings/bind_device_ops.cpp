@@ -20,6 +20,8 @@
 #include "runtime/backend.hpp"
 #include "fastann/error.hpp"
 #include "fastann/tensor.hpp"
+#include "nn/losses.hpp"
+#include "nn/metrics.hpp"
 #include "ops/ops.hpp"
 
 using fastann::Device;
@@ -199,7 +201,7 @@ void bind_device_ops(py::module_& parent) {
                    std::optional<FArray> weights, float grad_scale, const std::string& device) {
     const Device d = Device::parse(device);
     fastann::ops::LossParams p;
-    p.kind = fastann::ops::parse_loss(name);
+    p.kind = fastann::nn::resolve_loss(fastann::LossConfig(name)).kind;
     p.from_logits = from_logits;
     p.delta = static_cast<float>(delta);
     const Tensor yt = on(y_true, d), yp = on(y_pred, d);
@@ -213,7 +215,7 @@ void bind_device_ops(py::module_& parent) {
   m.def("metric", [](const std::string& name, const FArray& y_true, const FArray& y_pred, const std::string& device) {
     const Device d = Device::parse(device);
     fastann::ops::MetricParams p;
-    if (!fastann::ops::find_metric(name, &p.kind)) throw fastann::ValueError("unknown metric '" + name + "'");
+    if (!fastann::nn::find_metric(name, &p.kind)) throw fastann::ValueError("unknown metric '" + name + "'");
     std::vector<double> state(static_cast<size_t>(fastann::ops::metric_state_size(p)), 0.0);
     fastann::ops::metric_update(p, on(y_pred, d), on(y_true, d), nullptr, state.data());
     return fastann::ops::metric_result(p, state.data());
@@ -225,13 +227,13 @@ void bind_device_ops(py::module_& parent) {
     // `batch` rows (batch i named step i), then read back once. Returns (state, first non-finite step or -1).
     const Device d = Device::parse(device);
     fastann::ops::LossParams lp;
-    lp.kind = fastann::ops::parse_loss(loss);
+    lp.kind = fastann::nn::resolve_loss(fastann::LossConfig(loss)).kind;
     std::vector<fastann::ops::MetricParams> ps;
     std::vector<int64_t> offsets;
     int64_t size = 1;
     for (const std::string& name : metric_names) {
       fastann::ops::MetricParams p;
-      if (!fastann::ops::find_metric(name, &p.kind)) throw fastann::ValueError("unknown metric '" + name + "'");
+      if (!fastann::nn::find_metric(name, &p.kind)) throw fastann::ValueError("unknown metric '" + name + "'");
       ps.push_back(p);
       offsets.push_back(size);
       size += fastann::ops::metric_state_size(p);

@@ -13,6 +13,8 @@
 #include "bindings/bind.hpp"
 #include "bindings/numpy.hpp"
 #include "fastann/fastann.hpp"
+#include "nn/losses.hpp"
+#include "nn/metrics.hpp"
 #include "ops/ops.hpp"
 
 using fastann::Tensor;
@@ -96,7 +98,7 @@ void bind_ops(py::module_& mod) {
   mod.def("loss", [](const std::string& name, const FArray& y_true, const FArray& y_pred, bool from_logits,
                      double delta, std::optional<FArray> sample_weight) {
     fastann::ops::LossParams p;
-    p.kind = fastann::ops::parse_loss(name);
+    p.kind = fastann::nn::resolve_loss(fastann::LossConfig(name)).kind;
     p.from_logits = from_logits;
     p.delta = static_cast<float>(delta);
     const Tensor yt = as_tensor(y_true), yp = as_tensor(y_pred);
@@ -115,11 +117,17 @@ void bind_ops(py::module_& mod) {
      py::arg("delta") = 1.0, py::arg("sample_weight") = py::none(),
      "(batch-mean loss, gradient with respect to y_pred); with sample weights sum(w * loss) / rows, as Keras 3.");
 
+  mod.def("loss_names", [] { return fastann::nn::loss_registry().names(); },
+          "The loss names compile() accepts (Keras names and aliases), from the C++ registry.");
+  mod.def("metric_names", [] { return fastann::nn::metric_registry().names(); },
+          "The metric names compile() accepts (Keras names and aliases), from the C++ registry.");
+
   mod.def("metric", [](const std::string& name, const FArray& y_true, const FArray& y_pred,
                        std::optional<FArray> sample_weight, int64_t k, int64_t num_thresholds, double threshold) {
     fastann::ops::MetricParams p;
-    if (!fastann::ops::find_metric(name, &p.kind)) {
-      throw fastann::ValueError("unknown metric '" + name + "'; valid metrics: " + fastann::ops::metric_names_list());
+    if (!fastann::nn::find_metric(name, &p.kind)) {
+      throw fastann::ValueError("unknown metric '" + name +
+                                "'; valid metrics: " + fastann::nn::metric_registry().names_list());
     }
     if (k < 1) throw fastann::ValueError(name + ": k must be a positive integer, got " + std::to_string(k));
     if (num_thresholds < 2 || num_thresholds > 1000000) {

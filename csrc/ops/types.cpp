@@ -1,4 +1,5 @@
-// Name registries for activations, losses and metrics (Keras spellings).
+// The activations by Keras name; the canonical names of the loss and metric kinds (their registries, with the
+// aliases, are nn/losses.cpp and nn/metrics.cpp); the metrics' results from their streaming states.
 #include "ops/types.hpp"
 
 #include <cmath>
@@ -23,23 +24,6 @@ constexpr ActEntry kActs[] = {
     {"softplus", Act::softplus}, {"swish", Act::swish},     {"silu", Act::swish},
     {"softsign", Act::softsign}, {"hard_sigmoid", Act::hard_sigmoid}, {"mish", Act::mish},
     {"exponential", Act::exponential}, {"hard_silu", Act::hard_silu}, {"hard_swish", Act::hard_silu},
-};
-
-struct LossEntry {
-  const char* name;
-  Loss kind;
-};
-
-constexpr LossEntry kLosses[] = {
-    {"mean_squared_error", Loss::mse},
-    {"mse", Loss::mse},
-    {"mean_absolute_error", Loss::mae},
-    {"mae", Loss::mae},
-    {"huber", Loss::huber},
-    {"huber_loss", Loss::huber},
-    {"binary_crossentropy", Loss::bce},
-    {"categorical_crossentropy", Loss::cce},
-    {"sparse_categorical_crossentropy", Loss::scce},
 };
 
 }  // namespace
@@ -72,18 +56,14 @@ bool act_grad_from_output(const ActParams& p) {
   return formulas::visit(p.kind, formulas::ReadsOutputOf{p.alpha}, formulas::Elementwise{});
 }
 
-Loss parse_loss(const std::string& name) {
-  for (const auto& e : kLosses) {
-    if (name == e.name) return e.kind;
-  }
-  std::string valid;
-  for (const auto& e : kLosses) valid += std::string(valid.empty() ? "" : ", ") + e.name;
-  throw ValueError("unknown loss '" + name + "'; valid losses: " + valid);
-}
-
 const char* loss_name(Loss kind) {
-  for (const auto& e : kLosses) {
-    if (e.kind == kind) return e.name;
+  switch (kind) {
+    case Loss::mse: return "mean_squared_error";
+    case Loss::mae: return "mean_absolute_error";
+    case Loss::huber: return "huber";
+    case Loss::bce: return "binary_crossentropy";
+    case Loss::cce: return "categorical_crossentropy";
+    case Loss::scce: return "sparse_categorical_crossentropy";
   }
   return "?";
 }
@@ -102,46 +82,6 @@ const char* metric_name(Metric kind) {
     case Metric::recall: return "recall";
   }
   return "?";
-}
-
-namespace {
-
-struct MetricEntry {
-  const char* name;
-  Metric kind;
-};
-
-constexpr MetricEntry kMetrics[] = {
-    {"binary_accuracy", Metric::binary_accuracy},
-    {"categorical_accuracy", Metric::categorical_accuracy},
-    {"sparse_categorical_accuracy", Metric::sparse_categorical_accuracy},
-    {"top_k_categorical_accuracy", Metric::top_k_categorical_accuracy},
-    {"sparse_top_k_categorical_accuracy", Metric::sparse_top_k_categorical_accuracy},
-    {"auc", Metric::auc},
-    {"precision", Metric::precision},
-    {"recall", Metric::recall},
-    {"mse", Metric::mse},
-    {"mean_squared_error", Metric::mse},
-    {"mae", Metric::mae},
-    {"mean_absolute_error", Metric::mae},
-};
-
-}  // namespace
-
-bool find_metric(const std::string& name, Metric* kind) {
-  for (const auto& e : kMetrics) {
-    if (name == e.name) {
-      *kind = e.kind;
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string metric_names_list() {
-  std::string out;
-  for (const auto& e : kMetrics) out += std::string(out.empty() ? "" : ", ") + e.name;
-  return out;
 }
 
 // State layouts: mean metrics [sum of w * value, sum of w]; precision [tp, fp]; recall [tp, fn]; auc the weights of

@@ -34,8 +34,7 @@ struct LossParams {
   float delta = 1.0f;  // huber
 };
 
-Loss parse_loss(const std::string& name);  // Keras names and aliases; throws ValueError listing them
-const char* loss_name(Loss kind);
+const char* loss_name(Loss kind);  // the Keras function name (nn/losses.cpp registers it with its aliases)
 
 enum class Metric {
   binary_accuracy,
@@ -49,11 +48,7 @@ enum class Metric {
   precision,
   recall,
 };
-const char* metric_name(Metric kind);
-// The metric of a Keras name (also "mean_squared_error", "mean_absolute_error"); false for an unknown name.
-// ("accuracy" depends on the loss and is resolved by compile.)
-bool find_metric(const std::string& name, Metric* kind);
-std::string metric_names_list();  // "binary_accuracy, categorical_accuracy, ..." for error messages
+const char* metric_name(Metric kind);  // the Keras name (nn/metrics.cpp registers it with its aliases)
 
 // A metric and its parameters (Keras defaults). Every metric streams: it keeps a small state of doubles (zeroed at
 // the start of an epoch or evaluation), batches are added to it, and its value is read from the state at any time.

@@ -8,7 +8,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CUDA_BUILD_INFO', 'CUDA_BUILT', 'CudaError', 'GradientReducer', 'MODEL_FORMAT_VERSION', 'Sequential', 'StateError', 'UnavailableError', 'activation', 'activation_grad', 'batchnorm_backward', 'batchnorm_infer', 'batchnorm_train', 'cpu_isa', 'cpu_isa_supported', 'cuda', 'dataset_memory_limit', 'dropout', 'gemm', 'get_check_finite', 'get_num_threads', 'load_model', 'load_model_from_bytes', 'loss', 'matmul', 'metric', 'parse_device', 'regularizer', 'save_model', 'serialize_model', 'set_check_finite', 'set_cpu_isa', 'set_dataset_memory_limit', 'set_num_threads', 'set_random_seed', 'tensor_astype', 'tensor_roundtrip']
+__all__: list[str] = ['CUDA_BUILD_INFO', 'CUDA_BUILT', 'CudaError', 'GradientReducer', 'MODEL_FORMAT_VERSION', 'Sequential', 'StateError', 'UnavailableError', 'activation', 'activation_grad', 'batchnorm_backward', 'batchnorm_infer', 'batchnorm_train', 'cpu_isa', 'cpu_isa_supported', 'cuda', 'dataset_memory_limit', 'dropout', 'gemm', 'get_check_finite', 'get_num_threads', 'load_model', 'load_model_from_bytes', 'loss', 'loss_names', 'matmul', 'metric', 'metric_names', 'parse_device', 'regularizer', 'save_model', 'serialize_model', 'set_check_finite', 'set_cpu_isa', 'set_dataset_memory_limit', 'set_num_threads', 'set_random_seed', 'tensor_astype', 'tensor_roundtrip']
 class StateError(RuntimeError):
     pass
 class UnavailableError(RuntimeError):
@@ -206,6 +206,10 @@ def loss(name: str, y_true: typing.Annotated[numpy.typing.ArrayLike, numpy.float
     """
     (batch-mean loss, gradient with respect to y_pred); with sample weights sum(w * loss) / rows, as Keras 3.
     """
+def loss_names() -> list[str]:
+    """
+    The loss names compile() accepts (Keras names and aliases), from the C++ registry.
+    """
 def matmul(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     """
     a @ b with NumPy matmul semantics (float32 C-contiguous operands).
@@ -213,6 +217,10 @@ def matmul(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing
 def metric(name: str, y_true: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y_pred: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, k: typing.SupportsInt | typing.SupportsIndex = 5, num_thresholds: typing.SupportsInt | typing.SupportsIndex = 200, threshold: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> float:
     """
     The named metric of one batch (as compile's metrics compute it over an epoch).
+    """
+def metric_names() -> list[str]:
+    """
+    The metric names compile() accepts (Keras names and aliases), from the C++ registry.
     """
 def parse_device(name: str) -> str:
     """

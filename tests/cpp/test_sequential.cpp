@@ -296,6 +296,35 @@ TEST(SequentialErrors, WrongFeatureCountThrowsValueError) {
   EXPECT_THROW(m.evaluate(Tensor::view(x.data(), {5, 3}), Tensor::view(y.data(), {5, 3})), fastann::ValueError);
 }
 
+// Losses and metrics come from the registries of csrc/nn/losses.cpp and metrics.cpp: every Keras name and alias
+// compiles, and an unknown one is a ValueError listing them.
+TEST(SequentialErrors, LossAndMetricNamesComeFromTheRegistries) {
+  Sequential m;
+  m.add(Dense(3, "softmax").with_input_dim(4));
+  const auto adam = fastann::OptimizerConfig::defaults("adam");
+  for (const char* loss : {"mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "huber_loss",
+                           "categorical_crossentropy", "binary_crossentropy"}) {
+    EXPECT_NO_THROW(m.compile(adam, {loss}, {"mean_squared_error", "mae", "accuracy", "auc"})) << loss;
+  }
+  try {
+    m.compile(adam, {"msee"});
+    FAIL() << "expected ValueError";
+  } catch (const fastann::ValueError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("unknown loss 'msee'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("huber_loss"), std::string::npos) << msg;
+  }
+  try {
+    m.compile(adam, {"mse"}, {"f1"});
+    FAIL() << "expected ValueError";
+  } catch (const fastann::ValueError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("unknown metric 'f1'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("accuracy"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("mean_absolute_error"), std::string::npos) << msg;
+  }
+}
+
 TEST(SequentialErrors, BadArgumentsAndStates) {
   std::vector<float> x = random_rows(8, 4, 1), y(8 * 3, 0.0f);
   const Tensor xt = Tensor::view(x.data(), {8, 4}), yt = Tensor::view(y.data(), {8, 3});

@@ -1,58 +1,10 @@
 // The compile state: the optimizer, the loss and the metrics (resolved from Keras names, laid out in the streaming
 // state).
+#include "nn/losses.hpp"
+#include "nn/metrics.hpp"
 #include "nn/train/model_impl.hpp"
 
 namespace fastann {
-
-namespace {
-
-// The metric a compile entry names, with its parameters checked; `loss` resolves "accuracy" as Keras does.
-ops::MetricParams resolve_metric(const MetricConfig& cfg, ops::Loss loss, int64_t output_dim) {
-  using ops::Metric;
-  const std::string& name = cfg.name;
-  ops::MetricParams p;
-  if (name == "accuracy" || name == "acc") {
-    // Resolved from the loss as Keras does, else from the output width.
-    if (loss == ops::Loss::bce) {
-      p.kind = Metric::binary_accuracy;
-    } else if (loss == ops::Loss::cce) {
-      p.kind = Metric::categorical_accuracy;
-    } else if (loss == ops::Loss::scce) {
-      p.kind = Metric::sparse_categorical_accuracy;
-    } else {
-      p.kind = output_dim == 1 ? Metric::binary_accuracy : Metric::categorical_accuracy;
-    }
-  } else if (!ops::find_metric(name, &p.kind)) {
-    throw ValueError("unknown metric '" + name + "'; valid metrics: accuracy, acc, " + ops::metric_names_list());
-  }
-  if (ops::metric_is_sparse(p.kind) && loss != ops::Loss::scce) {
-    throw ValueError("metric '" + name + "' needs class-index targets (loss sparse_categorical_crossentropy)");
-  }
-  if (!ops::metric_is_sparse(p.kind) && loss == ops::Loss::scce) {
-    throw ValueError("metric '" + name + "' needs one-hot targets, but the loss takes class indices; use "
-                     "'accuracy', 'sparse_categorical_accuracy' or 'sparse_top_k_categorical_accuracy'");
-  }
-  if (p.kind == Metric::top_k_categorical_accuracy || p.kind == Metric::sparse_top_k_categorical_accuracy) {
-    FASTANN_CHECK_ARG(cfg.k >= 1, "metric '" << name << "': k must be a positive integer, got " << cfg.k);
-    p.k = cfg.k;
-  }
-  if (p.kind == Metric::auc) {
-    FASTANN_CHECK_ARG(cfg.num_thresholds > 1 && cfg.num_thresholds <= 1000000,
-                      "metric '" << name << "': num_thresholds must be in [2, 1000000], got " << cfg.num_thresholds);
-    p.num_thresholds = cfg.num_thresholds;
-  }
-  if (p.kind == Metric::binary_accuracy || p.kind == Metric::precision || p.kind == Metric::recall) {
-    FASTANN_CHECK_ARG(std::isfinite(cfg.threshold) && (p.kind == Metric::binary_accuracy ||
-                                                       (cfg.threshold >= 0.0 && cfg.threshold <= 1.0)),
-                      "metric '" << name << "': threshold must be "
-                                 << (p.kind == Metric::binary_accuracy ? "finite" : "in [0, 1]") << ", got "
-                                 << cfg.threshold);
-    p.threshold = static_cast<float>(cfg.threshold);
-  }
-  return p;
-}
-
-}  // namespace
 
 void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& loss,
                          const std::vector<MetricConfig>& metrics, const std::vector<MetricConfig>& weighted_metrics) {
@@ -60,11 +12,7 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
   impl_->require_not_fitting("compiling the model");
   Impl& m = *impl_;
   auto opt = nn::make_optimizer(optimizer);
-  ops::LossParams lp;
-  lp.kind = ops::parse_loss(loss.name);
-  lp.from_logits = loss.from_logits;
-  FASTANN_CHECK_ARG(loss.delta > 0.0, "huber: delta must be > 0, got " << loss.delta);
-  lp.delta = static_cast<float>(loss.delta);
+  const ops::LossParams lp = nn::resolve_loss(loss);
   std::vector<Impl::CompiledMetric> ms;
   std::vector<std::string> names;
   int64_t offset = 2;  // after the loss's [sum of w * loss, samples]
@@ -72,7 +20,7 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
     const size_t unweighted = names.size();
     for (const MetricConfig& cfg : pass == 0 ? metrics : weighted_metrics) {
       Impl::CompiledMetric cm;
-      cm.p = resolve_metric(cfg, lp.kind, m.output_dim());
+      cm.p = nn::resolve_metric(cfg, lp.kind, m.output_dim());
       cm.cfg = cfg;
       cm.weighted = pass == 1;
       cm.offset = offset;

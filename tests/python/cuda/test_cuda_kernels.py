@@ -3,8 +3,9 @@ tensor-core kernel) against NumPy in float64, and the stream-aware caching alloc
 tests/python/cuda/test_cuda.py, the GPU tests skip with a reason where no CUDA device is present. Run on a GPU machine:
 python -m pytest tests/python/cuda/test_cuda_kernels.py -v
 
-Which kernel runs (csrc/backends/cuda/gemm.cu, choose()): TF32 when fastann.cuda.allow_tf32() and compute capability >= 8.0;
-else the 128x128 kernel when m, n >= 128 and ceil(m/128) * ceil(n/128) * batch >= 2 * SMs; else the 64x64 kernel.
+Which kernel runs (csrc/backends/cuda/gemm.cu, choose()): TF32 when fastann.cuda.allow_tf32() and compute capability
+>= 8.0; else the 128x128 kernel when m, n >= 128 and ceil(m/128) * ceil(n/128) * batch >= 2 * SMs; else the 64x64
+kernel.
 Non-batched products with fewer tiles than SMs and a long k are split along k (split-K, tests below).
 LARGE_SHAPES have at least 400 tiles of 128x128, so they select the 128x128 kernel on any GPU with up to 200 SMs
 (an H100 has 132); the first straddles the tile edges (m, n = 21 * 128 + 9 / + 1; k not a multiple of 8)."""
@@ -172,7 +173,7 @@ def test_tf32_off_gives_fp32_accuracy_and_on_is_tf32():
     np.testing.assert_array_equal(C.gemm(a, b, False, False, 1.0, 0.0, None, None, "linear", None, DEV), off)
 
 
-# --- split-K (csrc/backends/cuda/gemm.cu, plan_gemm) --------------------------------------------------------------------
+# --- split-K (csrc/backends/cuda/gemm.cu, plan_gemm) ------------------------------------------------------------
 # Non-batched products whose output has fewer tiles than the GPU has SMs and whose k is long are computed as S
 # k slices into a workspace, then summed in slice order with the epilogue applied by a reduce kernel.
 # SPLIT_SHAPES: a width-64 layer's weight gradient at batch 65536 (one 64x64 tile), mnist_mlp's 784x512 gradient at
