@@ -33,8 +33,9 @@ void bind_runtime(py::module_& mod) {
   // depend on it.
   mod.attr("_PYBIND11_VERSION") = PYBIND11_TOSTRING(PYBIND11_VERSION_MAJOR) "." PYBIND11_TOSTRING(
       PYBIND11_VERSION_MINOR) "." PYBIND11_TOSTRING(PYBIND11_VERSION_PATCH);
-  mod.def("parse_device", [](const std::string& name) { return fastann::Device::parse(name).str(); },
-          py::arg("name"), "Canonical device name ('cpu', 'cuda:N'); ValueError for anything else.");
+  mod.def(
+      "parse_device", [](const std::string& name) { return fastann::Device::parse(name).str(); }, py::arg("name"),
+      "Canonical device name ('cpu', 'cuda:N'); ValueError for anything else.");
   mod.def("set_random_seed", &fastann::set_random_seed, py::arg("seed"),
           "Seeds the global generator for weight initialisation and shuffling.");
   mod.def("cpu_isa", &fastann::ops::cpu_isa, "The instruction set the CPU kernels use: generic, avx2 or avx512.");

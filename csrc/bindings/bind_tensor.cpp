@@ -24,13 +24,19 @@ std::optional<fastann::DType> optional_dtype(const std::optional<std::string>& n
 }  // namespace
 
 void bind_tensor(py::module_& mod) {
-  mod.def("tensor_roundtrip", [](const py::array& a, std::optional<std::string> dtype) {
-    return to_numpy(array_view(a, optional_dtype(dtype)).clone());
-  }, py::arg("a"), py::arg("dtype") = py::none(),
-     "Test hook: a as a Tensor (a view; dtype names the Tensor dtype wanted: 'bfloat16' reads uint16 bits), then a "
-     "copy of it back to NumPy (bfloat16 as uint16 bits).");
-  mod.def("tensor_astype", [](const py::array& a, const std::string& dtype, std::optional<std::string> a_dtype) {
-    return to_numpy(array_view(a, optional_dtype(a_dtype)).astype(fastann::parse_dtype(dtype)));
-  }, py::arg("a"), py::arg("dtype"), py::arg("a_dtype") = py::none(),
-     "Test hook: Tensor::astype of a (a_dtype as in tensor_roundtrip) to dtype, as NumPy (bfloat16 as uint16 bits).");
+  mod.def(
+      "tensor_roundtrip",
+      [](const py::array& a, std::optional<std::string> dtype) {
+        return to_numpy(array_view(a, optional_dtype(dtype)).clone());
+      },
+      py::arg("a"), py::arg("dtype") = py::none(),
+      "Test hook: a as a Tensor (a view; dtype names the Tensor dtype wanted: 'bfloat16' reads uint16 bits), then a "
+      "copy of it back to NumPy (bfloat16 as uint16 bits).");
+  mod.def(
+      "tensor_astype",
+      [](const py::array& a, const std::string& dtype, std::optional<std::string> a_dtype) {
+        return to_numpy(array_view(a, optional_dtype(a_dtype)).astype(fastann::parse_dtype(dtype)));
+      },
+      py::arg("a"), py::arg("dtype"), py::arg("a_dtype") = py::none(),
+      "Test hook: Tensor::astype of a (a_dtype as in tensor_roundtrip) to dtype, as NumPy (bfloat16 as uint16 bits).");
 }

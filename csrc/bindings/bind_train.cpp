@@ -76,13 +76,12 @@ std::function<bool()> signal_check(std::exception_ptr& error) {
 // fit with Python callbacks at epoch boundaries, optional progress (at a bounded rate) and per-batch hooks, and a
 // Ctrl-C check between batches. An exception raised by a callback or by a signal handler stops training after the
 // current batch and is re-raised here.
-History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs,
-            int initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
-            std::optional<FArray> val_x, std::optional<FArray> val_y, EpochHook on_epoch_begin,
-            EpochEndHook on_epoch_end, LogsHook on_progress, int progress_interval_ms,
-            BatchHook on_train_batch_begin, LogsHook on_train_batch_end, LogsHook on_nonfinite_loss,
-             int64_t shard_index, int64_t shard_count, std::optional<FArray> sample_weight,
-             const std::vector<float>& class_weight, std::optional<FArray> val_sample_weight) {
+History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs, int initial_epoch,
+            bool shuffle, std::optional<uint64_t> seed, double validation_split, std::optional<FArray> val_x,
+            std::optional<FArray> val_y, EpochHook on_epoch_begin, EpochEndHook on_epoch_end, LogsHook on_progress,
+            int progress_interval_ms, BatchHook on_train_batch_begin, LogsHook on_train_batch_end,
+            LogsHook on_nonfinite_loss, int64_t shard_index, int64_t shard_count, std::optional<FArray> sample_weight,
+            const std::vector<float>& class_weight, std::optional<FArray> val_sample_weight) {
   fastann::FitOptions o;
   o.shard_index = shard_index;
   o.shard_count = shard_count;
@@ -138,8 +137,7 @@ History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t ba
   }
   if (!on_nonfinite_loss.is_none()) {
     cb.on_nonfinite_loss = [&](int64_t batch, const fastann::Logs& logs) {
-      return call_python(error, FitSignal::abort,
-                         [&] { return signal_of(on_nonfinite_loss(batch, logs_dict(logs))); });
+      return call_python(error, FitSignal::abort, [&] { return signal_of(on_nonfinite_loss(batch, logs_dict(logs))); });
     };
   }
   cb.should_stop = signal_check(error);
@@ -222,56 +220,67 @@ void bind_train(py::module_& mod, py::class_<fastann::Sequential>& seq) {
       "defining reduce(grads) and optionally reduce_sums(values), gradients_ready(grads, begin, end).")
       .def(py::init<>());
 
-  seq.def("fit", &fit, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("epochs"),
-           py::arg("initial_epoch"), py::arg("shuffle"), py::arg("seed"), py::arg("validation_split"),
-           py::arg("val_x"), py::arg("val_y"), py::arg("on_epoch_begin"), py::arg("on_epoch_end"),
-           py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
-           py::arg("on_train_batch_begin") = py::none(), py::arg("on_train_batch_end") = py::none(),
-           py::arg("on_nonfinite_loss") = py::none(), py::arg("shard_index") = 0, py::arg("shard_count") = 1,
-           py::arg("sample_weight") = py::none(), py::arg("class_weight") = std::vector<float>{},
-           py::arg("val_sample_weight") = py::none(),
-           "Trains in C++ with the GIL released; on_epoch_begin(epoch) / on_epoch_end(epoch, logs) -> stop are called "
-           "between epochs, Ctrl-C is checked between batches. on_progress(step, running_logs) is called after the "
-           "first batch of an epoch, at most every progress_interval_ms, and after the last. The per-batch hooks "
-           "on_train_batch_begin(batch) / on_train_batch_end(batch, running_logs) and on_nonfinite_loss(batch, "
-           "running_logs) (once per epoch, when the running loss stops being finite) return a true value to end the "
-           "epoch early. shard_index/shard_count: this worker's share of each global batch (data-parallel fit, with "
-           "a gradient reducer). Returns {'history': {...}, 'epoch': [...]}.")
-      .def("set_gradient_reducer", [](fastann::Sequential& m, OptionalReducer r) {
-             m.set_gradient_reducer(r ? std::move(*r) : nullptr);
-           }, py::arg("reducer").none(true), "The per-step gradient hook of fit (None removes it).")
-      .def_property_readonly("gradient_reducer", [](const fastann::Sequential& m) -> OptionalReducer {
-             std::shared_ptr<fastann::GradientReducer> r = m.gradient_reducer();
-             if (!r) return std::nullopt;
-             return r;
-           })
+  seq.def("fit", &fit, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("epochs"), py::arg("initial_epoch"),
+          py::arg("shuffle"), py::arg("seed"), py::arg("validation_split"), py::arg("val_x"), py::arg("val_y"),
+          py::arg("on_epoch_begin"), py::arg("on_epoch_end"), py::arg("on_progress") = py::none(),
+          py::arg("progress_interval_ms") = 50, py::arg("on_train_batch_begin") = py::none(),
+          py::arg("on_train_batch_end") = py::none(), py::arg("on_nonfinite_loss") = py::none(),
+          py::arg("shard_index") = 0, py::arg("shard_count") = 1, py::arg("sample_weight") = py::none(),
+          py::arg("class_weight") = std::vector<float>{}, py::arg("val_sample_weight") = py::none(),
+          "Trains in C++ with the GIL released; on_epoch_begin(epoch) / on_epoch_end(epoch, logs) -> stop are called "
+          "between epochs, Ctrl-C is checked between batches. on_progress(step, running_logs) is called after the "
+          "first batch of an epoch, at most every progress_interval_ms, and after the last. The per-batch hooks "
+          "on_train_batch_begin(batch) / on_train_batch_end(batch, running_logs) and on_nonfinite_loss(batch, "
+          "running_logs) (once per epoch, when the running loss stops being finite) return a true value to end the "
+          "epoch early. shard_index/shard_count: this worker's share of each global batch (data-parallel fit, with "
+          "a gradient reducer). Returns {'history': {...}, 'epoch': [...]}.")
+      .def(
+          "set_gradient_reducer",
+          [](fastann::Sequential& m, OptionalReducer r) { m.set_gradient_reducer(r ? std::move(*r) : nullptr); },
+          py::arg("reducer").none(true), "The per-step gradient hook of fit (None removes it).")
+      .def_property_readonly("gradient_reducer",
+                             [](const fastann::Sequential& m) -> OptionalReducer {
+                               std::shared_ptr<fastann::GradientReducer> r = m.gradient_reducer();
+                               if (!r) return std::nullopt;
+                               return r;
+                             })
       .def("evaluate", &evaluate, py::arg("x"), py::arg("y"), py::arg("batch_size"),
            py::arg("on_progress") = py::none(), py::arg("progress_interval_ms") = 50,
            py::arg("sample_weight") = py::none(),
            "[loss, *metrics] over all of x (GIL released); on_progress(step, running_logs) as in fit.")
-      .def("predict", [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
-        const Tensor tx = as_tensor(x);
-        Tensor out;
-        {
-          py::gil_scoped_release release;
-          out = m.predict(tx, batch_size);
-        }
-        return to_numpy_f32(std::move(out));
-      }, py::arg("x"), py::arg("batch_size"), "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
-      .def("train_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y,
-                                std::optional<FArray> sample_weight, const std::vector<float>& class_weight) {
-        const Tensor tx = as_tensor(x), ty = as_tensor(y);
-        const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
-        py::gil_scoped_release release;
-        return m.train_on_batch(tx, ty, tw, class_weight);
-      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
-         py::arg("class_weight") = std::vector<float>{},
-         "One optimizer step on this batch; returns [loss, *metrics] computed before the update.")
-      .def("test_on_batch", [](fastann::Sequential& m, const FArray& x, const FArray& y,
-                               std::optional<FArray> sample_weight) {
-        const Tensor tx = as_tensor(x), ty = as_tensor(y);
-        const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
-        py::gil_scoped_release release;
-        return m.test_on_batch(tx, ty, tw);
-      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(), "[loss, *metrics] of this batch, no update.");
+      .def(
+          "predict",
+          [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
+            const Tensor tx = as_tensor(x);
+            Tensor out;
+            {
+              py::gil_scoped_release release;
+              out = m.predict(tx, batch_size);
+            }
+            return to_numpy_f32(std::move(out));
+          },
+          py::arg("x"), py::arg("batch_size"),
+          "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
+      .def(
+          "train_on_batch",
+          [](fastann::Sequential& m, const FArray& x, const FArray& y, std::optional<FArray> sample_weight,
+             const std::vector<float>& class_weight) {
+            const Tensor tx = as_tensor(x), ty = as_tensor(y);
+            const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
+            py::gil_scoped_release release;
+            return m.train_on_batch(tx, ty, tw, class_weight);
+          },
+          py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
+          py::arg("class_weight") = std::vector<float>{},
+          "One optimizer step on this batch; returns [loss, *metrics] computed before the update.")
+      .def(
+          "test_on_batch",
+          [](fastann::Sequential& m, const FArray& x, const FArray& y, std::optional<FArray> sample_weight) {
+            const Tensor tx = as_tensor(x), ty = as_tensor(y);
+            const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
+            py::gil_scoped_release release;
+            return m.test_on_batch(tx, ty, tw);
+          },
+          py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
+          "[loss, *metrics] of this batch, no update.");
 }

@@ -40,20 +40,26 @@ PYBIND11_MODULE(_mpi, mod) {
   py::module_::import("fastann._core");  // registers the GradientReducer base class
 
   mod.def("is_active", &mpi_active, "MPI is initialised and not finalised.");
-  mod.def("init", [] {
-    if (mpi_active()) return false;
-    int provided = 0;
-    // SERIALIZED: fit calls MPI from whichever thread runs it, never from two threads at once.
-    const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
-    if (rc != MPI_SUCCESS) throw fastann::DistributedError("fastann.distributed: MPI_Init_thread failed");
-    return true;
-  }, "Initialises MPI (MPI_THREAD_SERIALIZED) unless it is already; True when this call did.");
+  mod.def(
+      "init",
+      [] {
+        if (mpi_active()) return false;
+        int provided = 0;
+        // SERIALIZED: fit calls MPI from whichever thread runs it, never from two threads at once.
+        const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+        if (rc != MPI_SUCCESS) throw fastann::DistributedError("fastann.distributed: MPI_Init_thread failed");
+        return true;
+      },
+      "Initialises MPI (MPI_THREAD_SERIALIZED) unless it is already; True when this call did.");
   mod.def("finalize", [] {
     if (mpi_active()) MPI_Finalize();
   });
-  mod.def("abort", [](int code) {
-    if (mpi_active()) MPI_Abort(MPI_COMM_WORLD, code);
-  }, py::arg("code"), "Ends every process of the job (MPI_Abort on MPI_COMM_WORLD).");
+  mod.def(
+      "abort",
+      [](int code) {
+        if (mpi_active()) MPI_Abort(MPI_COMM_WORLD, code);
+      },
+      py::arg("code"), "Ends every process of the job (MPI_Abort on MPI_COMM_WORLD).");
   mod.def("library_version", [] {
     char buf[MPI_MAX_LIBRARY_VERSION_STRING + 1] = {};
     int len = 0;
@@ -76,31 +82,40 @@ PYBIND11_MODULE(_mpi, mod) {
       .def_property_readonly("timeout", &MpiReducer::timeout)
       .def_property_readonly("overlap", &MpiReducer::overlap)
       .def_property_readonly("failed", &MpiReducer::failed)
-      .def("broadcast", [](MpiReducer& r, const py::buffer& buf, int root) {
-             const auto [ptr, bytes] = writable(buf, "broadcast");
-             py::gil_scoped_release release;
-             r.broadcast(ptr, bytes, root);
-           }, py::arg("array"), py::arg("root") = 0, "root's array into every process's array, in place.")
-      .def("allreduce_sum", [](MpiReducer& r, const py::buffer& buf) {
-             py::buffer_info info = buf.request(true);
-             if (info.format != py::format_descriptor<double>::format()) {
-               throw fastann::TypeError("allreduce_sum: the array must hold float64");
-             }
-             const auto [ptr, bytes] = writable(buf, "allreduce_sum");
-             py::gil_scoped_release release;
-             r.reduce_sums(static_cast<double*>(ptr), bytes / static_cast<int64_t>(sizeof(double)));
-           }, py::arg("array"), "Sums a float64 array over all processes, in place.")
-      .def("allreduce_mean", [](MpiReducer& r, const py::buffer& buf) {
-             py::buffer_info info = buf.request(true);
-             if (info.format != py::format_descriptor<float>::format()) {
-               throw fastann::TypeError("allreduce_mean: the array must hold float32");
-             }
-             const auto [ptr, bytes] = writable(buf, "allreduce_mean");
-             py::gil_scoped_release release;
-             r.reduce(static_cast<float*>(ptr), bytes / static_cast<int64_t>(sizeof(float)));
-           }, py::arg("array"), "Averages a float32 array over all processes, in place (what fit does per step).")
+      .def(
+          "broadcast",
+          [](MpiReducer& r, const py::buffer& buf, int root) {
+            const auto [ptr, bytes] = writable(buf, "broadcast");
+            py::gil_scoped_release release;
+            r.broadcast(ptr, bytes, root);
+          },
+          py::arg("array"), py::arg("root") = 0, "root's array into every process's array, in place.")
+      .def(
+          "allreduce_sum",
+          [](MpiReducer& r, const py::buffer& buf) {
+            py::buffer_info info = buf.request(true);
+            if (info.format != py::format_descriptor<double>::format()) {
+              throw fastann::TypeError("allreduce_sum: the array must hold float64");
+            }
+            const auto [ptr, bytes] = writable(buf, "allreduce_sum");
+            py::gil_scoped_release release;
+            r.reduce_sums(static_cast<double*>(ptr), bytes / static_cast<int64_t>(sizeof(double)));
+          },
+          py::arg("array"), "Sums a float64 array over all processes, in place.")
+      .def(
+          "allreduce_mean",
+          [](MpiReducer& r, const py::buffer& buf) {
+            py::buffer_info info = buf.request(true);
+            if (info.format != py::format_descriptor<float>::format()) {
+              throw fastann::TypeError("allreduce_mean: the array must hold float32");
+            }
+            const auto [ptr, bytes] = writable(buf, "allreduce_mean");
+            py::gil_scoped_release release;
+            r.reduce(static_cast<float*>(ptr), bytes / static_cast<int64_t>(sizeof(float)));
+          },
+          py::arg("array"), "Averages a float32 array over all processes, in place (what fit does per step).")
       .def("barrier", [](MpiReducer& r) {
-             py::gil_scoped_release release;
-             r.barrier();
-           });
+        py::gil_scoped_release release;
+        r.barrier();
+      });
 }

@@ -27,10 +27,14 @@ std::string numpy_dtype_str(const py::array& a) { return py::str(a.dtype()).cast
 
 py::dtype numpy_dtype(DType dtype) {
   switch (dtype) {
-    case DType::float32: return py::dtype::of<float>();
-    case DType::bfloat16: return py::dtype::of<uint16_t>();
-    case DType::int32: return py::dtype::of<int32_t>();
-    case DType::int64: return py::dtype::of<int64_t>();
+    case DType::float32:
+      return py::dtype::of<float>();
+    case DType::bfloat16:
+      return py::dtype::of<uint16_t>();
+    case DType::int32:
+      return py::dtype::of<int32_t>();
+    case DType::int64:
+      return py::dtype::of<int64_t>();
   }
   throw TypeError("numpy_dtype: unknown dtype " + std::to_string(static_cast<int>(dtype)));
 }
@@ -42,11 +46,16 @@ Tensor as_tensor(const FArray& a) {
 
 Tensor array_view(const py::array& a, std::optional<DType> as) {
   std::optional<DType> dtype;
-  if (py::isinstance<py::array_t<float>>(a)) dtype = DType::float32;
-  else if (py::isinstance<py::array_t<int32_t>>(a)) dtype = DType::int32;
-  else if (py::isinstance<py::array_t<int64_t>>(a)) dtype = DType::int64;
-  else if (is_ml_dtypes_bfloat16(a)) dtype = DType::bfloat16;
-  else if (as == DType::bfloat16 && py::isinstance<py::array_t<uint16_t>>(a)) dtype = DType::bfloat16;
+  if (py::isinstance<py::array_t<float>>(a))
+    dtype = DType::float32;
+  else if (py::isinstance<py::array_t<int32_t>>(a))
+    dtype = DType::int32;
+  else if (py::isinstance<py::array_t<int64_t>>(a))
+    dtype = DType::int64;
+  else if (is_ml_dtypes_bfloat16(a))
+    dtype = DType::bfloat16;
+  else if (as == DType::bfloat16 && py::isinstance<py::array_t<uint16_t>>(a))
+    dtype = DType::bfloat16;
   if (!dtype || (as && *as != *dtype)) {
     const std::string want = as ? std::string(dtype_name(*as)) + (*as == DType::bfloat16 ? " (or uint16 bits)" : "")
                                 : std::string("float32, int32, int64 or bfloat16");

@@ -15,12 +15,18 @@ constexpr int kMaxDepth = 64;
 
 const char* type_name(Json::Type t) {
   switch (t) {
-    case Json::Type::null: return "null";
-    case Json::Type::boolean: return "a boolean";
-    case Json::Type::number: return "a number";
-    case Json::Type::string: return "a string";
-    case Json::Type::array: return "an array";
-    case Json::Type::object: return "an object";
+    case Json::Type::null:
+      return "null";
+    case Json::Type::boolean:
+      return "a boolean";
+    case Json::Type::number:
+      return "a number";
+    case Json::Type::string:
+      return "a string";
+    case Json::Type::array:
+      return "an array";
+    case Json::Type::object:
+      return "an object";
   }
   return "?";
 }
@@ -52,11 +58,21 @@ void dump_string(std::string& out, const std::string& s) {
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -110,12 +126,21 @@ class JsonParser {
   Json value(int depth) {
     if (depth > kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth));
     switch (peek()) {
-      case '{': return object(depth);
-      case '[': return array(depth);
-      case '"': return Json(string());
-      case 't': literal("true"); return Json(true);
-      case 'f': literal("false"); return Json(false);
-      case 'n': literal("null"); return Json();
+      case '{':
+        return object(depth);
+      case '[':
+        return array(depth);
+      case '"':
+        return Json(string());
+      case 't':
+        literal("true");
+        return Json(true);
+      case 'f':
+        literal("false");
+        return Json(false);
+      case 'n':
+        literal("null");
+        return Json();
       default:
         if (peek() == '-' || (peek() >= '0' && peek() <= '9')) return Json(number());
         if (eof()) fail("unexpected end of input");
@@ -176,10 +201,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       const char c = peek();
       int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else fail("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - 'A' + 10;
+      else
+        fail("bad \\u escape");
       cp = cp * 16 + static_cast<uint32_t>(d);
       ++pos_;
     }
@@ -206,14 +235,30 @@ class JsonParser {
       const char e = peek();
       ++pos_;
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = hex4();
           if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -352,8 +397,12 @@ namespace {
 
 void dump_value(std::string& out, const Json& v) {
   switch (v.type()) {
-    case Json::Type::null: out += "null"; return;
-    case Json::Type::boolean: out += v.as_bool("") ? "true" : "false"; return;
+    case Json::Type::null:
+      out += "null";
+      return;
+    case Json::Type::boolean:
+      out += v.as_bool("") ? "true" : "false";
+      return;
     case Json::Type::number: {
       const double d = v.as_number("");
       char buf[32];
@@ -366,7 +415,9 @@ void dump_value(std::string& out, const Json& v) {
       out += buf;
       return;
     }
-    case Json::Type::string: dump_string(out, v.as_string("")); return;
+    case Json::Type::string:
+      dump_string(out, v.as_string(""));
+      return;
     case Json::Type::array: {
       out += '[';
       bool first = true;

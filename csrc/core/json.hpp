@@ -17,14 +17,14 @@ class Json {
   using Object = std::vector<std::pair<std::string, Json>>;  // keeps insertion order
   using Array = std::vector<Json>;
 
-  Json() = default;  // null
-  Json(std::nullptr_t) {}  // NOLINT
-  Json(bool b) : type_(Type::boolean), bool_(b) {}  // NOLINT
-  Json(double d) : type_(Type::number), num_(d) {}  // NOLINT
+  Json() = default;                                                       // null
+  Json(std::nullptr_t) {}                                                 // NOLINT
+  Json(bool b) : type_(Type::boolean), bool_(b) {}                        // NOLINT
+  Json(double d) : type_(Type::number), num_(d) {}                        // NOLINT
   Json(int64_t i) : type_(Type::number), num_(static_cast<double>(i)) {}  // NOLINT
-  Json(int i) : Json(static_cast<int64_t>(i)) {}  // NOLINT
-  Json(std::string s) : type_(Type::string), str_(std::move(s)) {}  // NOLINT
-  Json(const char* s) : Json(std::string(s)) {}  // NOLINT
+  Json(int i) : Json(static_cast<int64_t>(i)) {}                          // NOLINT
+  Json(std::string s) : type_(Type::string), str_(std::move(s)) {}        // NOLINT
+  Json(const char* s) : Json(std::string(s)) {}                           // NOLINT
   static Json array(Array items = {});
   static Json object(Object members = {});
 
@@ -42,7 +42,7 @@ class Json {
   Json& push_back(Json value);             // array
 
   // Reading. `path` names this value in error messages (e.g. "config.layers[2]").
-  const Json* find(const std::string& key) const;  // object member or nullptr
+  const Json* find(const std::string& key) const;                         // object member or nullptr
   const Json& at(const std::string& key, const std::string& path) const;  // throws when absent
   bool as_bool(const std::string& path) const;
   double as_number(const std::string& path) const;

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
-#include <type_traits>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "core/check.hpp"
 #include "runtime/backend.hpp"
@@ -31,15 +31,15 @@ int64_t checked_numel(const Shape& shape, size_t itemsize) {
   }
   const uint64_t max_bytes = std::min<uint64_t>(SIZE_MAX, INT64_MAX) - kAlign;
   if (static_cast<uint64_t>(n) > max_bytes / itemsize) {
-    throw ValueError("tensor shape " + shape_str(shape) + " is too large: " + std::to_string(n) +
-                     " elements of " + std::to_string(itemsize) + " bytes overflow the address space");
+    throw ValueError("tensor shape " + shape_str(shape) + " is too large: " + std::to_string(n) + " elements of " +
+                     std::to_string(itemsize) + " bytes overflow the address space");
   }
   return n;
 }
 
 std::shared_ptr<void> allocate(int64_t numel, DType dtype, Device device) {
   size_t bytes = static_cast<size_t>(numel) * dtype_size(dtype);  // no overflow: checked by checked_numel
-  runtime::Backend& backend = runtime::backend(device);  // UnavailableError: a device type this build lacks
+  runtime::Backend& backend = runtime::backend(device);           // UnavailableError: a device type this build lacks
   if (device.type == DeviceType::CUDA) {
     return backend.allocate(bytes, device.index);  // checks the device
   }
@@ -97,9 +97,7 @@ void Tensor::set_shape(const Shape& shape) {
   for (int i = 0; i < ndim_; ++i) dims_[i] = shape[static_cast<size_t>(i)];
 }
 
-Tensor::Tensor(Shape shape, Device device, DType dtype) : Tensor(empty(std::move(shape), device, dtype)) {
-  fill(0.0f);
-}
+Tensor::Tensor(Shape shape, Device device, DType dtype) : Tensor(empty(std::move(shape), device, dtype)) { fill(0.0f); }
 
 Tensor Tensor::empty(Shape shape, Device device, DType dtype) {
   Tensor t;
@@ -164,8 +162,8 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
 Tensor Tensor::reshape(Shape shape) const {
   Tensor t = *this;
   t.set_shape(shape);
-  FASTANN_CHECK_ARG(t.numel_ == numel_, "cannot reshape a tensor of shape " << shape_str(this->shape()) << " into "
-                                                                           << shape_str(shape));
+  FASTANN_CHECK_ARG(t.numel_ == numel_,
+                    "cannot reshape a tensor of shape " << shape_str(this->shape()) << " into " << shape_str(shape));
   return t;
 }
 
@@ -197,10 +195,10 @@ Tensor Tensor::to(Device device, bool copy) const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  FASTANN_CHECK_ARG(src.numel_ == numel_, "copy_from: size mismatch, " << shape_str(src.shape()) << " into "
-                                                                         << shape_str(shape()));
+  FASTANN_CHECK_ARG(src.numel_ == numel_,
+                    "copy_from: size mismatch, " << shape_str(src.shape()) << " into " << shape_str(shape()));
   FASTANN_CHECK_ARG(src.dtype_ == dtype_, "copy_from: dtype mismatch, " << dtype_name(src.dtype_) << " into "
-                                                                         << dtype_name(dtype_) << " (use astype)");
+                                                                        << dtype_name(dtype_) << " (use astype)");
   if (numel_ == 0 || (src.data_ == data_ && src.device_ == device_)) return;
   const size_t bytes = nbytes();
   if (is_cpu() && src.is_cpu()) {
@@ -253,10 +251,14 @@ To narrow_integer(From v, DType to) {
 template <typename F>
 void visit_dtype(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::float32: return f(float{});
-    case DType::bfloat16: return f(bfloat16{});
-    case DType::int32: return f(int32_t{});
-    case DType::int64: return f(int64_t{});
+    case DType::float32:
+      return f(float{});
+    case DType::bfloat16:
+      return f(bfloat16{});
+    case DType::int32:
+      return f(int32_t{});
+    case DType::int64:
+      return f(int64_t{});
   }
 }
 

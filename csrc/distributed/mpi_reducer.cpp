@@ -31,8 +31,9 @@ MpiReducer::MpiReducer(MPI_Comm comm, double timeout_s, bool overlap) : timeout_
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (!initialized || finalized) {
-    throw StateError("MpiReducer: MPI is not initialised (or already finalised); call MPI_Init first "
-                     "(Python: fastann.distributed.init())");
+    throw StateError(
+        "MpiReducer: MPI is not initialised (or already finalised); call MPI_Init first "
+        "(Python: fastann.distributed.init())");
   }
   if (comm == MPI_COMM_NULL) throw ValueError("MpiReducer: the communicator is MPI_COMM_NULL");
   if (!(timeout_s > 0.0)) throw ValueError("MpiReducer: timeout must be > 0 seconds, got " + seconds_str(timeout_s));
@@ -61,8 +62,9 @@ MpiReducer::~MpiReducer() {
 
 void MpiReducer::require_usable(const char* what) const {
   if (failed_) {
-    throw DistributedError(std::string("fastann.distributed: ") + what + " on rank " + std::to_string(rank_) +
-                           " of " + std::to_string(size_) + ": an earlier collective failed, so the processes are "
+    throw DistributedError(std::string("fastann.distributed: ") + what + " on rank " + std::to_string(rank_) + " of " +
+                           std::to_string(size_) +
+                           ": an earlier collective failed, so the processes are "
                            "out of step; end the job (fastann.distributed.abort())");
   }
 }
@@ -71,8 +73,7 @@ void MpiReducer::check(int rc, const char* what) {
   if (rc == MPI_SUCCESS) return;
   failed_ = true;
   throw DistributedError(std::string("fastann.distributed: ") + what + " failed on rank " + std::to_string(rank_) +
-                         " of " + std::to_string(size_) + ": " + mpi_error_string(rc) +
-                         " (has another rank died?)");
+                         " of " + std::to_string(size_) + ": " + mpi_error_string(rc) + " (has another rank died?)");
 }
 
 void MpiReducer::start_allreduce(void* data, int64_t n, MPI_Datatype type, int64_t elem_size) {
@@ -88,25 +89,27 @@ void MpiReducer::start_allreduce(void* data, int64_t n, MPI_Datatype type, int64
 
 void MpiReducer::wait_all(const char* what, int64_t n) {
   using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                           std::chrono::duration<double>(timeout_s_));
+  const auto deadline =
+      clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(timeout_s_));
   for (unsigned k = 0;; ++k) {
     int done = 0;
     const int rc = MPI_Testall(static_cast<int>(reqs_.size()), reqs_.data(), &done, MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) {
       failed_ = true;
       reqs_.clear();
-      throw DistributedError(std::string("fastann.distributed: ") + what + (n ? " (" + std::to_string(n) +
-                             " values)" : std::string()) + " failed on rank " + std::to_string(rank_) + " of " +
-                             std::to_string(size_) + ": " + mpi_error_string(rc) + " (has another rank died?)");
+      throw DistributedError(std::string("fastann.distributed: ") + what +
+                             (n ? " (" + std::to_string(n) + " values)" : std::string()) + " failed on rank " +
+                             std::to_string(rank_) + " of " + std::to_string(size_) + ": " + mpi_error_string(rc) +
+                             " (has another rank died?)");
     }
     if (done) break;
     if (k % 64 == 63 && clock::now() > deadline) {
       failed_ = true;
       reqs_.clear();  // left pending: the communicator is not used again
-      throw DistributedError(std::string("fastann.distributed: ") + what + (n ? " (" + std::to_string(n) +
-                             " values)" : std::string()) + " on rank " + std::to_string(rank_) + " of " +
-                             std::to_string(size_) + " did not complete within " + seconds_str(timeout_s_) +
+      throw DistributedError(std::string("fastann.distributed: ") + what +
+                             (n ? " (" + std::to_string(n) + " values)" : std::string()) + " on rank " +
+                             std::to_string(rank_) + " of " + std::to_string(size_) + " did not complete within " +
+                             seconds_str(timeout_s_) +
                              " s: another rank has probably died, hangs, or is not running the same fit "
                              "(every rank must call fit with the same data sizes and arguments)");
     }

@@ -58,8 +58,8 @@ class MpiReducer final : public GradientReducer {
   double timeout_s_;
   bool overlap_;
   bool failed_ = false;
-  std::vector<MPI_Request> reqs_;   // capacity reserved up front: no allocation per step
-  int64_t pending_begin_ = -1;      // start of the range gradients_ready began reducing, -1 when none
+  std::vector<MPI_Request> reqs_;  // capacity reserved up front: no allocation per step
+  int64_t pending_begin_ = -1;     // start of the range gradients_ready began reducing, -1 when none
   int64_t pending_end_ = -1;
 };
 

@@ -48,8 +48,8 @@ void* NcclReducer::staging(int64_t bytes) {
 
 void NcclReducer::wait(const char* what) {
   using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                           std::chrono::duration<double>(timeout_s_));
+  const auto deadline =
+      clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(timeout_s_));
   for (;;) {
     const cudaError_t q = cudaStreamQuery(stream_);
     if (q == cudaSuccess) return;
@@ -72,14 +72,14 @@ void NcclReducer::allreduce(void* data, int64_t n, ncclDataType_t type, int64_t 
   cudaGetLastError();  // a host pointer may leave an error behind on old runtimes
   const int64_t bytes = n * elem_size;
   void* buf = on_device ? data : staging(bytes);
-  if (!on_device && cudaMemcpyAsync(buf, data, static_cast<size_t>(bytes), cudaMemcpyHostToDevice, stream_) !=
-                        cudaSuccess) {
+  if (!on_device &&
+      cudaMemcpyAsync(buf, data, static_cast<size_t>(bytes), cudaMemcpyHostToDevice, stream_) != cudaSuccess) {
     fail(what, "cudaMemcpyAsync to the device");
   }
   const ncclResult_t rc = ncclAllReduce(buf, buf, static_cast<size_t>(n), type, op, comm_, stream_);
   if (rc != ncclSuccess) fail(what, ncclGetErrorString(rc));
-  if (!on_device && cudaMemcpyAsync(data, buf, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost, stream_) !=
-                        cudaSuccess) {
+  if (!on_device &&
+      cudaMemcpyAsync(data, buf, static_cast<size_t>(bytes), cudaMemcpyDeviceToHost, stream_) != cudaSuccess) {
     fail(what, "cudaMemcpyAsync to the host");
   }
   wait(what);

@@ -1,7 +1,5 @@
 // The model file's reader (see fastann/io.hpp for the layout). It trusts nothing: every length, offset, shape,
 // dtype and name is checked against the file before anything is allocated from it, and every failure is an IOError.
-#include "fastann/io.hpp"
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -11,11 +9,12 @@
 #include <limits>
 #include <sstream>
 
-#include "fastann/error.hpp"
 #include "core/json.hpp"
+#include "fastann/error.hpp"
+#include "fastann/io.hpp"
+#include "io/format.hpp"
 #include "nn/layer.hpp"
 #include "nn/layers/config_json.hpp"
-#include "io/format.hpp"
 
 namespace fastann {
 
@@ -76,8 +75,7 @@ std::vector<Entry> read_entries(const Json& header, uint64_t data_size) {
     pos = e->end;
   }
   if (pos != data_size) {
-    bad("the tensors cover " + std::to_string(pos) + " bytes of a " + std::to_string(data_size) +
-        "-byte data section");
+    bad("the tensors cover " + std::to_string(pos) + " bytes of a " + std::to_string(data_size) + "-byte data section");
   }
   return entries;
 }
@@ -120,7 +118,8 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
   const Json* format = meta.find("format");
   if (!format || format->as_string("") != kFormat) {
     bad("not a fastann model: __metadata__.format is " +
-        (format ? "'" + format->as_string("") + "'" : std::string("missing")) + " (a safetensors file from elsewhere?)");
+        (format ? "'" + format->as_string("") + "'" : std::string("missing")) +
+        " (a safetensors file from elsewhere?)");
   }
   const std::string& version = meta.at("format_version", "__metadata__").as_string("__metadata__.format_version");
   char* end = nullptr;
@@ -179,10 +178,14 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
     const std::string op = "config.compile.optimizer";
     const Json& o = compile.at("optimizer", "config.compile");
     OptimizerConfig oc = OptimizerConfig::defaults(o.at("name", op).as_string(op + ".name"));
-    const std::pair<const char*, double*> nums[] = {
-        {"learning_rate", &oc.learning_rate}, {"momentum", &oc.momentum}, {"beta_1", &oc.beta_1},
-        {"beta_2", &oc.beta_2}, {"epsilon", &oc.epsilon}, {"rho", &oc.rho},
-        {"initial_accumulator_value", &oc.initial_accumulator_value}, {"weight_decay", &oc.weight_decay}};
+    const std::pair<const char*, double*> nums[] = {{"learning_rate", &oc.learning_rate},
+                                                    {"momentum", &oc.momentum},
+                                                    {"beta_1", &oc.beta_1},
+                                                    {"beta_2", &oc.beta_2},
+                                                    {"epsilon", &oc.epsilon},
+                                                    {"rho", &oc.rho},
+                                                    {"initial_accumulator_value", &oc.initial_accumulator_value},
+                                                    {"weight_decay", &oc.weight_decay}};
     for (const auto& [key, dst] : nums) *dst = o.at(key, op).as_number(op + "." + key);
     oc.nesterov = o.at("nesterov", op).as_bool(op + ".nesterov");
     oc.centered = o.at("centered", op).as_bool(op + ".centered");
@@ -211,7 +214,8 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
     const std::vector<MetricConfig> metrics =
         metrics_from(compile.at("metrics", "config.compile"), "config.compile.metrics");
     std::vector<MetricConfig> weighted;
-    if (const Json* wm = compile.find("weighted_metrics")) weighted = metrics_from(*wm, "config.compile.weighted_metrics");
+    if (const Json* wm = compile.find("weighted_metrics"))
+      weighted = metrics_from(*wm, "config.compile.weighted_metrics");
     model.compile(oc, lc, metrics, weighted);
     const Json& st = config.at("optimizer_state", cpath);
     if (!st.is_null()) {

@@ -1,8 +1,6 @@
 // The model file's writer (see fastann/io.hpp for the layout): builds the JSON header (architecture, compile
 // configuration, tensor table) and the data section in memory, then renames a fully written temporary file into
 // place. The reader is load_model.cpp.
-#include "fastann/io.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -13,19 +11,22 @@
 #include <limits>
 #include <sstream>
 
+#include "fastann/io.hpp"
+
 #ifndef _WIN32
 #include <fcntl.h>
 #include <unistd.h>
 #else
-#include <filesystem>
 #include <process.h>
+
+#include <filesystem>
 #endif
 
-#include "fastann/error.hpp"
 #include "core/json.hpp"
+#include "fastann/error.hpp"
+#include "io/format.hpp"
 #include "nn/layer.hpp"
 #include "nn/layers/config_json.hpp"
-#include "io/format.hpp"
 
 namespace fastann {
 
@@ -150,7 +151,8 @@ std::string serialize_model(const Sequential& model, bool include_optimizer) {
   std::vector<std::pair<std::string, Json>> entries;
   for (const auto& [name, t] : tensors) {
     for (const auto& e : entries) {
-      if (e.first == name) throw ValueError("two weights would be stored as '" + name + "'; give the layers unique names");
+      if (e.first == name)
+        throw ValueError("two weights would be stored as '" + name + "'; give the layers unique names");
     }
     Json shape = Json::array();
     for (int64_t d : t.shape()) shape.push_back(d);

@@ -32,8 +32,8 @@ void Layer::build(const Shape& input_shape) {
                     type() << " '" << name_ << "': input shape must have 1 to " << Tensor::kMaxDims - 1
                            << " dimensions per sample, got " << shape_str(input_shape));
   for (int64_t d : input_shape) {
-    FASTANN_CHECK_ARG(d > 0, type() << " '" << name_ << "': input dimensions must be positive, got shape "
-                                    << shape_str(input_shape));
+    FASTANN_CHECK_ARG(
+        d > 0, type() << " '" << name_ << "': input dimensions must be positive, got shape " << shape_str(input_shape));
   }
   Shape out = compute_output_shape(input_shape);
   input_shape_ = input_shape;
@@ -95,8 +95,8 @@ std::string unique_name(const std::string& base) {
 std::unique_ptr<Layer> make_layer(const std::string& class_name, const Json& config, const std::string& path) {
   const LayerEntry* e = layer_registry().find(class_name);
   if (!e) {
-    FASTANN_THROW(ValueError, "unknown layer class '" << class_name << "'; valid layers: "
-                                                      << layer_registry().names_list());
+    FASTANN_THROW(ValueError,
+                  "unknown layer class '" << class_name << "'; valid layers: " << layer_registry().names_list());
   }
   config.as_object(path);
   std::string name = name_from(config, path);

@@ -26,8 +26,7 @@ const Registry<LossEntry>& loss_registry() {
 ops::LossParams resolve_loss(const LossConfig& config) {
   const LossEntry* e = loss_registry().find(config.name);
   if (!e) {
-    FASTANN_THROW(ValueError,
-                  "unknown loss '" << config.name << "'; valid losses: " << loss_registry().names_list());
+    FASTANN_THROW(ValueError, "unknown loss '" << config.name << "'; valid losses: " << loss_registry().names_list());
   }
   FASTANN_CHECK_ARG(config.delta > 0.0, "huber: delta must be > 0, got " << config.delta);
   ops::LossParams p;

@@ -62,7 +62,8 @@ ops::MetricParams resolve_metric(const MetricConfig& cfg, ops::Loss loss, int64_
     throw ValueError("metric '" + name + "' needs class-index targets (loss sparse_categorical_crossentropy)");
   }
   if (!ops::metric_is_sparse(p.kind) && loss == ops::Loss::scce) {
-    throw ValueError("metric '" + name + "' needs one-hot targets, but the loss takes class indices; use "
+    throw ValueError("metric '" + name +
+                     "' needs one-hot targets, but the loss takes class indices; use "
                      "'accuracy', 'sparse_categorical_accuracy' or 'sparse_top_k_categorical_accuracy'");
   }
   if (p.kind == Metric::top_k_categorical_accuracy || p.kind == Metric::sparse_top_k_categorical_accuracy) {
@@ -75,8 +76,8 @@ ops::MetricParams resolve_metric(const MetricConfig& cfg, ops::Loss loss, int64_
     p.num_thresholds = cfg.num_thresholds;
   }
   if (p.kind == Metric::binary_accuracy || p.kind == Metric::precision || p.kind == Metric::recall) {
-    FASTANN_CHECK_ARG(std::isfinite(cfg.threshold) && (p.kind == Metric::binary_accuracy ||
-                                                       (cfg.threshold >= 0.0 && cfg.threshold <= 1.0)),
+    FASTANN_CHECK_ARG(std::isfinite(cfg.threshold) &&
+                          (p.kind == Metric::binary_accuracy || (cfg.threshold >= 0.0 && cfg.threshold <= 1.0)),
                       "metric '" << name << "': threshold must be "
                                  << (p.kind == Metric::binary_accuracy ? "finite" : "in [0, 1]") << ", got "
                                  << cfg.threshold);

@@ -58,8 +58,7 @@ std::vector<std::string> Optimizer::slot_names() const {
 }
 
 Tensor& Optimizer::slot(size_t i) {
-  FASTANN_CHECK_ARG(i < slots_.size(), "optimizer slot index " << i << " out of range (" << slots_.size()
-                                                               << " slots)");
+  FASTANN_CHECK_ARG(i < slots_.size(), "optimizer slot index " << i << " out of range (" << slots_.size() << " slots)");
   return slots_[i];
 }
 

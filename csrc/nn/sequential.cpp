@@ -61,12 +61,11 @@ void Sequential::add(const Input& input) {
   bool positive = !input.shape.empty();
   for (int64_t d : input.shape) positive = positive && d > 0;
   if (input.shape.size() <= 1) {
-    FASTANN_CHECK_ARG(positive, "Input: shape must be (features,) with features > 0, got "
-                                    << shape_str(input.shape));
+    FASTANN_CHECK_ARG(positive, "Input: shape must be (features,) with features > 0, got " << shape_str(input.shape));
   }
-  FASTANN_CHECK_ARG(positive && input.shape.size() < static_cast<size_t>(Tensor::kMaxDims),
-                    "Input: shape must have 1 to " << Tensor::kMaxDims - 1 << " positive dimensions, got "
-                                                   << shape_str(input.shape));
+  FASTANN_CHECK_ARG(
+      positive && input.shape.size() < static_cast<size_t>(Tensor::kMaxDims),
+      "Input: shape must have 1 to " << Tensor::kMaxDims - 1 << " positive dimensions, got " << shape_str(input.shape));
   FASTANN_CHECK_ARG(impl_->layers.empty() && impl_->input_from_input.empty(),
                     "an Input can only be added first, before any layer (and only once)");
   impl_->input_from_input = input.shape;
@@ -143,8 +142,8 @@ int64_t Sequential::output_dim() const { return impl_->output_dim(); }
 size_t Sequential::num_layers() const { return impl_->layers.size(); }
 
 LayerInfo Sequential::layer_info(size_t index) const {
-  FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range (the model has "
-                                                                 << impl_->layers.size() << " layers)");
+  FASTANN_CHECK_ARG(index < impl_->layers.size(),
+                    "layer index " << index << " out of range (the model has " << impl_->layers.size() << " layers)");
   LayerInfo li = impl_->layers[index]->info();
   if (!impl_->built) li.weight_shapes.clear(), li.param_count = 0, li.non_trainable_param_count = 0, li.input_dim = 0;
   return li;
@@ -169,12 +168,13 @@ std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
 void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weights) {
   FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range");
   const nn::Layer& l = *impl_->layers[index];
-  FASTANN_CHECK_STATE(impl_->built, "set_weights: the model is not built yet; build it (or give the first layer an "
-                                    "input_dim) before setting weights");
+  FASTANN_CHECK_STATE(impl_->built,
+                      "set_weights: the model is not built yet; build it (or give the first layer an "
+                      "input_dim) before setting weights");
   std::vector<Tensor> params = l.params();
   for (const Tensor& t : l.state()) params.push_back(t);
-  FASTANN_CHECK_ARG(weights.size() == params.size(), "layer '" << l.name() << "' expects " << params.size()
-                                                               << " weight arrays, got " << weights.size());
+  FASTANN_CHECK_ARG(weights.size() == params.size(),
+                    "layer '" << l.name() << "' expects " << params.size() << " weight arrays, got " << weights.size());
   for (size_t j = 0; j < params.size(); ++j) {
     FASTANN_CHECK_ARG(weights[j].shape() == params[j].shape(),
                       "layer '" << l.name() << "' weight " << j << " must have shape " << shape_str(params[j].shape())
@@ -195,16 +195,16 @@ void Sequential::set_weights(const std::vector<Tensor>& weights) {
   FASTANN_CHECK_STATE(impl_->built, "set_weights: the model is not built yet");
   size_t expected = 0;
   for (const auto& l : impl_->layers) expected += l->params().size() + l->state().size();
-  FASTANN_CHECK_ARG(weights.size() == expected, "set_weights: the model has " << expected
-                                                                              << " weight arrays, got " << weights.size());
+  FASTANN_CHECK_ARG(weights.size() == expected,
+                    "set_weights: the model has " << expected << " weight arrays, got " << weights.size());
   // Validate everything before changing anything.
   size_t k = 0;
   for (const auto& l : impl_->layers) {
     for (const auto* group : {&l->params(), &l->state()}) {
       for (const Tensor& p : *group) {
-        FASTANN_CHECK_ARG(weights[k].shape() == p.shape(), "set_weights: weight " << k << " (layer '" << l->name()
-                                                               << "') must have shape " << shape_str(p.shape())
-                                                               << ", got " << shape_str(weights[k].shape()));
+        FASTANN_CHECK_ARG(weights[k].shape() == p.shape(),
+                          "set_weights: weight " << k << " (layer '" << l->name() << "') must have shape "
+                                                 << shape_str(p.shape()) << ", got " << shape_str(weights[k].shape()));
         ++k;
       }
     }
@@ -212,8 +212,8 @@ void Sequential::set_weights(const std::vector<Tensor>& weights) {
   k = 0;
   for (size_t i = 0; i < impl_->layers.size(); ++i) {
     const size_t cnt = impl_->layers[i]->params().size() + impl_->layers[i]->state().size();
-    set_layer_weights(i, std::vector<Tensor>(weights.begin() + static_cast<long>(k),
-                                             weights.begin() + static_cast<long>(k + cnt)));
+    set_layer_weights(
+        i, std::vector<Tensor>(weights.begin() + static_cast<long>(k), weights.begin() + static_cast<long>(k + cnt)));
     k += cnt;
   }
 }
@@ -235,13 +235,11 @@ void Sequential::set_learning_rate(double lr) {
   impl_->optimizer->set_learning_rate(lr);
 }
 
-int64_t Sequential::optimizer_iterations() const {
-  return impl_->compiled ? impl_->optimizer->iterations() : 0;
-}
+int64_t Sequential::optimizer_iterations() const { return impl_->compiled ? impl_->optimizer->iterations() : 0; }
 
 LayerSpec Sequential::layer_config(size_t index) const {
-  FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range (the model has "
-                                                                 << impl_->layers.size() << " layers)");
+  FASTANN_CHECK_ARG(index < impl_->layers.size(),
+                    "layer index " << index << " out of range (the model has " << impl_->layers.size() << " layers)");
   const nn::Layer& l = *impl_->layers[index];
   return {l.type(), l.config().at("config", "layer").dump()};
 }
@@ -267,9 +265,9 @@ OptimizerState Sequential::get_optimizer_state() const {
     std::vector<Tensor> views;
     for (const auto& l : m.layers) {
       for (const Tensor& p : l->params()) {
-        views.push_back(Tensor::view(const_cast<float*>(flat.data()) + (p.data() - m.params.data()), p.shape(),
-                                     flat.device())
-                            .to(Device::cpu(), /*copy=*/true));
+        views.push_back(
+            Tensor::view(const_cast<float*>(flat.data()) + (p.data() - m.params.data()), p.shape(), flat.device())
+                .to(Device::cpu(), /*copy=*/true));
       }
     }
     st.slots.push_back(std::move(views));
@@ -286,16 +284,16 @@ void Sequential::set_optimizer_state(const OptimizerState& st) {
   FASTANN_CHECK_ARG(st.iterations >= 0, "optimizer state: iterations must be >= 0, got " << st.iterations);
   const std::vector<std::string> names = m.optimizer->slot_names();
   FASTANN_CHECK_ARG(st.slot_names == names && st.slots.size() == names.size(),
-                    "optimizer state: the slots do not match this " << m.optimizer->config().name
-                                                                    << " optimizer's (" << names.size() << " slots)");
+                    "optimizer state: the slots do not match this " << m.optimizer->config().name << " optimizer's ("
+                                                                    << names.size() << " slots)");
   std::vector<const Tensor*> params;
   for (const auto& l : m.layers) {
     for (const Tensor& p : l->params()) params.push_back(&p);
   }
   for (size_t s = 0; s < names.size(); ++s) {
-    FASTANN_CHECK_ARG(st.slots[s].size() == params.size(), "optimizer state: slot '" << names[s] << "' has "
-                                                               << st.slots[s].size() << " arrays, expected "
-                                                               << params.size());
+    FASTANN_CHECK_ARG(st.slots[s].size() == params.size(), "optimizer state: slot '"
+                                                               << names[s] << "' has " << st.slots[s].size()
+                                                               << " arrays, expected " << params.size());
     for (size_t w = 0; w < params.size(); ++w) {
       FASTANN_CHECK_ARG(st.slots[s][w].shape() == params[w]->shape(),
                         "optimizer state: slot '" << names[s] << "' of weight " << w << " must have shape "

@@ -18,12 +18,24 @@ struct ActEntry {
 };
 
 constexpr ActEntry kActs[] = {
-    {"linear", Act::linear},     {"relu", Act::relu},       {"sigmoid", Act::sigmoid},
-    {"tanh", Act::tanh},         {"softmax", Act::softmax}, {"leaky_relu", Act::leaky_relu},
-    {"elu", Act::elu},           {"selu", Act::selu},       {"gelu", Act::gelu},
-    {"softplus", Act::softplus}, {"swish", Act::swish},     {"silu", Act::swish},
-    {"softsign", Act::softsign}, {"hard_sigmoid", Act::hard_sigmoid}, {"mish", Act::mish},
-    {"exponential", Act::exponential}, {"hard_silu", Act::hard_silu}, {"hard_swish", Act::hard_silu},
+    {"linear", Act::linear},
+    {"relu", Act::relu},
+    {"sigmoid", Act::sigmoid},
+    {"tanh", Act::tanh},
+    {"softmax", Act::softmax},
+    {"leaky_relu", Act::leaky_relu},
+    {"elu", Act::elu},
+    {"selu", Act::selu},
+    {"gelu", Act::gelu},
+    {"softplus", Act::softplus},
+    {"swish", Act::swish},
+    {"silu", Act::swish},
+    {"softsign", Act::softsign},
+    {"hard_sigmoid", Act::hard_sigmoid},
+    {"mish", Act::mish},
+    {"exponential", Act::exponential},
+    {"hard_silu", Act::hard_silu},
+    {"hard_swish", Act::hard_silu},
 };
 
 }  // namespace
@@ -58,28 +70,44 @@ bool act_grad_from_output(const ActParams& p) {
 
 const char* loss_name(Loss kind) {
   switch (kind) {
-    case Loss::mse: return "mean_squared_error";
-    case Loss::mae: return "mean_absolute_error";
-    case Loss::huber: return "huber";
-    case Loss::bce: return "binary_crossentropy";
-    case Loss::cce: return "categorical_crossentropy";
-    case Loss::scce: return "sparse_categorical_crossentropy";
+    case Loss::mse:
+      return "mean_squared_error";
+    case Loss::mae:
+      return "mean_absolute_error";
+    case Loss::huber:
+      return "huber";
+    case Loss::bce:
+      return "binary_crossentropy";
+    case Loss::cce:
+      return "categorical_crossentropy";
+    case Loss::scce:
+      return "sparse_categorical_crossentropy";
   }
   return "?";
 }
 
 const char* metric_name(Metric kind) {
   switch (kind) {
-    case Metric::binary_accuracy: return "binary_accuracy";
-    case Metric::categorical_accuracy: return "categorical_accuracy";
-    case Metric::sparse_categorical_accuracy: return "sparse_categorical_accuracy";
-    case Metric::mse: return "mse";
-    case Metric::mae: return "mae";
-    case Metric::top_k_categorical_accuracy: return "top_k_categorical_accuracy";
-    case Metric::sparse_top_k_categorical_accuracy: return "sparse_top_k_categorical_accuracy";
-    case Metric::auc: return "auc";
-    case Metric::precision: return "precision";
-    case Metric::recall: return "recall";
+    case Metric::binary_accuracy:
+      return "binary_accuracy";
+    case Metric::categorical_accuracy:
+      return "categorical_accuracy";
+    case Metric::sparse_categorical_accuracy:
+      return "sparse_categorical_accuracy";
+    case Metric::mse:
+      return "mse";
+    case Metric::mae:
+      return "mae";
+    case Metric::top_k_categorical_accuracy:
+      return "top_k_categorical_accuracy";
+    case Metric::sparse_top_k_categorical_accuracy:
+      return "sparse_top_k_categorical_accuracy";
+    case Metric::auc:
+      return "auc";
+    case Metric::precision:
+      return "precision";
+    case Metric::recall:
+      return "recall";
   }
   return "?";
 }
@@ -87,9 +115,7 @@ const char* metric_name(Metric kind) {
 // State layouts: mean metrics [sum of w * value, sum of w]; precision [tp, fp]; recall [tp, fn]; auc the weights of
 // positive and of negative targets per threshold bucket, [pos[0 .. n), neg[0 .. n)], where a prediction in bucket b
 // is above thresholds 0 .. b.
-int64_t metric_state_size(const MetricParams& p) {
-  return p.kind == Metric::auc ? 2 * p.num_thresholds : 2;
-}
+int64_t metric_state_size(const MetricParams& p) { return p.kind == Metric::auc ? 2 * p.num_thresholds : 2; }
 
 namespace {
 
@@ -120,10 +146,13 @@ double auc_result(const double* pos, const double* neg, int64_t n) {
 
 double metric_result(const MetricParams& p, const double* s) {
   switch (p.kind) {
-    case Metric::auc: return auc_result(s, s + p.num_thresholds, p.num_thresholds);
+    case Metric::auc:
+      return auc_result(s, s + p.num_thresholds, p.num_thresholds);
     case Metric::precision:
-    case Metric::recall: return ratio(s[0], s[0] + s[1]);
-    default: return ratio(s[0], s[1]);
+    case Metric::recall:
+      return ratio(s[0], s[0] + s[1]);
+    default:
+      return ratio(s[0], s[1]);
   }
 }
 

@@ -8,8 +8,22 @@
 namespace fastann::ops {
 
 enum class Act {
-  linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish,
-  softsign, hard_sigmoid, mish, exponential, hard_silu,
+  linear,
+  relu,
+  sigmoid,
+  tanh,
+  softmax,
+  leaky_relu,
+  elu,
+  selu,
+  gelu,
+  softplus,
+  swish,
+  softsign,
+  hard_sigmoid,
+  mish,
+  exponential,
+  hard_silu,
 };
 
 struct ActParams {
@@ -17,8 +31,8 @@ struct ActParams {
   float alpha = 0.0f;  // leaky_relu negative slope; elu alpha
 };
 
-// Parses a Keras activation name ("relu", "silu" = "swish", "hard_swish" = "hard_silu", None/"" = "linear"); alpha NaN = Keras default.
-// Throws ValueError listing the valid names.
+// Parses a Keras activation name ("relu", "silu" = "swish", "hard_swish" = "hard_silu", None/"" = "linear"); alpha NaN
+// = Keras default. Throws ValueError listing the valid names.
 ActParams parse_activation(const std::string& name, double alpha);
 const char* act_name(Act kind);
 // True when the activation is applied element by element (all but softmax).
@@ -90,7 +104,7 @@ struct OptStep {
   float rho = 0.9f;
   bool centered = false;
   float beta_1 = 0.9f, beta_2 = 0.999f;  // lion (as float32, as Keras multiplies by them)
-  float decay_factor = 1.0f;  // 1 - lr * weight_decay (applied before the update, as Keras does)
+  float decay_factor = 1.0f;             // 1 - lr * weight_decay (applied before the update, as Keras does)
 };
 
 }  // namespace fastann::ops

@@ -1,7 +1,7 @@
 // The one device interface core/, ops/, nn/ and the bindings use: an abstract Backend per device type (memory,
 // copies, streams, synchronisation, queries), the registry that finds it, and the thread's current stream.
-// Backends (csrc/backends/cpu, the CUDA backend in csrc/backends/cuda, the test-only emulator in tests/emulator) implement
-// Backend; nothing here names CUDA.
+// Backends (csrc/backends/cpu, the CUDA backend in csrc/backends/cuda, the test-only emulator in tests/emulator)
+// implement Backend; nothing here names CUDA.
 #pragma once
 
 #include <cstddef>
@@ -15,11 +15,11 @@ namespace fastann::runtime {
 
 // The caching allocator's counters of one device (all 0 for a backend without a cache).
 struct MemoryStats {
-  int64_t allocated_bytes = 0;   // in live blocks (block sizes, rounded up)
-  int64_t reserved_bytes = 0;    // obtained from the device, live or cached
+  int64_t allocated_bytes = 0;  // in live blocks (block sizes, rounded up)
+  int64_t reserved_bytes = 0;   // obtained from the device, live or cached
   int64_t peak_allocated_bytes = 0;
-  int64_t device_allocs = 0;     // device allocations that succeeded
-  int64_t cache_hits = 0;        // allocations served from the cache
+  int64_t device_allocs = 0;  // device allocations that succeeded
+  int64_t cache_hits = 0;     // allocations served from the cache
 };
 
 // One device type's implementation. `device` is the device index (0 .. device_count()); a pointer's device in copy()

@@ -38,8 +38,10 @@ Backend* find_backend(DeviceType type) {
 
 Backend& backend(DeviceType type) {
   if (Backend* b = find_backend(type)) return *b;
-  throw UnavailableError(std::string("this build of fastann has no ") + type_name(type) + " backend (built without "
-                         "the " + type_name(type) + " backend)");
+  throw UnavailableError(std::string("this build of fastann has no ") + type_name(type) +
+                         " backend (built without "
+                         "the " +
+                         type_name(type) + " backend)");
 }
 
 Backend& backend(Device device) {

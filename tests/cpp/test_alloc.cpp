@@ -1,6 +1,6 @@
 // The steady state of training allocates nothing: the number of heap allocations made by Sequential::fit does not
-// grow with the number of batches per epoch (with sample or class weights and streaming metrics such as AUC too), and predict_into into caller memory allocates a small constant number
-// of times, whatever the number of rows.
+// grow with the number of batches per epoch (with sample or class weights and streaming metrics such as AUC too), and
+// predict_into into caller memory allocates a small constant number of times, whatever the number of rows.
 //
 // This program replaces the global operator new/delete (every form) with counting versions, which a C++ program may
 // do; the count covers every thread (fastann's pool workers too) and the standard library. Tensor buffers and GEMM
@@ -14,13 +14,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fastann/fastann.hpp>
 #include <memory>
 #include <new>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fastann/fastann.hpp>
 
 namespace {
 
@@ -159,7 +158,8 @@ Data binary_data(int64_t n, uint32_t seed) {
   d.n = n;
   d.x = random_rows(n, kFeatures, seed);
   d.y.resize(static_cast<size_t>(n));
-  for (int64_t r = 0; r < n; ++r) d.y[static_cast<size_t>(r)] = d.x[static_cast<size_t>(r * kFeatures)] > 0 ? 1.0f : 0.0f;
+  for (int64_t r = 0; r < n; ++r)
+    d.y[static_cast<size_t>(r)] = d.x[static_cast<size_t>(r * kFeatures)] > 0 ? 1.0f : 0.0f;
   d.w.resize(static_cast<size_t>(n));
   for (int64_t r = 0; r < n; ++r) d.w[static_cast<size_t>(r)] = 0.25f + static_cast<float>(r % 7) * 0.5f;
   return d;
@@ -209,7 +209,7 @@ struct Case {
   Weights weights = Weights::none;
   bool streaming_metrics = false;  // AUC, Precision, Recall (and weighted metrics) instead of accuracy and mse
   bool progress = false;           // a progress hook called after every batch (the running logs computed each time)
-  bool extra_layers = false;  // BatchNormalization, Dropout, regularizers
+  bool extra_layers = false;       // BatchNormalization, Dropout, regularizers
 };
 
 std::string name(const Case& c) {
@@ -287,8 +287,8 @@ TEST_P(FitAllocations, DoNotGrowWithTheNumberOfBatches) {
   const Counts many = fit_allocations(m, train, val, kManyBatches, c);
   const Counts few2 = fit_allocations(m, train, val, kFewBatches, c);
   std::printf("[ alloc    ] fit, %s: %ld batches: %ld new + %ld malloc; %ld batches: %ld new + %ld malloc\n",
-              name(c).c_str(), static_cast<long>(kFewBatches), few.news, few.mallocs,
-              static_cast<long>(kManyBatches), many.news, many.mallocs);
+              name(c).c_str(), static_cast<long>(kFewBatches), few.news, few.mallocs, static_cast<long>(kManyBatches),
+              many.news, many.mallocs);
   EXPECT_EQ(few.news, many.news) << name(c);
   EXPECT_EQ(few.mallocs, many.mallocs) << name(c);
   EXPECT_EQ(few.total(), few2.total()) << name(c);
@@ -296,25 +296,25 @@ TEST_P(FitAllocations, DoNotGrowWithTheNumberOfBatches) {
   EXPECT_LT(few.total(), 64) << name(c);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Sequential, FitAllocations,
-    ::testing::Values(Case{"adam", true, false, false, 1}, Case{"adam", true, false, false, 3},
-                      Case{"sgd", false, false, false, 2}, Case{"rmsprop", true, true, false, 2},
-                      Case{"adagrad", true, false, true, 2},
-                      Case{"adam", true, true, false, 2, Weights::sample, true, true},
-                      Case{"sgd", false, true, false, 1, Weights::sample, true, false},
-                      Case{"rmsprop", true, false, true, 2, Weights::by_class, true, true},
-                      Case{"adam", false, false, false, 3, Weights::by_class, false, false},
-                      Case{"adam", true, true, false, 2, Weights::none, false, false, true},
-                      Case{"sgd", false, false, false, 1, Weights::sample, true, true, true}),
-    [](const ::testing::TestParamInfo<Case>& info) {  // e.g. adam_shuffle_threads3
-      const Case& c = info.param;
-      return std::string(c.optimizer) + (c.shuffle ? "_shuffle" : "_noshuffle") + (c.validation ? "_validation" : "") +
-             (c.poll ? "_shouldstop" : "") + (c.weights == Weights::sample ? "_sampleweight" : "") +
-             (c.weights == Weights::by_class ? "_classweight" : "") + (c.streaming_metrics ? "_auc" : "") +
-             (c.progress ? "_progress" : "") + "_threads" + std::to_string(c.threads) +
-             (c.extra_layers ? "_bn_dropout_reg" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Sequential, FitAllocations,
+                         ::testing::Values(Case{"adam", true, false, false, 1}, Case{"adam", true, false, false, 3},
+                                           Case{"sgd", false, false, false, 2}, Case{"rmsprop", true, true, false, 2},
+                                           Case{"adagrad", true, false, true, 2},
+                                           Case{"adam", true, true, false, 2, Weights::sample, true, true},
+                                           Case{"sgd", false, true, false, 1, Weights::sample, true, false},
+                                           Case{"rmsprop", true, false, true, 2, Weights::by_class, true, true},
+                                           Case{"adam", false, false, false, 3, Weights::by_class, false, false},
+                                           Case{"adam", true, true, false, 2, Weights::none, false, false, true},
+                                           Case{"sgd", false, false, false, 1, Weights::sample, true, true, true}),
+                         [](const ::testing::TestParamInfo<Case>& info) {  // e.g. adam_shuffle_threads3
+                           const Case& c = info.param;
+                           return std::string(c.optimizer) + (c.shuffle ? "_shuffle" : "_noshuffle") +
+                                  (c.validation ? "_validation" : "") + (c.poll ? "_shouldstop" : "") +
+                                  (c.weights == Weights::sample ? "_sampleweight" : "") +
+                                  (c.weights == Weights::by_class ? "_classweight" : "") +
+                                  (c.streaming_metrics ? "_auc" : "") + (c.progress ? "_progress" : "") + "_threads" +
+                                  std::to_string(c.threads) + (c.extra_layers ? "_bn_dropout_reg" : "");
+                         });
 
 TEST(FitAllocations, PerEpochCostIsConstant) {
   // More epochs add only the per-epoch bookkeeping (the History entries), never per-batch allocations.
@@ -434,10 +434,11 @@ TEST(PredictAllocations, PredictIntoAllocatesAConstantSmallNumber) {
     const Counts chunk = count([&] { predict_rows(1000, 0); });
     const Counts chunks = count([&] { predict_rows(n, 0); });         // 3 chunks of <= 4096 rows
     const Counts small_chunks = count([&] { predict_rows(n, 64); });  // 157 chunks
-    std::printf("[ alloc    ] predict_into threads=%d: 1 row %ld new + %ld malloc; 1000 rows %ld + %ld; "
-                "10000 rows %ld + %ld; 10000 rows in chunks of 64: %ld + %ld\n",
-                threads, one.news, one.mallocs, chunk.news, chunk.mallocs, chunks.news, chunks.mallocs,
-                small_chunks.news, small_chunks.mallocs);
+    std::printf(
+        "[ alloc    ] predict_into threads=%d: 1 row %ld new + %ld malloc; 1000 rows %ld + %ld; "
+        "10000 rows %ld + %ld; 10000 rows in chunks of 64: %ld + %ld\n",
+        threads, one.news, one.mallocs, chunk.news, chunk.mallocs, chunks.news, chunks.mallocs, small_chunks.news,
+        small_chunks.mallocs);
     EXPECT_EQ(one.news, chunk.news);
     EXPECT_EQ(one.news, chunks.news);
     EXPECT_EQ(one.news, small_chunks.news) << "allocations per chunk";
@@ -464,9 +465,15 @@ TEST(PredictAllocations, SingleLayerPredictIntoAllocatesNothing) {
 
 TEST(AllocationCounter, SeesOperatorNewAndFastannBuffers) {
   // The counters work: a std::vector allocates through operator new, a Tensor buffer through aligned_alloc.
-  const Counts v = count([] { std::vector<int> big(1000); (void)big; });
+  const Counts v = count([] {
+    std::vector<int> big(1000);
+    (void)big;
+  });
   EXPECT_EQ(v.news, 1);
-  const Counts t = count([] { Tensor big({1000}); (void)big; });
+  const Counts t = count([] {
+    Tensor big({1000});
+    (void)big;
+  });
   EXPECT_GE(t.news, 1);  // the shared_ptr control block
 #if FASTANN_TEST_WRAP_MALLOC
   EXPECT_EQ(t.mallocs, 1);  // the 64-byte aligned buffer

@@ -7,17 +7,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <fastann/error.hpp>
 #include <string>
 #include <vector>
-
-#include <fastann/error.hpp>
 
 #include "backends/cpu/cpu_features.hpp"
 #include "backends/cpu/dispatch.hpp"
 #include "backends/cpu/gemm/kernels/registry.hpp"
 #include "backends/cpu/gemm/sgemm.hpp"
-#include "support/gemm_ref.hpp"
 #include "backends/cpu/threadpool.hpp"
+#include "support/gemm_ref.hpp"
 
 namespace {
 
@@ -148,7 +147,8 @@ TEST(CpuGemm, EveryRegisteredSetForcedAgainstTheReference) {
   const IsaRestore restore;
   // The small-m path (m <= 8), the single-column path, the small path (B in place), the packed path with a partial
   // last block in every dimension, and thin k.
-  const Shape shapes[] = {{1, 37, 19}, {5, 130, 64}, {33, 1, 70}, {17, 23, 9}, {29, 45, 40}, {70, 300, 530}, {200, 90, 3}};
+  const Shape shapes[] = {{1, 37, 19},  {5, 130, 64},   {33, 1, 70}, {17, 23, 9},
+                          {29, 45, 40}, {70, 300, 530}, {200, 90, 3}};
   int tested = 0;
   for (const std::string& n : cpu::isa_names()) {
     const cpu::Isa isa = cpu::isa_from_name(n);
@@ -162,8 +162,8 @@ TEST(CpuGemm, EveryRegisteredSetForcedAgainstTheReference) {
         for (int t = 0; t < 4; ++t) {
           const bool ta = t & 1, tb = t & 2;
           const std::string what = n + " threads=" + std::to_string(threads) + " ta=" + std::to_string(ta) +
-                                   " tb=" + std::to_string(tb) + " m=" + std::to_string(s.m) + " n=" +
-                                   std::to_string(s.n) + " k=" + std::to_string(s.k);
+                                   " tb=" + std::to_string(tb) + " m=" + std::to_string(s.m) +
+                                   " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k);
           check_gemm(ta, tb, s, 1.0f, 0.0f, what);
           check_gemm(ta, tb, s, -0.5f, 0.75f, what + " alpha=-0.5 beta=0.75");
         }

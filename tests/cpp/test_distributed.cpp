@@ -4,13 +4,12 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <fastann/fastann.hpp>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <fastann/fastann.hpp>
 
 namespace {
 

@@ -52,8 +52,7 @@ Data make_data(int n) {
 }
 
 bool same(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
 }
 
 fastann::FitOptions no_shuffle(int epochs) {
@@ -99,9 +98,8 @@ TEST(ModelFile, CompiledMetricsWithParametersRoundTrip) {
   m.fit(d.tx, d.ty, o);
   const std::string bytes = fastann::serialize_model(m);
   fastann::Sequential loaded = fastann::load_model_from_memory(bytes.data(), bytes.size());
-  EXPECT_EQ(loaded.metrics_names(),
-            (std::vector<std::string>{"loss", "accuracy", "top1", "auc", "precision", "auc_1", "weighted_accuracy",
-                                      "weighted_auc"}));
+  EXPECT_EQ(loaded.metrics_names(), (std::vector<std::string>{"loss", "accuracy", "top1", "auc", "precision", "auc_1",
+                                                              "weighted_accuracy", "weighted_auc"}));
   EXPECT_EQ(loaded.metrics_names(), m.metrics_names());
   EXPECT_EQ(loaded.evaluate(d.tx, d.ty, wt, 8), m.evaluate(d.tx, d.ty, wt, 8));
   const std::vector<fastann::MetricConfig> got = loaded.metric_configs(false);
@@ -112,8 +110,7 @@ TEST(ModelFile, CompiledMetricsWithParametersRoundTrip) {
   EXPECT_EQ(fastann::serialize_model(loaded), bytes);
   // Plain metrics stay plain names in the JSON (the form older files have).
   const std::string json = fastann::model_config_json(m);
-  EXPECT_NE(json.find("\"metrics\":[\"accuracy\",{\"name\":\"top_k_categorical_accuracy\""), std::string::npos)
-      << json;
+  EXPECT_NE(json.find("\"metrics\":[\"accuracy\",{\"name\":\"top_k_categorical_accuracy\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"weighted_metrics\":[{\"name\":\"accuracy\",\"display_name\":\"weighted_accuracy\""),
             std::string::npos)
       << json;
@@ -277,9 +274,15 @@ TEST_F(HostileBytes, RandomHeaderMutationsNeverCrash) {
       const size_t at = 8 + next() % header_len_;
       const char c = alphabet[next() % (sizeof alphabet - 1)];
       switch (next() % 3) {
-        case 0: b[at] = c; break;
-        case 1: b.insert(at, 1, c); break;
-        default: b.erase(at, 1); break;
+        case 0:
+          b[at] = c;
+          break;
+        case 1:
+          b.insert(at, 1, c);
+          break;
+        default:
+          b.erase(at, 1);
+          break;
       }
     }
     try {

@@ -6,11 +6,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fastann/fastann.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fastann/fastann.hpp>
 
 namespace {
 
@@ -247,7 +246,9 @@ TEST(Sequential, SameSeedsGiveBitwiseIdenticalTraining) {
   for (size_t i = 0; i < weights[0].size(); ++i) {
     ASSERT_EQ(weights[0][i].shape(), weights[1][i].shape());
     EXPECT_EQ(std::memcmp(weights[0][i].data(), weights[1][i].data(),
-                          sizeof(float) * static_cast<size_t>(weights[0][i].numel())), 0) << "weight " << i;
+                          sizeof(float) * static_cast<size_t>(weights[0][i].numel())),
+              0)
+        << "weight " << i;
   }
 }
 
@@ -336,7 +337,7 @@ TEST(SequentialErrors, BadArgumentsAndStates) {
   EXPECT_THROW(fastann::OptimizerConfig::defaults("no_such_optimizer"), fastann::ValueError);
   EXPECT_THROW(m.add(Dense(2, "no_such_activation")), fastann::ValueError);
   m.compile(fastann::OptimizerConfig::defaults("rmsprop"), {"categorical_crossentropy"});
-  EXPECT_THROW(m.fit(xt, yt.rows(0, 7)), fastann::ValueError);                  // sample counts differ
+  EXPECT_THROW(m.fit(xt, yt.rows(0, 7)), fastann::ValueError);                   // sample counts differ
   EXPECT_THROW(m.fit(xt, Tensor::view(y.data(), {8, 2})), fastann::ValueError);  // wrong output width
   fastann::FitOptions o;
   o.batch_size = 0;
@@ -476,8 +477,7 @@ TEST(SequentialWeights, BadWeightsAreValueErrors) {
   EXPECT_NE(message(o).find("cannot be given together"), std::string::npos) << message(o);
   o.sample_weight = Tensor();
   o.class_weight = {1.0f, 2.0f, 3.0f};
-  EXPECT_NE(message(o).find("class_weight has 3 entries but the model has 2 classes"), std::string::npos)
-      << message(o);
+  EXPECT_NE(message(o).find("class_weight has 3 entries but the model has 2 classes"), std::string::npos) << message(o);
   o.class_weight = {1.0f, -2.0f};
   EXPECT_NE(message(o).find("class_weight for class 1 must be finite and >= 0"), std::string::npos) << message(o);
   o.class_weight = {};

@@ -1,15 +1,14 @@
 // Tensor: owning buffers, views of caller memory, row slices, reshape, and the errors of bad shapes.
 #include <gtest/gtest.h>
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
-#include <limits>
-#include <utility>
-#include <string>
-#include <vector>
-
 #include <fastann/fastann.hpp>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -140,9 +139,9 @@ TEST(Device, Parse) {
 
 TEST(Version, HeaderMatchesLibrary) {
   EXPECT_STREQ(fastann::version(), FASTANN_VERSION_STRING);
-  EXPECT_EQ(std::string(FASTANN_VERSION_STRING),
-            std::to_string(FASTANN_VERSION_MAJOR) + "." + std::to_string(FASTANN_VERSION_MINOR) + "." +
-                std::to_string(FASTANN_VERSION_PATCH));
+  EXPECT_EQ(std::string(FASTANN_VERSION_STRING), std::to_string(FASTANN_VERSION_MAJOR) + "." +
+                                                     std::to_string(FASTANN_VERSION_MINOR) + "." +
+                                                     std::to_string(FASTANN_VERSION_PATCH));
 }
 
 }  // namespace
@@ -211,8 +210,8 @@ TEST(TensorDType, ByteSizeOverflowRaisesBeforeAllocating) {
 
 TEST(TensorDType, Bfloat16RoundsToNearestEvenAndKeepsSpecialValues) {
   // Independent reference: round the float32 bit pattern to its top 16 bits by hand, ties to even.
-  const float cases[] = {0.0f, -0.0f, 1.0f, -2.5f, 3.14159265f, 1e-40f, 65504.0f, 3.0e38f, 1.00390625f,
-                         1.01171875f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256};
+  const float cases[] = {0.0f,     -0.0f,   1.0f,        -2.5f,       3.14159265f,       1e-40f,
+                         65504.0f, 3.0e38f, 1.00390625f, 1.01171875f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256};
   for (float f : cases) {
     uint32_t u;
     std::memcpy(&u, &f, 4);
@@ -220,7 +219,7 @@ TEST(TensorDType, Bfloat16RoundsToNearestEvenAndKeepsSpecialValues) {
     const uint32_t want = lower > 0x8000u || (lower == 0x8000u && (upper & 1u)) ? upper + 1 : upper;
     EXPECT_EQ(bfloat16(f).bits, want) << f;
   }
-  EXPECT_EQ(static_cast<float>(bfloat16(1.0f + 1.0f / 256)), 1.0f);          // tie to even (down)
+  EXPECT_EQ(static_cast<float>(bfloat16(1.0f + 1.0f / 256)), 1.0f);              // tie to even (down)
   EXPECT_EQ(static_cast<float>(bfloat16(1.0f + 3.0f / 256)), 1.0f + 1.0f / 64);  // tie to even (up)
   EXPECT_TRUE(std::isinf(static_cast<float>(bfloat16(std::numeric_limits<float>::infinity()))));
   EXPECT_TRUE(std::isnan(static_cast<float>(bfloat16(std::numeric_limits<float>::quiet_NaN()))));

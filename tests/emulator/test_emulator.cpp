@@ -1,17 +1,16 @@
-// The test-only CUDA emulator (tests/emulator/emulator.cpp, FASTANN_CUDA_EMULATOR=ON) keeps the promises the Python tests
-// rely on: device pointers are poisoned (dereferencing one on the host crashes), a host pointer passed as device
+// The test-only CUDA emulator (tests/emulator/emulator.cpp, FASTANN_CUDA_EMULATOR=ON) keeps the promises the Python
+// tests rely on: device pointers are poisoned (dereferencing one on the host crashes), a host pointer passed as device
 // memory and a device pointer passed as host memory are errors, so are freed memory, overruns and another device's
 // memory, and the device has a size. Built only in the emulator build (tests/cpp/CMakeLists.txt).
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <fastann/fastann.hpp>
 #include <memory>
 #include <vector>
 
-#include <fastann/fastann.hpp>
-
-#include "runtime/backend.hpp"
 #include "ops/ops.hpp"
+#include "runtime/backend.hpp"
 
 namespace {
 
@@ -74,8 +73,12 @@ TEST(CudaEmulator, DeviceMemoryIsBounded) {
   EXPECT_THROW(emu().allocate(total + 1, 0), fastann::OutOfMemoryError);
   emu().empty_cache();
   const rt::MemoryStats before = emu().memory_stats(0);
-  { const auto p = emu().allocate(1000, 0); }
-  { const auto p = emu().allocate(1000, 0); }  // the cached block
+  {
+    const auto p = emu().allocate(1000, 0);
+  }
+  {
+    const auto p = emu().allocate(1000, 0);
+  }  // the cached block
   const rt::MemoryStats after = emu().memory_stats(0);
   EXPECT_EQ(after.device_allocs, before.device_allocs + 1);
   EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
@@ -163,7 +166,8 @@ TEST(CudaEmulatorModel, TrainsAndPredictsOnTheDeviceAsOnTheHost) {
   // Host input -> host output; device input -> device output (no staging).
   const Tensor pc = cpu.predict(tx), pg = gpu.predict(tx);
   ASSERT_TRUE(pg.is_cpu());
-  EXPECT_EQ(std::vector<float>(pc.data(), pc.data() + pc.numel()), std::vector<float>(pg.data(), pg.data() + pg.numel()));
+  EXPECT_EQ(std::vector<float>(pc.data(), pc.data() + pc.numel()),
+            std::vector<float>(pg.data(), pg.data() + pg.numel()));
   const Tensor pd = gpu.predict(tx.to(Device::cuda(0)), 7);
   ASSERT_EQ(pd.device(), Device::cuda(0));
   const Tensor back = pd.to(Device::cpu());
@@ -178,14 +182,16 @@ TEST(CudaEmulatorModel, TrainsAndPredictsOnTheDeviceAsOnTheHost) {
   cpu.fit(tx, ty, o);
   gpu.fit(tx, ty, o);
   const Tensor qc = cpu.predict(tx), qg = gpu.predict(tx);
-  EXPECT_EQ(std::vector<float>(qc.data(), qc.data() + qc.numel()), std::vector<float>(qg.data(), qg.data() + qg.numel()));
+  EXPECT_EQ(std::vector<float>(qc.data(), qc.data() + qc.numel()),
+            std::vector<float>(qg.data(), qg.data() + qg.numel()));
 }
 
 TEST(CudaEmulatorModel, StreamedDataEqualsDeviceResidentData) {
   const int64_t n = 40;
   std::vector<float> x(static_cast<size_t>(n * 3)), y(static_cast<size_t>(n * 2), 0.0f);
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < 3; ++j) x[static_cast<size_t>(i * 3 + j)] = static_cast<float>((i * 7 + j * 3) % 11) / 11.0f;
+    for (int64_t j = 0; j < 3; ++j)
+      x[static_cast<size_t>(i * 3 + j)] = static_cast<float>((i * 7 + j * 3) % 11) / 11.0f;
     y[static_cast<size_t>(i * 2 + (i % 2))] = 1.0f;
   }
   const Tensor tx = Tensor::view(x.data(), {n, 3}), ty = Tensor::view(y.data(), {n, 2});

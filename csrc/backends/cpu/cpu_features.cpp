@@ -19,8 +19,8 @@ CpuFeatureMask detect_features() {
   unsigned xlo = 0, xhi = 0;
   __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
   const uint64_t xcr0 = (static_cast<uint64_t>(xhi) << 32) | xlo;
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
-  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
+  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;  // + opmask, ZMM_Hi256, Hi16_ZMM
   if (!os_ymm) return f;
   if (fma) f |= kCpuFma;
   if (__get_cpuid_max(0, nullptr) < 7) return f;
@@ -47,7 +47,7 @@ std::string cpu_feature_names(CpuFeatureMask mask) {
   static const struct {
     CpuFeature bit;
     const char* name;
-  } kNames[] = {{kCpuAvx2, "avx2"},         {kCpuFma, "fma"},          {kCpuAvx512F, "avx512f"},
+  } kNames[] = {{kCpuAvx2, "avx2"},         {kCpuFma, "fma"},           {kCpuAvx512F, "avx512f"},
                 {kCpuAvx512VL, "avx512vl"}, {kCpuAvx512BW, "avx512bw"}, {kCpuAvx512DQ, "avx512dq"}};
   std::string s;
   for (const auto& n : kNames) {

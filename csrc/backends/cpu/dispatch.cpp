@@ -81,8 +81,8 @@ Isa active_isa() {
 
 void set_isa(Isa isa) {
   FASTANN_CHECK_ARG(isa_supported(isa), "fastann: ISA " << isa->name << " is not supported on this CPU or build ("
-                                                        << unsupported_reason(isa) << "); supported: "
-                                                        << supported_list());
+                                                        << unsupported_reason(isa)
+                                                        << "); supported: " << supported_list());
   g_isa.store(isa, std::memory_order_release);
 }
 

@@ -182,10 +182,10 @@ class Pool {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable wake_, finished_;
-  uint64_t seq_ = 0;                 // caller side (under call_mu)
-  std::atomic<uint64_t> gen_{0};     // the latest published sequence number (wakes workers)
-  std::atomic<uint64_t> claim_{0};   // see claim_seq/claim_next/claim_count
-  std::atomic<int64_t> done_{0};     // chunks finished in the current job
+  uint64_t seq_ = 0;                // caller side (under call_mu)
+  std::atomic<uint64_t> gen_{0};    // the latest published sequence number (wakes workers)
+  std::atomic<uint64_t> claim_{0};  // see claim_seq/claim_next/claim_count
+  std::atomic<int64_t> done_{0};    // chunks finished in the current job
   const ChunkFn* fn_ = nullptr;
   int64_t n_ = 0, chunks_ = 0;
   std::mutex error_mu_;

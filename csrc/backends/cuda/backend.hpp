@@ -1,11 +1,10 @@
-// The CUDA backend's functions: plain C++ (no CUDA headers), raw device pointers, implemented by csrc/backends/cuda/*.cpp/*.cu
-// when the backend is built (FASTANN_CUDA). The rest of the library reaches the device part through
-// runtime::backend(Device::cuda()) (runtime.cpp registers it) and the kernels through the ops, whose cuda.cu files
-// (csrc/ops/<op>/cuda.cu) are the only code outside this folder that uses these functions. In test-only builds
-// (FASTANN_CUDA_EMULATOR) tests/emulator/emulator.cpp implements the device part on the host and registers the ops'
-// CUDA kernels itself.
-// Every function taking `device` makes that device current for the call. All work is queued on the device's
-// stream and ordered with it; functions returning host values (copies to the host) synchronise.
+// The CUDA backend's functions: plain C++ (no CUDA headers), raw device pointers, implemented by
+// csrc/backends/cuda/*.cpp/*.cu when the backend is built (FASTANN_CUDA). The rest of the library reaches the device
+// part through runtime::backend(Device::cuda()) (runtime.cpp registers it) and the kernels through the ops, whose
+// cuda.cu files (csrc/ops/<op>/cuda.cu) are the only code outside this folder that uses these functions. In test-only
+// builds (FASTANN_CUDA_EMULATOR) tests/emulator/emulator.cpp implements the device part on the host and registers the
+// ops' CUDA kernels itself. Every function taking `device` makes that device current for the call. All work is queued
+// on the device's stream and ordered with it; functions returning host values (copies to the host) synchronise.
 #pragma once
 
 #include <cstddef>

@@ -1,8 +1,8 @@
 // The caching policy of the CUDA backend's memory allocator, written once for its two users: the real backend
-// (allocator.cpp: cudaMalloc, cudaMallocHost) and the test-only host emulator (tests/emulator/emulator.cpp: host memory), so that
-// tests run on the emulator exercise the policy the GPU runs. Plain C++ without CUDA headers: the emulator build has
-// no CUDA toolkit. How raw memory is obtained and returned is the template parameter Raw (below); everything else
-// is here.
+// (allocator.cpp: cudaMalloc, cudaMallocHost) and the test-only host emulator (tests/emulator/emulator.cpp: host
+// memory), so that tests run on the emulator exercise the policy the GPU runs. Plain C++ without CUDA headers: the
+// emulator build has no CUDA toolkit. How raw memory is obtained and returned is the template parameter Raw (below);
+// everything else is here.
 //
 // Policy. Freed blocks go back to a per-device cache (best fit by size) instead of to the driver, so the training
 // loop's steady state never calls cudaMalloc. Sizes are rounded up (512 bytes below 1 MiB, 2 MiB above) so that
@@ -189,9 +189,9 @@ class CachingPool {
   using FreeList = std::multimap<size_t, void*>;  // size -> block
 
   struct Block {
-    size_t size = 0;          // block size (rounded)
-    size_t requested = 0;     // what the live owner asked for (the extent the emulator lets kernels touch)
-    void* stream = nullptr;   // the stream whose free list it returns to
+    size_t size = 0;         // block size (rounded)
+    size_t requested = 0;    // what the live owner asked for (the extent the emulator lets kernels touch)
+    void* stream = nullptr;  // the stream whose free list it returns to
   };
 
   struct Pool {

@@ -13,9 +13,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void fill_kernel(float* p, int64_t n, float v) {
-  FASTANN_GRID_STRIDE(i, n) p[i] = v;
-}
+__global__ void fill_kernel(float* p, int64_t n, float v) { FASTANN_GRID_STRIDE(i, n) p[i] = v; }
 
 }  // namespace
 
@@ -23,8 +21,8 @@ std::shared_ptr<void> upload_int64(int device, const int64_t* host, int64_t n) {
   const size_t bytes = static_cast<size_t>(n > 0 ? n : 1) * sizeof(int64_t);
   std::shared_ptr<void> d = allocate(bytes, device);
   if (n > 0) {
-    FASTANN_CUDA_CHECK(cudaMemcpyAsync(d.get(), host, static_cast<size_t>(n) * sizeof(int64_t),
-                                       cudaMemcpyHostToDevice, stream()));
+    FASTANN_CUDA_CHECK(
+        cudaMemcpyAsync(d.get(), host, static_cast<size_t>(n) * sizeof(int64_t), cudaMemcpyHostToDevice, stream()));
   }
   return d;
 }

@@ -24,11 +24,11 @@
 #include <string>
 #include <vector>
 
-#include "ops/activation/formulas.hpp"
+#include "backends/cuda/backend.hpp"
 #include "backends/cuda/gemm_common.cuh"
 #include "backends/cuda/gemm_tf32.hpp"
-#include "backends/cuda/backend.hpp"
 #include "backends/cuda/internal.hpp"
+#include "ops/activation/formulas.hpp"
 
 namespace fastann::cuda {
 
@@ -57,10 +57,10 @@ __device__ __forceinline__ void load4(const float* p, bool all_valid, int valid_
 
 template <bool TA, bool TB, bool VEC>
 __global__ void __launch_bounds__(THREADS)
-sgemm_kernel(int64_t m, int64_t n, int64_t k, float alpha, const float* __restrict__ A, int64_t lda,
-             const float* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C, int64_t ldc,
-             const float* __restrict__ bias, ops::Act act, float act_alpha, const int64_t* __restrict__ a_off,
-             const int64_t* __restrict__ b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
+    sgemm_kernel(int64_t m, int64_t n, int64_t k, float alpha, const float* __restrict__ A, int64_t lda,
+                 const float* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C, int64_t ldc,
+                 const float* __restrict__ bias, ops::Act act, float act_alpha, const int64_t* __restrict__ a_off,
+                 const int64_t* __restrict__ b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
   gemm_detail::enter_block_product<TA, TB>(A, lda, B, ldb, C, c_stride, k, a_off, b_off, batch0, k_split);
   __shared__ float As[BK][BM + 4];
   __shared__ float Bs[BK][BN + 4];
@@ -155,10 +155,10 @@ constexpr int LM = 128, LN = 128, LK = 8, LPAD = 4;
 
 template <bool TA, bool TB, bool VEC>
 __global__ void __launch_bounds__(THREADS, 2)
-sgemm_large_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, int64_t lda,
-                   const float* __restrict__ B, int64_t ldb, float* __restrict__ C, int64_t ldc,
-                   gemm_detail::Epilogue ep, const int64_t* __restrict__ a_off, const int64_t* __restrict__ b_off,
-                   int64_t c_stride, int64_t batch0) {
+    sgemm_large_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, int64_t lda,
+                       const float* __restrict__ B, int64_t ldb, float* __restrict__ C, int64_t ldc,
+                       gemm_detail::Epilogue ep, const int64_t* __restrict__ a_off, const int64_t* __restrict__ b_off,
+                       int64_t c_stride, int64_t batch0) {
   using gemm_detail::clamp4;
   using gemm_detail::load4;
   gemm_detail::enter_block_product<TA, TB>(A, lda, B, ldb, C, c_stride, k, a_off, b_off, batch0, 0);  // no split
@@ -299,52 +299,50 @@ void launch_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, float alpha,
               float act_alpha, const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0,
               int64_t k_split) {
   if (vec) {
-    sgemm_kernel<TA, TB, true><<<grid, THREADS, 0, stream()>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                                                               act, act_alpha, a_off, b_off, c_stride, batch0,
-                                                               k_split);
+    sgemm_kernel<TA, TB, true><<<grid, THREADS, 0, stream()>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                                                               act_alpha, a_off, b_off, c_stride, batch0, k_split);
   } else {
-    sgemm_kernel<TA, TB, false><<<grid, THREADS, 0, stream()>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                                                                act, act_alpha, a_off, b_off, c_stride, batch0,
-                                                                k_split);
+    sgemm_kernel<TA, TB, false><<<grid, THREADS, 0, stream()>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                                                                act_alpha, a_off, b_off, c_stride, batch0, k_split);
   }
   FASTANN_CUDA_CHECK_LAUNCH("sgemm");
 }
 
 void launch(bool ta, bool tb, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
-            ops::Act act, float act_alpha, const int64_t* a_off, const int64_t* b_off, int64_t c_stride,
-            int64_t batch0, int64_t k_split) {
+            ops::Act act, float act_alpha, const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0,
+            int64_t k_split) {
   if (!ta && !tb) {
-    launch_t<false, false>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                           b_off, c_stride, batch0, k_split);
+    launch_t<false, false>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off, b_off,
+                           c_stride, batch0, k_split);
   } else if (!ta && tb) {
-    launch_t<false, true>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                          b_off, c_stride, batch0, k_split);
+    launch_t<false, true>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off, b_off,
+                          c_stride, batch0, k_split);
   } else if (ta && !tb) {
-    launch_t<true, false>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                          b_off, c_stride, batch0, k_split);
+    launch_t<true, false>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off, b_off,
+                          c_stride, batch0, k_split);
   } else {
-    launch_t<true, true>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off,
-                         b_off, c_stride, batch0, k_split);
+    launch_t<true, true>(vec, grid, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, act_alpha, a_off, b_off,
+                         c_stride, batch0, k_split);
   }
 }
 
 template <bool TA, bool TB>
-void launch_large_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                    const float* b, int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep,
-                    const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0) {
+void launch_large_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                    int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep, const int64_t* a_off,
+                    const int64_t* b_off, int64_t c_stride, int64_t batch0) {
   if (vec) {
-    sgemm_large_kernel<TA, TB, true><<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off,
-                                                                     b_off, c_stride, batch0);
+    sgemm_large_kernel<TA, TB, true>
+        <<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0);
   } else {
-    sgemm_large_kernel<TA, TB, false><<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off,
-                                                                      b_off, c_stride, batch0);
+    sgemm_large_kernel<TA, TB, false>
+        <<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0);
   }
   FASTANN_CUDA_CHECK_LAUNCH("sgemm_large");
 }
 
-void launch_large(bool ta, bool tb, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a,
-                  int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep,
+void launch_large(bool ta, bool tb, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep,
                   const int64_t* a_off = nullptr, const int64_t* b_off = nullptr, int64_t c_stride = 0,
                   int64_t batch0 = 0) {
   if (!ta && !tb) {
@@ -404,9 +402,12 @@ Kernel choose(int device, int64_t m, int64_t n, int64_t z) {
 
 const char* kernel_name(Kernel kern) {
   switch (kern) {
-    case Kernel::tf32: return "tf32";
-    case Kernel::large: return "large";
-    case Kernel::small: break;
+    case Kernel::tf32:
+      return "tf32";
+    case Kernel::large:
+      return "large";
+    case Kernel::small:
+      break;
   }
   return "small";
 }
@@ -423,8 +424,8 @@ void run_gemm(Kernel kern, bool ta, bool tb, bool vec, int64_t m, int64_t n, int
                        a_off, b_off, c_stride, batch0, k_split);
       break;
     case Kernel::large:
-      launch_large(ta, tb, vec, grid_for(m, n, z, LM, LN), m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off,
-                   c_stride, batch0);
+      launch_large(ta, tb, vec, grid_for(m, n, z, LM, LN), m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride,
+                   batch0);
       break;
     case Kernel::small:
       launch(ta, tb, vec, grid_for(m, n, z), m, n, k, ep.alpha, a, lda, b, ldb, ep.beta, c, ldc, ep.bias, ep.act,
@@ -458,8 +459,8 @@ static_assert(BK == kSliceAlign, "k slices must be whole k-steps of the 64x64 ke
 
 struct Plan {
   Kernel kern = Kernel::small;
-  int64_t splits = 1;   // 1: no split
-  int64_t slice = 0;    // k-values per slice (the last one: what remains), a multiple of kSliceAlign
+  int64_t splits = 1;  // 1: no split
+  int64_t slice = 0;   // k-values per slice (the last one: what remains), a multiple of kSliceAlign
 };
 
 Plan plan_gemm(int device, int64_t m, int64_t n, int64_t k) {
@@ -470,8 +471,8 @@ Plan plan_gemm(int device, int64_t m, int64_t n, int64_t k) {
   const int64_t tiles = ((m + tile_m - 1) / tile_m) * ((n + tile_n - 1) / tile_n);
   const int64_t sms = device_props(device).sms;
   if (tiles >= sms) return p;
-  int64_t s = std::min<int64_t>({(2 * sms + tiles - 1) / tiles, kMaxSplits, k / (kMinSliceSteps * kSliceAlign),
-                                 kMaxGridZ});
+  int64_t s =
+      std::min<int64_t>({(2 * sms + tiles - 1) / tiles, kMaxSplits, k / (kMinSliceSteps * kSliceAlign), kMaxGridZ});
   if (s < 2) return p;
   // Equal slices rounded up to whole k-steps; recounting the slices drops any that rounding left empty.
   const int64_t slice = ((k + s - 1) / s + kSliceAlign - 1) / kSliceAlign * kSliceAlign;
@@ -487,8 +488,8 @@ Plan plan_gemm(int device, int64_t m, int64_t n, int64_t k) {
 // at the end) keep eight independent loads in flight per thread, since the adds of one sum wait for each other;
 // the order depends on `splits` only, so the result is the same every run (no atomics).
 __global__ void __launch_bounds__(THREADS)
-splitk_reduce_kernel(int64_t m, int64_t n, int64_t splits, const float* __restrict__ ws, float* __restrict__ C,
-                     int64_t ldc, gemm_detail::Epilogue ep) {
+    splitk_reduce_kernel(int64_t m, int64_t n, int64_t splits, const float* __restrict__ ws, float* __restrict__ C,
+                         int64_t ldc, gemm_detail::Epilogue ep) {
   const int64_t mn = m * n;
   FASTANN_GRID_STRIDE(i, mn) {
     float part[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
@@ -529,8 +530,8 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
     const std::shared_ptr<void> ws = allocate(static_cast<size_t>(plan.splits * mn) * sizeof(float), device);
     float* part = static_cast<float*>(ws.get());
     const gemm_detail::Epilogue raw{1.0f, 0.0f, nullptr, ops::Act::linear, 0.0f};
-    run_gemm(plan.kern, trans_a, trans_b, vec, m, n, k, a, lda, b, ldb, part, n, raw, plan.splits, nullptr, nullptr,
-             mn, 0, plan.slice);
+    run_gemm(plan.kern, trans_a, trans_b, vec, m, n, k, a, lda, b, ldb, part, n, raw, plan.splits, nullptr, nullptr, mn,
+             0, plan.slice);
     splitk_reduce_kernel<<<blocks_for(mn, THREADS), THREADS, 0, stream()>>>(m, n, plan.splits, part, c, ldc, ep);
     FASTANN_CUDA_CHECK_LAUNCH("splitk_reduce");
   } else {

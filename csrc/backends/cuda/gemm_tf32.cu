@@ -32,8 +32,8 @@ namespace {
 
 constexpr int TM = kTf32TileM, TN = kTf32TileN, TK = 16, THREADS = 256;
 constexpr int WARP_M = 64, WARP_N = 32, FM = WARP_M / 16, FN = WARP_N / 16;  // 2 x 4 warps
-constexpr int LD_KMINOR = TK + 4;   // [128][20]
-constexpr int LD_KMAJOR = TM + 8;   // [16][136]
+constexpr int LD_KMINOR = TK + 4;                                            // [128][20]
+constexpr int LD_KMAJOR = TM + 8;                                            // [16][136]
 constexpr int SIZE_KMINOR = TM * LD_KMINOR;
 constexpr int SIZE_KMAJOR = TK * LD_KMAJOR;
 constexpr int LD_STAGE = 20;
@@ -54,7 +54,9 @@ __device__ __forceinline__ void cp_async4(float* dst, const float* src, int src_
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 // Queues this thread's 2 x 4 floats of one operand tile for the k-step at k0 into the shared tile s:
 //  k-minor: tile element (r, kq..kq+3) <- p[(base + r) * ld + k0 + kq]   (r < 128, kq in {0, 4, 8, 12});
@@ -62,8 +64,8 @@ __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_gr
 // Rows/columns at or beyond `rows` and k-values at or beyond k are zero-filled. VEC: p is 16-byte aligned and ld a
 // multiple of 4, so each group of 4 starts 16-byte aligned (k0, kq, q4 are multiples of 4).
 template <bool KMINOR, bool VEC>
-__device__ __forceinline__ void copy_tile(float* s, const float* __restrict__ p, int64_t ld, int64_t base,
-                                          int64_t rows, int64_t k, int64_t k0, int tid) {
+__device__ __forceinline__ void copy_tile(float* s, const float* __restrict__ p, int64_t ld, int64_t base, int64_t rows,
+                                          int64_t k, int64_t k0, int tid) {
   using gemm_detail::clamp4;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
@@ -96,10 +98,10 @@ __device__ __forceinline__ void copy_tile(float* s, const float* __restrict__ p,
 
 template <bool TA, bool TB, bool VEC>
 __global__ void __launch_bounds__(THREADS, 2)
-gemm_tf32_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, int64_t lda,
-                 const float* __restrict__ B, int64_t ldb, float* __restrict__ C, int64_t ldc,
-                 gemm_detail::Epilogue ep, const int64_t* __restrict__ a_off, const int64_t* __restrict__ b_off,
-                 int64_t c_stride, int64_t batch0, int64_t k_split) {
+    gemm_tf32_kernel(int64_t m, int64_t n, int64_t k, const float* __restrict__ A, int64_t lda,
+                     const float* __restrict__ B, int64_t ldb, float* __restrict__ C, int64_t ldc,
+                     gemm_detail::Epilogue ep, const int64_t* __restrict__ a_off, const int64_t* __restrict__ b_off,
+                     int64_t c_stride, int64_t batch0, int64_t k_split) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   // a is k-minor unless transposed; b is k-minor when transposed.
@@ -211,21 +213,20 @@ void launch_t(bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float*
               int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep, const int64_t* a_off,
               const int64_t* b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
   if (vec) {
-    gemm_tf32_kernel<TA, TB, true><<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off,
-                                                                   b_off, c_stride, batch0, k_split);
+    gemm_tf32_kernel<TA, TB, true>
+        <<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   } else {
-    gemm_tf32_kernel<TA, TB, false><<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off,
-                                                                    b_off, c_stride, batch0, k_split);
+    gemm_tf32_kernel<TA, TB, false>
+        <<<grid, THREADS, 0, stream()>>>(m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   }
   FASTANN_CUDA_CHECK_LAUNCH("gemm_tf32");
 }
 
 }  // namespace
 
-void launch_gemm_tf32(bool trans_a, bool trans_b, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k,
-                      const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-                      const gemm_detail::Epilogue& ep, const int64_t* a_off, const int64_t* b_off, int64_t c_stride,
-                      int64_t batch0, int64_t k_split) {
+void launch_gemm_tf32(bool trans_a, bool trans_b, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a,
+                      int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep,
+                      const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0, int64_t k_split) {
   if (!trans_a && !trans_b) {
     launch_t<false, false>(vec, grid, m, n, k, a, lda, b, ldb, c, ldc, ep, a_off, b_off, c_stride, batch0, k_split);
   } else if (!trans_a && trans_b) {

@@ -18,9 +18,8 @@ constexpr int kTf32TileM = 128, kTf32TileN = 128;
 // per-product element offsets (null: one product), product t = batch0 + blockIdx.z writes c + t * c_stride.
 // k_split > 0 (only with a_off null; a multiple of 16): split-K, block z computes the product over k-values
 // [z k_split, (z + 1) k_split) into c + z * c_stride (gemm_common.cuh, enter_k_slice).
-void launch_gemm_tf32(bool trans_a, bool trans_b, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k,
-                      const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-                      const gemm_detail::Epilogue& ep, const int64_t* a_off, const int64_t* b_off, int64_t c_stride,
-                      int64_t batch0, int64_t k_split);
+void launch_gemm_tf32(bool trans_a, bool trans_b, bool vec, dim3 grid, int64_t m, int64_t n, int64_t k, const float* a,
+                      int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, const gemm_detail::Epilogue& ep,
+                      const int64_t* a_off, const int64_t* b_off, int64_t c_stride, int64_t batch0, int64_t k_split);
 
 }  // namespace fastann::cuda

@@ -18,9 +18,9 @@ namespace fastann::cuda {
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
 
 // Checks a CUDA runtime call: FASTANN_CUDA_CHECK(cudaMemcpy(...));
-#define FASTANN_CUDA_CHECK(call)                                                           \
-  do {                                                                                     \
-    const cudaError_t fastann_err_ = (call);                                               \
+#define FASTANN_CUDA_CHECK(call)                                                                                 \
+  do {                                                                                                           \
+    const cudaError_t fastann_err_ = (call);                                                                     \
     if (fastann_err_ != cudaSuccess) ::fastann::cuda::throw_cuda_error(fastann_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
@@ -50,7 +50,7 @@ inline cudaStream_t stream() { return static_cast<cudaStream_t>(runtime::current
 void retire_stream(int device, cudaStream_t stream) noexcept;
 
 // In a kernel: for each i in [0, n) that this thread handles (a grid-stride loop over int64 indices).
-#define FASTANN_GRID_STRIDE(i, n) \
+#define FASTANN_GRID_STRIDE(i, n)                                                        \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 

@@ -15,9 +15,7 @@ enum class DType : uint8_t { float32 = 0, bfloat16 = 1, int32 = 2, int64 = 3 };
 inline constexpr int kNumDTypes = 4;
 
 // Bytes per element.
-constexpr size_t dtype_size(DType t) {
-  return t == DType::bfloat16 ? 2 : t == DType::int64 ? 8 : 4;
-}
+constexpr size_t dtype_size(DType t) { return t == DType::bfloat16 ? 2 : t == DType::int64 ? 8 : 4; }
 // "float32", "bfloat16", "int32", "int64" (NumPy's / Keras's names).
 FASTANN_API const char* dtype_name(DType t);
 // The dtype of a name above (also "float", "bf16", "int", "long"); ValueError listing the valid names otherwise.

@@ -27,8 +27,8 @@ struct FitOptions {
   int epochs = 1;
   int initial_epoch = 0;
   bool shuffle = true;
-  std::optional<uint64_t> seed;  // shuffling seed; unset: drawn from the global generator
-  double validation_split = 0.0;  // the last fraction of x/y (before shuffling) is held out, as Keras does
+  std::optional<uint64_t> seed;       // shuffling seed; unset: drawn from the global generator
+  double validation_split = 0.0;      // the last fraction of x/y (before shuffling) is held out, as Keras does
   Tensor validation_x, validation_y;  // explicit validation data (overrides validation_split)
   // Data-parallel fit (fastann/distributed.hpp): this worker's index and the number of workers. Each global batch of
   // batch_size * shard_count rows of the (shared) shuffled order is split so that worker r trains on rows

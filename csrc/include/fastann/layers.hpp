@@ -14,7 +14,8 @@
 namespace fastann {
 
 // Activation names (Keras): linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, selu, gelu, softplus, swish
-// (alias silu), softsign, hard_sigmoid, mish, exponential, hard_silu (alias hard_swish). `alpha` is leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0); NaN = default.
+// (alias silu), softsign, hard_sigmoid, mish, exponential, hard_silu (alias hard_swish). `alpha` is leaky_relu's
+// negative slope (default 0.2) or elu's alpha (default 1.0); NaN = default.
 struct ActivationSpec {
   std::string name = "linear";
   double alpha = std::numeric_limits<double>::quiet_NaN();
@@ -27,7 +28,7 @@ struct InitializerSpec {
   std::string name;
   std::optional<double> minval, maxval, mean, stddev, value;
   std::optional<uint64_t> seed;
-  InitializerSpec(const char* n = "zeros") : name(n) {}  // NOLINT: implicit from a name, like Keras strings
+  InitializerSpec(const char* n = "zeros") : name(n) {}   // NOLINT: implicit from a name, like Keras strings
   InitializerSpec(std::string n) : name(std::move(n)) {}  // NOLINT
 };
 
@@ -58,8 +59,14 @@ struct Dense {
   explicit Dense(int64_t units_, std::string activation_ = "linear") : units(units_) {
     activation.name = std::move(activation_);
   }
-  Dense& with_input_dim(int64_t d) { input_dim = d; return *this; }
-  Dense& with_name(std::string n) { name = std::move(n); return *this; }
+  Dense& with_input_dim(int64_t d) {
+    input_dim = d;
+    return *this;
+  }
+  Dense& with_name(std::string n) {
+    name = std::move(n);
+    return *this;
+  }
 };
 
 // An activation applied on its own: y = activation(x).

@@ -13,7 +13,7 @@ struct LossConfig {
   bool from_logits = false;
   double delta = 1.0;
   LossConfig(const char* n = "mean_squared_error") : name(n) {}  // NOLINT
-  LossConfig(std::string n) : name(std::move(n)) {}  // NOLINT
+  LossConfig(std::string n) : name(std::move(n)) {}              // NOLINT
 };
 
 }  // namespace fastann

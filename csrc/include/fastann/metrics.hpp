@@ -18,8 +18,8 @@ struct MetricConfig {
   int64_t num_thresholds = 200;  // auc (ROC, trapezoidal summation over evenly spaced thresholds, as Keras's AUC)
   double threshold = 0.5;        // binary_accuracy, precision, recall: a prediction above it is positive
   std::string display_name;      // the key in logs and History; empty: `name`
-  MetricConfig(const char* n = "accuracy") : name(n) {}   // NOLINT: implicit from a name, like Keras strings
-  MetricConfig(std::string n) : name(std::move(n)) {}     // NOLINT
+  MetricConfig(const char* n = "accuracy") : name(n) {}  // NOLINT: implicit from a name, like Keras strings
+  MetricConfig(std::string n) : name(std::move(n)) {}    // NOLINT
 };
 
 }  // namespace fastann

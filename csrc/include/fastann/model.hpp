@@ -39,9 +39,9 @@ struct LayerInfo {
   std::string activation;  // Keras name
   Shape input_shape;       // per sample (without the batch axis); empty before the model is built
   Shape output_shape;
-  int64_t input_dim = 0;   // the last axis of input_shape / output_shape (the features of one-axis shapes)
+  int64_t input_dim = 0;  // the last axis of input_shape / output_shape (the features of one-axis shapes)
   int64_t output_dim = 0;
-  int64_t param_count = 0;               // all weights, as Keras's count_params
+  int64_t param_count = 0;                // all weights, as Keras's count_params
   int64_t non_trainable_param_count = 0;  // of which non-trainable (BatchNormalization's moving statistics)
   bool use_bias = false;
   // Keras order, trainable weights first: Dense kernel (in, out), bias (out,); BatchNormalization gamma, beta,
@@ -104,8 +104,7 @@ class FASTANN_API Sequential {
   std::vector<MetricConfig> metric_configs(bool weighted) const;
 
   // x is (n, input_dim); y is (n, output_dim), or (n,) class indices for sparse_categorical_crossentropy.
-  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {},
-              const FitCallbacks& callbacks = {});
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {}, const FitCallbacks& callbacks = {});
   // Returns [loss, metrics...] over all of x, as Keras's evaluate.
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32);
   // The same, reporting progress (e.g. for a progress bar) through `callbacks`.

@@ -15,15 +15,15 @@ namespace fastann {
 struct FASTANN_API OptimizerConfig {
   std::string name = "rmsprop";
   double learning_rate = 0.001;
-  double momentum = 0.0;       // sgd, rmsprop
-  bool nesterov = false;       // sgd
-  double beta_1 = 0.9;         // adam, adamw
-  double beta_2 = 0.999;       // adam, adamw
-  double epsilon = 1e-7;       // adam, adamw, rmsprop, adagrad
-  double rho = 0.9;            // rmsprop
-  bool centered = false;       // rmsprop
-  double initial_accumulator_value = 0.1;  // adagrad
-  double weight_decay = 0.0;   // decoupled decay, w -= lr * wd * w (adamw default 0.004)
+  double momentum = 0.0;                                     // sgd, rmsprop
+  bool nesterov = false;                                     // sgd
+  double beta_1 = 0.9;                                       // adam, adamw
+  double beta_2 = 0.999;                                     // adam, adamw
+  double epsilon = 1e-7;                                     // adam, adamw, rmsprop, adagrad
+  double rho = 0.9;                                          // rmsprop
+  bool centered = false;                                     // rmsprop
+  double initial_accumulator_value = 0.1;                    // adagrad
+  double weight_decay = 0.0;                                 // decoupled decay, w -= lr * wd * w (adamw default 0.004)
   static OptimizerConfig defaults(const std::string& name);  // throws ValueError on an unknown name
 };
 

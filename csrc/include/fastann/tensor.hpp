@@ -1,6 +1,7 @@
 // Tensor: a dense, row-major (C-contiguous) N-D array with a dtype (float32 by default; bfloat16, int32, int64), a
-// shape and a device. It either owns a 64-byte aligned buffer (shared between copies of the Tensor object, like a NumPy array and its views) or is a view of
-// memory owned by someone else (e.g. the caller's buffer: no copy is made for predict input).
+// shape and a device. It either owns a 64-byte aligned buffer (shared between copies of the Tensor object, like a NumPy
+// array and its views) or is a view of memory owned by someone else (e.g. the caller's buffer: no copy is made for
+// predict input).
 #pragma once
 
 #include <cstdint>
@@ -117,7 +118,7 @@ class FASTANN_API Tensor {
   Tensor astype(DType dtype) const;
 
  private:
-  void set_shape(const Shape& shape);  // validates, sets dims_, ndim_ and numel_ (checks the byte size for dtype_)
+  void set_shape(const Shape& shape);   // validates, sets dims_, ndim_ and numel_ (checks the byte size for dtype_)
   void check_dtype(DType want) const {  // TypeError unless dtype_ == want
     if (want != dtype_) dtype_mismatch(want);
   }

@@ -14,17 +14,17 @@ class ReshapeLayer final : public Layer {
  public:
   ReshapeLayer(Shape target, std::string name, Shape declared)
       : Layer(std::move(name), ActivationSpec{}, std::move(declared)), target_(std::move(target)) {
-    FASTANN_CHECK_ARG(!target_.empty() && target_.size() < static_cast<size_t>(Tensor::kMaxDims),
-                      "Reshape: target_shape must have 1 to " << Tensor::kMaxDims - 1 << " dimensions, got "
-                                                              << shape_str(target_));
+    FASTANN_CHECK_ARG(
+        !target_.empty() && target_.size() < static_cast<size_t>(Tensor::kMaxDims),
+        "Reshape: target_shape must have 1 to " << Tensor::kMaxDims - 1 << " dimensions, got " << shape_str(target_));
     int unknown = 0;
     for (int64_t d : target_) {
-      FASTANN_CHECK_ARG(d > 0 || d == -1, "Reshape: target_shape dimensions must be positive or -1, got "
-                                              << shape_str(target_));
+      FASTANN_CHECK_ARG(d > 0 || d == -1,
+                        "Reshape: target_shape dimensions must be positive or -1, got " << shape_str(target_));
       unknown += d == -1;
     }
-    FASTANN_CHECK_ARG(unknown <= 1, "Reshape: at most one target_shape dimension can be -1, got "
-                                        << shape_str(target_));
+    FASTANN_CHECK_ARG(unknown <= 1,
+                      "Reshape: at most one target_shape dimension can be -1, got " << shape_str(target_));
   }
   const char* type() const override { return "Reshape"; }
   void forward(const Tensor& x, Tensor& y, bool, bool) override { y.copy_from(x); }
@@ -40,8 +40,8 @@ class ReshapeLayer final : public Layer {
     for (int64_t d : out) known *= d == -1 ? 1 : d;
     for (int64_t& d : out) {
       if (d == -1) {
-        FASTANN_CHECK_ARG(n % known == 0, "Reshape '" << name_ << "': cannot reshape input of shape "
-                                                      << shape_str(in) << " to " << shape_str(target_));
+        FASTANN_CHECK_ARG(n % known == 0, "Reshape '" << name_ << "': cannot reshape input of shape " << shape_str(in)
+                                                      << " to " << shape_str(target_));
         d = n / known;
         known *= d;
       }

@@ -2,11 +2,12 @@
 // alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) (epsilon outside the bias correction, as Keras). Slots:
 // "momentum", "velocity". Defaults: learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7. AdamW (adamw.cpp)
 // is this update with decoupled weight decay.
+#include "nn/optimizers/adam.hpp"
+
 #include <cmath>
 #include <memory>
 
 #include "nn/optimizer.hpp"
-#include "nn/optimizers/adam.hpp"
 
 namespace fastann::nn {
 

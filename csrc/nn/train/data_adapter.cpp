@@ -6,8 +6,7 @@ namespace fastann {
 
 void Sequential::Impl::check_x(const Tensor& x, const char* what) const {
   if (input_shape.size() == 1) {
-    FASTANN_CHECK_ARG(x.ndim() == 2, what << ": x must be 2-D (samples, features), got shape "
-                                          << shape_str(x.shape()));
+    FASTANN_CHECK_ARG(x.ndim() == 2, what << ": x must be 2-D (samples, features), got shape " << shape_str(x.shape()));
     FASTANN_CHECK_ARG(x.dim(1) == input_dim, what << ": x has " << x.dim(1) << " features but the model expects "
                                                   << input_dim << " (x shape " << shape_str(x.shape()) << ")");
     return;
@@ -25,8 +24,8 @@ void Sequential::Impl::check_xy(const Tensor& x, const Tensor& y, const char* wh
                     what << ": the model's output has shape " << shape_str(output_shape())
                          << " per sample; training and evaluating need one output axis (end the model with "
                             "Flatten or Dense)");
-  FASTANN_CHECK_ARG(y.ndim() >= 1 && y.dim(0) == n, what << ": x and y have different numbers of samples: "
-                                                         << n << " and " << (y.ndim() ? y.dim(0) : 0));
+  FASTANN_CHECK_ARG(y.ndim() >= 1 && y.dim(0) == n, what << ": x and y have different numbers of samples: " << n
+                                                         << " and " << (y.ndim() ? y.dim(0) : 0));
   if (loss.kind == ops::Loss::scce) {
     FASTANN_CHECK_ARG(y.numel() == n, what << ": sparse_categorical_crossentropy expects y of shape (" << n
                                            << ",) with class indices, got " << shape_str(y.shape()));
@@ -41,15 +40,14 @@ void Sequential::Impl::check_xy(const Tensor& x, const Tensor& y, const char* wh
     }
   } else {
     FASTANN_CHECK_ARG(y.ndim() == 2 && y.dim(1) == output_dim(),
-                      what << ": y must have shape (" << n << ", " << output_dim() << ") to match the model's output, got "
-                           << shape_str(y.shape()));
+                      what << ": y must have shape (" << n << ", " << output_dim()
+                           << ") to match the model's output, got " << shape_str(y.shape()));
   }
   if (get_check_finite()) {
     check_finite(x, what, "x");
     check_finite(y, what, "y");
   }
 }
-
 
 Tensor Sequential::Impl::on_host(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::cpu()); }
 
@@ -58,12 +56,11 @@ void Sequential::Impl::check_finite(const Tensor& t, const char* what, const cha
   if (i < 0) return;
   const int64_t cols = t.ndim() >= 2 ? t.numel() / t.dim(0) : 1;
   const float v = on_host(Tensor::view(const_cast<float*>(t.data()) + i, {1}, t.device())).data()[0];
-  throw ValueError(std::string(what) + ": " + arg + " contains " + (std::isnan(v) ? "NaN" : "infinity") +
-                   " at row " + std::to_string(i / cols) + ", column " + std::to_string(i % cols) +
+  throw ValueError(std::string(what) + ": " + arg + " contains " + (std::isnan(v) ? "NaN" : "infinity") + " at row " +
+                   std::to_string(i / cols) + ", column " + std::to_string(i % cols) +
                    "; clean the data, or call fastann.set_check_finite(False) (C++: fastann::set_check_finite) "
                    "to use it as given");
 }
-
 
 Tensor Sequential::Impl::stage(const Tensor& src, const Tensor& ws) const {
   if (src.device() == device) return src;
@@ -72,7 +69,6 @@ Tensor Sequential::Impl::stage(const Tensor& src, const Tensor& ws) const {
   dst.copy_from(src);
   return src.ndim() == dst.ndim() ? dst : dst.reshape(src.shape());
 }
-
 
 bool Sequential::Impl::place_data(std::initializer_list<Tensor*> data) const {
   if (device.type != DeviceType::CUDA) {  // a CPU model given device tensors (C++): host copies
@@ -104,7 +100,6 @@ bool Sequential::Impl::place_data(std::initializer_list<Tensor*> data) const {
   return true;
 }
 
-
 void Sequential::Impl::check_sample_weight(const Tensor& w, int64_t n, const char* what, const char* arg) {
   FASTANN_CHECK_ARG((w.ndim() == 1 || (w.ndim() == 2 && w.dim(1) == 1)) && w.dim(0) == n,
                     what << ": " << arg << " must have shape (" << n << ",), one weight per sample, got shape "
@@ -112,20 +107,20 @@ void Sequential::Impl::check_sample_weight(const Tensor& w, int64_t n, const cha
   const Tensor wh = on_host(w);
   for (int64_t i = 0; i < n; ++i) {
     const float v = wh.data()[i];
-    FASTANN_CHECK_ARG(std::isfinite(v) && v >= 0.0f, what << ": " << arg << " must hold finite weights >= 0, got "
-                                                          << v << " at row " << i);
+    FASTANN_CHECK_ARG(std::isfinite(v) && v >= 0.0f,
+                      what << ": " << arg << " must hold finite weights >= 0, got " << v << " at row " << i);
   }
 }
 
-
-int64_t Sequential::Impl::num_classes() const { return loss.kind == ops::Loss::scce || output_dim() > 1 ? output_dim() : 2; }
-
+int64_t Sequential::Impl::num_classes() const {
+  return loss.kind == ops::Loss::scce || output_dim() > 1 ? output_dim() : 2;
+}
 
 Tensor Sequential::Impl::class_sample_weights(const Tensor& y, const std::vector<float>& cw, const char* what) const {
   const int64_t classes = num_classes();
-  FASTANN_CHECK_ARG(static_cast<int64_t>(cw.size()) <= classes,
-                    what << ": class_weight has " << cw.size() << " entries but the model has " << classes
-                         << " classes (indices 0.." << classes - 1 << ")");
+  FASTANN_CHECK_ARG(static_cast<int64_t>(cw.size()) <= classes, what << ": class_weight has " << cw.size()
+                                                                     << " entries but the model has " << classes
+                                                                     << " classes (indices 0.." << classes - 1 << ")");
   for (size_t k = 0; k < cw.size(); ++k) {
     FASTANN_CHECK_ARG(std::isfinite(cw[k]) && cw[k] >= 0.0f,
                       what << ": class_weight for class " << k << " must be finite and >= 0, got " << cw[k]);
@@ -136,9 +131,8 @@ Tensor Sequential::Impl::class_sample_weights(const Tensor& y, const std::vector
   return w;
 }
 
-
-Tensor Sequential::Impl::batch_weights(const Tensor& y, const Tensor& sample_weight, const std::vector<float>& class_weight,
-                     const char* what) const {
+Tensor Sequential::Impl::batch_weights(const Tensor& y, const Tensor& sample_weight,
+                                       const std::vector<float>& class_weight, const char* what) const {
   const int64_t n = y.dim(0);
   FASTANN_CHECK_ARG(!sample_weight.defined() || class_weight.empty(),
                     what << ": class_weight and sample_weight cannot be given together (pass one of them)");

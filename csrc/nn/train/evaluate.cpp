@@ -15,7 +15,6 @@ std::vector<double> Sequential::Impl::results(const double* state) const {
   return out;
 }
 
-
 Logs Sequential::Impl::running_logs() const {
   Logs logs;
   for (const auto& name : metric_names) logs.emplace_back(name, 0.0);
@@ -28,9 +27,8 @@ void Sequential::Impl::fill_running(Logs& logs, const double* state) const {
   logs.back().second = result(0, state);
 }
 
-
 std::vector<double> Sequential::Impl::evaluate(const Tensor& x, const Tensor& y, const Tensor& w, int64_t batch_size,
-                             const EvaluateCallbacks* cb) {
+                                               const EvaluateCallbacks* cb) {
   const int64_t n = x.dim(0);
   const int64_t ycols = y.numel() / n;
   prepare(std::min(batch_size, n), ycols);

@@ -21,7 +21,9 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   FASTANN_CHECK_ARG(o.shard_count >= 1 && o.shard_index >= 0 && o.shard_index < o.shard_count,
                     "fit: shard_index must be in [0, shard_count) and shard_count >= 1, got shard_index="
                         << o.shard_index << ", shard_count=" << o.shard_count);
-  FASTANN_CHECK_STATE(o.shard_count == 1 || m.reducer, "fit: shard_count=" << o.shard_count
+  FASTANN_CHECK_STATE(
+      o.shard_count == 1 || m.reducer,
+      "fit: shard_count=" << o.shard_count
                           << " (data-parallel) needs a gradient reducer: call set_gradient_reducer first");
 
   FASTANN_CHECK_ARG(!o.sample_weight.defined() || o.class_weight.empty(),
@@ -40,8 +42,9 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     if (vw.defined()) Impl::check_sample_weight(vw, vx.dim(0), "fit (validation_data)", "sample weights");
   } else if (o.validation_split > 0.0) {
     const auto split = static_cast<int64_t>(static_cast<double>(x_all.dim(0)) * (1.0 - o.validation_split));
-    FASTANN_CHECK_ARG(split > 0 && split < x_all.dim(0),
-                      "fit: validation_split=" << o.validation_split << " leaves no samples for training or validation");
+    FASTANN_CHECK_ARG(
+        split > 0 && split < x_all.dim(0),
+        "fit: validation_split=" << o.validation_split << " leaves no samples for training or validation");
     x = x_all.rows(0, split);
     y = y_all.rows(0, split);
     vx = x_all.rows(split, x_all.dim(0));
@@ -113,8 +116,10 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     auto last_progress = clock::now();
     // Applies a hook's answer; true when the batch loop must end.
     auto apply = [&](FitSignal sig) {
-      if (sig == FitSignal::abort) aborted = true;
-      else if (sig == FitSignal::stop) end_epoch = true;
+      if (sig == FitSignal::abort)
+        aborted = true;
+      else if (sig == FitSignal::stop)
+        end_epoch = true;
       return aborted;
     };
     int64_t step = 0;

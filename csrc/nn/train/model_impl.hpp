@@ -13,13 +13,13 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
-#include "runtime/backend.hpp"
 #include "fastann/distributed.hpp"
 #include "fastann/model.hpp"
 #include "nn/layer.hpp"
 #include "nn/layers/config_json.hpp"
 #include "nn/optimizer.hpp"
 #include "ops/ops.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann {
 
@@ -31,16 +31,16 @@ struct Sequential::Impl {
   std::string name = nn::unique_name("sequential");
   std::vector<std::unique_ptr<nn::Layer>> layers;
   bool built = false;
-  Shape input_shape;     // per sample, fixed at build
+  Shape input_shape;      // per sample, fixed at build
   int64_t input_dim = 0;  // elements per input sample
-  Tensor params, grads;  // flat
-  Tensor state;          // flat non-trainable weights
+  Tensor params, grads;   // flat
+  Tensor state;           // flat non-trainable weights
   // Where each layer's weights start in `params` and `state` (elements), fixed at build.
   std::vector<std::vector<int64_t>> param_offsets, state_offsets;
-  Device device;                  // where the buffers live and the ops run
-  std::shared_ptr<void> stream;   // the CUDA stream of a CUDA model (null on the CPU)
-  Tensor host_grads;              // a reducer that takes host memory gets a CUDA model's gradients here
-  Shape input_from_input;  // set by add(Input): the first layer's input shape
+  Device device;                 // where the buffers live and the ops run
+  std::shared_ptr<void> stream;  // the CUDA stream of a CUDA model (null on the CPU)
+  Tensor host_grads;             // a reducer that takes host memory gets a CUDA model's gradients here
+  Shape input_from_input;        // set by add(Input): the first layer's input shape
 
   // Weight regularizers (kernel_regularizer, bias_regularizer), gathered at build: the step adds their penalties
   // and gradients without looking the layers up.

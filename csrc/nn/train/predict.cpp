@@ -6,9 +6,9 @@ namespace fastann {
 
 void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
   const int64_t n = x.dim(0);
-  FASTANN_CHECK_ARG(has_batch_shape(out, n, output_shape()),
-                    "predict: output buffer must have shape " << shape_str(batch_shape(n, output_shape()))
-                                                              << ", got " << shape_str(out.shape()));
+  FASTANN_CHECK_ARG(has_batch_shape(out, n, output_shape()), "predict: output buffer must have shape "
+                                                                 << shape_str(batch_shape(n, output_shape()))
+                                                                 << ", got " << shape_str(out.shape()));
   if (n == 0) return;
   const int64_t chunk = batch_size > 0 ? std::min(batch_size, n) : std::min<int64_t>(n, 4096);
   int64_t width = 0;
@@ -30,8 +30,7 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
     hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf,
                              batch_shape(chunk, layers[i]->output_shape()), device);
   }
-  const Tensor x_stage =
-      stage_in ? Tensor::view(ws.data() + in_at, batch_shape(chunk, input_shape), device) : Tensor();
+  const Tensor x_stage = stage_in ? Tensor::view(ws.data() + in_at, batch_shape(chunk, input_shape), device) : Tensor();
   const Tensor y_stage =
       stage_out ? Tensor::view(ws.data() + out_at, batch_shape(chunk, output_shape()), device) : Tensor();
   for (int64_t s = 0; s < n; s += chunk) {
@@ -57,8 +56,9 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
 
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
   impl_->require_layers();
-  FASTANN_CHECK_STATE(impl_->built, "predict: the model is not built yet; give the first layer an input_dim or fit it "
-                                    "first");
+  FASTANN_CHECK_STATE(impl_->built,
+                      "predict: the model is not built yet; give the first layer an input_dim or fit it "
+                      "first");
   impl_->check_x(x, "predict");
   Tensor out = Tensor::empty(Impl::batch_shape(x.dim(0), impl_->output_shape()), x.device());
   predict_into(x, out, batch_size);
@@ -68,7 +68,8 @@ Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
 void Sequential::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
   Impl& m = *impl_;
   m.require_layers();
-  FASTANN_CHECK_STATE(m.built, "predict: the model is not built yet; give the first layer an input_dim or fit it first");
+  FASTANN_CHECK_STATE(m.built,
+                      "predict: the model is not built yet; give the first layer an input_dim or fit it first");
   m.check_x(x, "predict");
   FASTANN_CHECK_ARG(batch_size >= 0, "predict: batch_size must be positive, got " << batch_size);
   const runtime::StreamScope on_stream(m.stream);

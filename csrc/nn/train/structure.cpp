@@ -8,14 +8,12 @@ void Sequential::Impl::require_not_fitting(const char* what) const {
   FASTANN_CHECK_STATE(!fitting, what << " is not allowed while the model is being fit (e.g. from a callback)");
 }
 
-
 int64_t Sequential::Impl::output_dim() const { return layers.empty() ? 0 : layers.back()->output_size(); }
 
 const Shape& Sequential::Impl::output_shape() const {
   static const Shape none;
   return layers.empty() ? none : layers.back()->output_shape();
 }
-
 
 bool Sequential::Impl::fused() const {
   if (!compiled || layers.empty() || loss_cfg.from_logits) return false;
@@ -31,22 +29,22 @@ void Sequential::Impl::require_layers() const {
 }
 
 void Sequential::Impl::require_compiled(const char* what) const {
-  FASTANN_CHECK_STATE(compiled, "the model must be compiled before " << what
-                                                                     << "; call model.compile(optimizer, loss) first");
+  FASTANN_CHECK_STATE(compiled,
+                      "the model must be compiled before " << what << "; call model.compile(optimizer, loss) first");
 }
 
 void Sequential::Impl::build(const Shape& in_shape, std::optional<uint64_t> seed) {
   require_layers();
   const Shape& declared = layers.front()->declared_input_shape();
   if (declared.size() == 1 && in_shape.size() == 1) {
-    FASTANN_CHECK_ARG(declared == in_shape, "the model expects inputs with " << declared[0] << " features, got "
-                                                                             << in_shape[0]);
+    FASTANN_CHECK_ARG(declared == in_shape,
+                      "the model expects inputs with " << declared[0] << " features, got " << in_shape[0]);
   }
   FASTANN_CHECK_ARG(declared.empty() || declared == in_shape, "the model expects inputs of shape "
                                                                   << shape_str(declared) << " per sample, got "
                                                                   << shape_str(in_shape));
-  FASTANN_CHECK_ARG(in_shape.size() != 1 || in_shape[0] > 0, "the input dimension must be positive, got "
-                                                                  << in_shape[0]);
+  FASTANN_CHECK_ARG(in_shape.size() != 1 || in_shape[0] > 0,
+                    "the input dimension must be positive, got " << in_shape[0]);
   Shape d = in_shape;
   int64_t total = 0, state_total = 0;
   std::vector<std::vector<int64_t>> offsets(layers.size()), soffsets(layers.size());
@@ -84,7 +82,6 @@ void Sequential::Impl::build(const Shape& in_shape, std::optional<uint64_t> seed
   if (optimizer) optimizer->reset(params.numel(), device);
 }
 
-
 void Sequential::Impl::bind_views() {
   reg_terms.clear();
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -105,7 +102,6 @@ void Sequential::Impl::bind_views() {
   }
 }
 
-
 void Sequential::Impl::move_buffers(Device d) {
   params = params.to(d);
   grads = Tensor(grads.shape(), d);
@@ -115,7 +111,6 @@ void Sequential::Impl::move_buffers(Device d) {
   if (optimizer) optimizer->to(d);
 }
 
-
 void Sequential::Impl::release_workspace() {
   ws_rows = 0;
   outs.clear();
@@ -124,7 +119,6 @@ void Sequential::Impl::release_workspace() {
   std::lock_guard<std::mutex> lock(predict_mu);
   predict_ws = Tensor();
 }
-
 
 void Sequential::Impl::ensure_built(const Tensor& x, const char* what) {
   static const Shape none;
@@ -137,7 +131,6 @@ void Sequential::Impl::ensure_built(const Tensor& x, const char* what) {
   const Shape s = x.shape();
   build(Shape(s.begin() + 1, s.end()), std::nullopt);
 }
-
 
 void Sequential::Impl::add(std::unique_ptr<nn::Layer> layer) {
   layer->set_device(device);
@@ -179,7 +172,6 @@ void Sequential::Impl::add(std::unique_ptr<nn::Layer> layer) {
   }
 }
 
-
 Shape Sequential::Impl::batch_shape(int64_t rows, const Shape& per_sample) {
   Shape s;
   s.reserve(per_sample.size() + 1);  // one allocation
@@ -187,7 +179,6 @@ Shape Sequential::Impl::batch_shape(int64_t rows, const Shape& per_sample) {
   s.insert(s.end(), per_sample.begin(), per_sample.end());
   return s;
 }
-
 
 bool Sequential::Impl::has_batch_shape(const Tensor& t, int64_t rows, const Shape& per_sample) {
   if (!t.defined() || t.ndim() != static_cast<int>(per_sample.size()) + 1 || t.dim(0) != rows) return false;

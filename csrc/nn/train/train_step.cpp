@@ -25,7 +25,6 @@ void Sequential::Impl::prepare(int64_t rows, int64_t ycols) {
   ws_rows = rows;
 }
 
-
 Tensor Sequential::Impl::forward_ws(const Tensor& x, bool training, bool fused_now) {
   const int64_t b = x.dim(0);
   Tensor in = x;
@@ -37,19 +36,16 @@ Tensor Sequential::Impl::forward_ws(const Tensor& x, bool training, bool fused_n
   return in;
 }
 
-
 ops::StateSums* Sequential::Impl::device_sums(ops::StateSums& sums) const {
   if (device.type != DeviceType::CUDA) return nullptr;
   sums.reset(device, state_size);
   return &sums;
 }
 
-
 int64_t Sequential::Impl::flush(ops::StateSums* sums, double* state) { return sums ? sums->take(state) : -1; }
 
-
-void Sequential::Impl::score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad, double* state,
-           ops::StateSums* sums, int64_t step) {
+void Sequential::Impl::score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad,
+                             double* state, ops::StateSums* sums, int64_t step) {
   const int64_t b = out.dim(0);
   ops::LossParams lp = loss;
   lp.from_logits = fused_now || loss_cfg.from_logits;
@@ -72,7 +68,6 @@ void Sequential::Impl::score(const Tensor& out, const Tensor& y, const Tensor* w
   }
 }
 
-
 double Sequential::Impl::activity_penalty(int64_t b, ops::StateSums* sums) {
   double sum = 0.0;
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -88,7 +83,6 @@ double Sequential::Impl::activity_penalty(int64_t b, ops::StateSums* sums) {
   return sum;
 }
 
-
 double Sequential::Impl::weight_penalty() {
   double sum = 0.0;
   for (RegTerm& t : reg_terms) sum += ops::regularizer(t.l1, t.l2, t.w, nullptr, 0.0f);
@@ -96,7 +90,7 @@ double Sequential::Impl::weight_penalty() {
 }
 
 void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor* w, double* state, ops::StateSums* sum,
-                int64_t step) {
+                                  int64_t step) {
   const int64_t b = x.dim(0);
   const bool f = fused();
   const Tensor out = forward_ws(x, true, f);
@@ -138,7 +132,6 @@ void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor
   optimizer->step(params, grads);
 }
 
-
 void Sequential::Impl::reduce_gradients() {
   if (grads.is_cpu() || reducer->accepts_device_memory()) {
     if (!grads.is_cpu()) runtime::backend(device).synchronize(device.index);
@@ -151,7 +144,6 @@ void Sequential::Impl::reduce_gradients() {
   grads.copy_from(host_grads);
 }
 
-
 void Sequential::Impl::empty_step() {
   grads.fill(0.0f);
   for (RegTerm& t : reg_terms) ops::regularizer(t.l1, t.l2, t.w, &t.g, 1.0f);
@@ -162,8 +154,8 @@ void Sequential::Impl::empty_step() {
   optimizer->step(params, grads);
 }
 
-std::vector<double> Sequential::Impl::one_batch(const Tensor& x, const Tensor& y, bool train, const Tensor& sample_weight,
-                              const std::vector<float>& class_weight) {
+std::vector<double> Sequential::Impl::one_batch(const Tensor& x, const Tensor& y, bool train,
+                                                const Tensor& sample_weight, const std::vector<float>& class_weight) {
   std::lock_guard<std::recursive_mutex> lock(train_mu);
   const runtime::StreamScope on_stream(stream);
   if (train) require_not_fitting("train_on_batch");

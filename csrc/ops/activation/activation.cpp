@@ -12,9 +12,9 @@ namespace {
 const activation_kernels::Tables& kernels() { return kernel_tables<activation_kernels::Tables>(); }
 
 void check_dtypes(const char* op, const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
-  FASTANN_CHECK_ARG(!a.defined() || !b.defined() || a.dtype() == b.dtype(),
-                    op << ": " << a_name << " is " << dtype_name(a.dtype()) << " but " << b_name << " is "
-                       << dtype_name(b.dtype()));
+  FASTANN_CHECK_ARG(
+      !a.defined() || !b.defined() || a.dtype() == b.dtype(),
+      op << ": " << a_name << " is " << dtype_name(a.dtype()) << " but " << b_name << " is " << dtype_name(b.dtype()));
 }
 
 }  // namespace
@@ -33,8 +33,8 @@ void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, c
   const bool from_out = act_grad_from_output(p);
   const Tensor& used = from_out ? y : x;
   FASTANN_CHECK_ARG(p.kind == Act::linear || (used.defined() && used.numel() == dy.numel()),
-                    "activation_backward: " << act_name(p.kind) << " needs its "
-                                            << (from_out ? "output" : "input") << " of the gradient's size");
+                    "activation_backward: " << act_name(p.kind) << " needs its " << (from_out ? "output" : "input")
+                                            << " of the gradient's size");
   FASTANN_CHECK_ARG(dx.numel() == dy.numel(), "activation_backward: dx and dy differ in size");
   const Tensor none;
   const Tensor& x_used = p.kind != Act::linear && !from_out ? x : none;

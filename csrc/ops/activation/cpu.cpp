@@ -48,12 +48,12 @@ void softmax_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t ro
   }
 }
 
-void fwd_dispatch(const ActParams& p, const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows,
-                  int64_t cols) {
+void fwd_dispatch(const ActParams& p, const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols) {
   if (p.kind == Act::softmax) return softmax_rows(x, ldx, y, ldy, rows, cols);
   if (p.kind == Act::linear && x == y) return;
-  formulas::visit(p.kind, [&](auto kind) { fwd_block<decltype(kind)::value>(x, ldx, y, ldy, rows, cols, p.alpha); },
-                  formulas::Elementwise{});
+  formulas::visit(
+      p.kind, [&](auto kind) { fwd_block<decltype(kind)::value>(x, ldx, y, ldy, rows, cols, p.alpha); },
+      formulas::Elementwise{});
 }
 
 // dx = dy * act'(.) from `in` (x or y, as act_grad_from_output says). No pointer checks inside the loops, so they
@@ -85,8 +85,8 @@ void bwd_elementwise(const ActParams& p, const float* x, const float* y, const f
     if (dx != dy) std::copy(dy, dy + n, dx);
     return;
   }
-  formulas::visit(p.kind, [&](auto kind) { bwd_kind<decltype(kind)::value>(x, y, dy, dx, n, p.alpha); },
-                  formulas::Elementwise{});
+  formulas::visit(
+      p.kind, [&](auto kind) { bwd_kind<decltype(kind)::value>(x, y, dy, dx, n, p.alpha); }, formulas::Elementwise{});
 }
 
 // Element-wise work of at least this many elements is split over the thread pool (chunks are independent, so the
@@ -115,15 +115,13 @@ void cpu_forward(const ActParams& p, const float* x, float* y, int64_t rows, int
   if (rows <= 0 || cols <= 0) return;
   const cpu::FlushDenormalsScope flush;
   if (p.kind == Act::softmax) {  // rows are independent
-    cpu::parallel_for(rows, std::max<int64_t>(1, kParallelGrain / cols), [&](int64_t b, int64_t e) {
-      softmax_rows(x + b * cols, cols, y + b * cols, cols, e - b, cols);
-    });
+    cpu::parallel_for(rows, std::max<int64_t>(1, kParallelGrain / cols),
+                      [&](int64_t b, int64_t e) { softmax_rows(x + b * cols, cols, y + b * cols, cols, e - b, cols); });
     return;
   }
   // Element-wise: the buffers are contiguous, so treat them as one flat row split into chunks.
-  cpu::parallel_for(rows * cols, kParallelGrain, [&](int64_t b, int64_t e) {
-    fwd_dispatch(p, x + b, e - b, y + b, e - b, 1, e - b);
-  });
+  cpu::parallel_for(rows * cols, kParallelGrain,
+                    [&](int64_t b, int64_t e) { fwd_dispatch(p, x + b, e - b, y + b, e - b, 1, e - b); });
 }
 
 void cpu_block(float* c, int64_t ldc, int64_t rows, int64_t cols, const void* ctx) {

@@ -24,8 +24,7 @@ __global__ void fwd_kernel(Act k, float alpha, const float* x, float* y, int64_t
 }
 
 // Reads x when given (has_x), else y: the one the op passed (act_grad_from_output).
-__global__ void bwd_kernel(Act k, float alpha, const float* x, const float* y, const float* dy, float* dx,
-                           int64_t n) {
+__global__ void bwd_kernel(Act k, float alpha, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
   const bool has_x = x != nullptr;
   FASTANN_GRID_STRIDE(i, n) {
     const float d = formulas::deriv(k, has_x ? x[i] : 0.0f, has_x ? 0.0f : y[i], alpha, !has_x);
@@ -86,8 +85,7 @@ void forward_f32(const ActParams& p, const Tensor& x, Tensor& y, int64_t rows, i
   if (p.kind == Act::linear && xp == yp) return;
   const cuda::DeviceGuard guard(x.device().index);
   if (p.kind == Act::softmax) {
-    softmax_rows_kernel<<<blocks_for(rows, kRowsPerBlock, 0x7fffffffLL), kThreads, 0, stream()>>>(xp, yp, rows,
-                                                                                                   cols);
+    softmax_rows_kernel<<<blocks_for(rows, kRowsPerBlock, 0x7fffffffLL), kThreads, 0, stream()>>>(xp, yp, rows, cols);
   } else {
     fwd_kernel<<<blocks_for(rows * cols, kThreads), kThreads, 0, stream()>>>(p.kind, p.alpha, xp, yp, rows * cols);
   }

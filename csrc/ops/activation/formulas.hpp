@@ -111,9 +111,9 @@ FASTANN_HD bool reads_output(float alpha) {
 // both GEMM epilogues) visits this list, so a new kind is its three functions above plus its entry here. ---
 template <Act... Ks>
 struct ActList {};
-using Elementwise = ActList<Act::linear, Act::relu, Act::sigmoid, Act::tanh, Act::leaky_relu, Act::elu, Act::selu,
-                            Act::gelu, Act::softplus, Act::swish, Act::softsign, Act::hard_sigmoid, Act::mish,
-                            Act::exponential, Act::hard_silu>;
+using Elementwise =
+    ActList<Act::linear, Act::relu, Act::sigmoid, Act::tanh, Act::leaky_relu, Act::elu, Act::selu, Act::gelu,
+            Act::softplus, Act::swish, Act::softsign, Act::hard_sigmoid, Act::mish, Act::exponential, Act::hard_silu>;
 
 template <Act K>
 struct ActTag {
@@ -134,18 +134,24 @@ FASTANN_HD decltype(auto) visit(Act k, const F& f, ActList<K, Rest...>) {
 struct ForwardOf {
   float x, alpha;
   template <Act K>
-  FASTANN_HD float operator()(ActTag<K>) const { return forward<K>(x, alpha); }
+  FASTANN_HD float operator()(ActTag<K>) const {
+    return forward<K>(x, alpha);
+  }
 };
 struct DerivOf {
   float x, y, alpha;
   bool from_output;
   template <Act K>
-  FASTANN_HD float operator()(ActTag<K>) const { return deriv<K>(x, y, alpha, from_output); }
+  FASTANN_HD float operator()(ActTag<K>) const {
+    return deriv<K>(x, y, alpha, from_output);
+  }
 };
 struct ReadsOutputOf {
   float alpha;
   template <Act K>
-  FASTANN_HD bool operator()(ActTag<K>) const { return reads_output<K>(alpha); }
+  FASTANN_HD bool operator()(ActTag<K>) const {
+    return reads_output<K>(alpha);
+  }
 };
 
 // The functions above with the kind known at run time (device kernels call these per element; the CPU kernels

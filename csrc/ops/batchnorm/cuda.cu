@@ -52,9 +52,8 @@ __global__ void bn_infer_kernel(const float* x, int64_t rows, int64_t cols, cons
   }
 }
 
-__global__ void bn_backward_kernel(const float* x, int64_t rows, int64_t cols, const float* mean,
-                                   const float* invstd, const float* gamma, const float* dy, float* dgamma,
-                                   float* dbeta, float* dx) {
+__global__ void bn_backward_kernel(const float* x, int64_t rows, int64_t cols, const float* mean, const float* invstd,
+                                   const float* gamma, const float* dy, float* dgamma, float* dbeta, float* dx) {
   const double inv_n = 1.0 / static_cast<double>(rows);
   FASTANN_GRID_STRIDE(c, cols) {
     const float mc = mean[c], ic = invstd[c];

@@ -1,5 +1,5 @@
-// The matrix products' CUDA kernels (float32): the CUDA backend's GEMMs (csrc/backends/cuda/gemm.cu: tiled SIMT kernels,
-// split-K, TF32 tensor cores when allowed), with the bias and the activation fused into their epilogue.
+// The matrix products' CUDA kernels (float32): the CUDA backend's GEMMs (csrc/backends/cuda/gemm.cu: tiled SIMT
+// kernels, split-K, TF32 tensor cores when allowed), with the bias and the activation fused into their epilogue.
 #include <algorithm>
 #include <cstdint>
 #include <string>

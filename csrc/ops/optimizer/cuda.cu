@@ -31,9 +31,8 @@ float* data_or_null(Tensor* t) { return t ? t->data<float>() : nullptr; }
 void step_f32(const OptStep& s, Tensor& w, const Tensor& g, Tensor* s1, Tensor* s2, Tensor* s3) {
   const int64_t n = w.numel();
   cuda::DeviceGuard guard(w.device().index);
-  step_kernel<<<cuda::blocks_for(n, 256), 256, 0, cuda::stream()>>>(s, w.data<float>(), g.data<float>(),
-                                                                     data_or_null(s1), data_or_null(s2),
-                                                                     data_or_null(s3), n);
+  step_kernel<<<cuda::blocks_for(n, 256), 256, 0, cuda::stream()>>>(
+      s, w.data<float>(), g.data<float>(), data_or_null(s1), data_or_null(s2), data_or_null(s3), n);
   FASTANN_CUDA_CHECK_LAUNCH("optimizer_step");
 }
 

@@ -10,13 +10,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fastann/fastann.hpp>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <fastann/fastann.hpp>
 
 namespace {
 
@@ -49,8 +48,8 @@ std::vector<float> read_csv(const std::string& path, int64_t cols) {
         std::string token(p);
         token.resize(std::min(token.find(' '), token.size()));
         std::ostringstream msg;
-        msg << path << ":" << line_no << ": " << (overflow ? "out of float32 range" : "not a number") << ": '"
-            << token << "'";
+        msg << path << ":" << line_no << ": " << (overflow ? "out of float32 range" : "not a number") << ": '" << token
+            << "'";
         throw std::runtime_error(msg.str());
       }
       values.push_back(v);

@@ -3,10 +3,9 @@
 //
 //   train_xor [MODEL_FILE]        (default xor.fastann)
 #include <cstdio>
+#include <fastann/fastann.hpp>
 #include <string>
 #include <vector>
-
-#include <fastann/fastann.hpp>
 
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "xor.fastann";

@@ -21,8 +21,8 @@ using fastann::Tensor;
 using fastann::ops::Act;
 using fastann::ops::ActParams;
 
-constexpr Act kElementwise[] = {Act::linear, Act::relu, Act::sigmoid, Act::tanh, Act::leaky_relu, Act::elu,
-                                Act::selu,   Act::gelu, Act::softplus, Act::swish};
+constexpr Act kElementwise[] = {Act::linear, Act::relu, Act::sigmoid, Act::tanh,     Act::leaky_relu,
+                                Act::elu,    Act::selu, Act::gelu,    Act::softplus, Act::swish};
 
 std::vector<float> inputs() {
   std::vector<float> x;
@@ -68,16 +68,26 @@ TEST(ActivationFormulas, RunTimeSwitchEqualsTemplates) {
 
 double reference(Act k, double x, double alpha) {
   switch (k) {
-    case Act::relu: return x > 0 ? x : 0;
-    case Act::sigmoid: return 1 / (1 + std::exp(-x));
-    case Act::tanh: return std::tanh(x);
-    case Act::leaky_relu: return x > 0 ? x : alpha * x;
-    case Act::elu: return x > 0 ? x : alpha * std::expm1(x);
-    case Act::selu: return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * std::expm1(x));
-    case Act::gelu: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
-    case Act::softplus: return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
-    case Act::swish: return x / (1 + std::exp(-x));
-    default: return x;
+    case Act::relu:
+      return x > 0 ? x : 0;
+    case Act::sigmoid:
+      return 1 / (1 + std::exp(-x));
+    case Act::tanh:
+      return std::tanh(x);
+    case Act::leaky_relu:
+      return x > 0 ? x : alpha * x;
+    case Act::elu:
+      return x > 0 ? x : alpha * std::expm1(x);
+    case Act::selu:
+      return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * std::expm1(x));
+    case Act::gelu:
+      return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case Act::softplus:
+      return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
+    case Act::swish:
+      return x / (1 + std::exp(-x));
+    default:
+      return x;
   }
 }
 

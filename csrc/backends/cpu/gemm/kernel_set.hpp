@@ -55,9 +55,8 @@ using SmallMFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64
                           int64_t bias_inc);
 // Dot form: C[0:m, 0:n] = alpha * A B^T + beta * C (+ bias), A(i, p) = a[i * lda + p] (m <= kSmallM),
 // B stored (n, k): row j at b + j * ldb.
-using SmallDotFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                            int64_t ldb, float* c, int64_t ldc, float alpha, float beta, const float* bias,
-                            int64_t bias_inc);
+using SmallDotFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc);
 
 // The most rows of C for which the driver takes the small-m path (B streamed, unpacked). A kernel set's small_m
 // takes up to KernelSet::small_m_max >= kSmallM rows per call (the driver's in-place-A path for narrow products).
@@ -74,8 +73,8 @@ struct KernelSet {
   PackBFn pack_b;
   SmallMFn small_m;
   SmallDotFn small_dot;
-  int small_m_max;           // the most rows a small_m call takes (>= kSmallM)
-  int in_place_max_n;        // products at most this wide with A stored (m, k) run on small_m, A read in place
+  int small_m_max;     // the most rows a small_m call takes (>= kSmallM)
+  int in_place_max_n;  // products at most this wide with A stored (m, k) run on small_m, A read in place
 };
 
 // Each kernel folder defines `const KernelSet* kernels_<isa>()`, nullptr when its translation unit was compiled without

@@ -21,15 +21,14 @@ struct GemmEpilogue {
   const void* ctx = nullptr;
 };
 
-void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
-           const GemmEpilogue* epilogue = nullptr);
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue* epilogue = nullptr);
 
 // batch independent products; a[i], b[i], c[i] point at the i-th operands (pointers may repeat for
 // broadcast inputs; c[i] must not alias each other). Parallelises across the batch for small products and
 // inside each product for large ones.
-void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                   const float* const* a, int64_t lda, const float* const* b, int64_t ldb, float beta,
-                   float* const* c, int64_t ldc, int64_t batch);
+void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* const* a,
+                   int64_t lda, const float* const* b, int64_t ldb, float beta, float* const* c, int64_t ldc,
+                   int64_t batch);
 
 }  // namespace fastann::cpu

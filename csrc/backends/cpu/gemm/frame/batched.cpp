@@ -26,9 +26,9 @@ struct BatchJob {
 
 }  // namespace
 
-void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                   const float* const* a, int64_t lda, const float* const* b, int64_t ldb, float beta,
-                   float* const* c, int64_t ldc, int64_t batch) {
+void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* const* a,
+                   int64_t lda, const float* const* b, int64_t ldb, float beta, float* const* c, int64_t ldc,
+                   int64_t batch) {
   gemm::check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (batch <= 0 || m == 0 || n == 0) return;
   const gemm::KernelSet& ks = gemm::active_kernels();
@@ -48,8 +48,8 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
   const int64_t chunks = std::min<int64_t>({batch, by_size, 8 * static_cast<int64_t>(threads)});
   gemm::parallel_chunks(batch, chunks, [jp](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      gemm::sgemm_serial(*jp->ks, jp->ta, jp->tb, jp->m, jp->n, jp->k, jp->alpha, jp->a[i], jp->lda, jp->b[i],
-                         jp->ldb, jp->beta, jp->c[i], jp->ldc, nullptr);
+      gemm::sgemm_serial(*jp->ks, jp->ta, jp->tb, jp->m, jp->n, jp->k, jp->alpha, jp->a[i], jp->lda, jp->b[i], jp->ldb,
+                         jp->beta, jp->c[i], jp->ldc, nullptr);
     }
   });
 }

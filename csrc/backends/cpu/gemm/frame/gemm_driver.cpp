@@ -4,11 +4,12 @@
 // Threading: C is cut into a tm x tn grid of rectangles, one per thread, each computed as an independent product
 // with the thread's own packing buffers (no synchronisation inside a product). The grid is chosen to minimise
 // per-thread compute plus the packing each thread repeats, so with 2 threads the larger of m and n is split.
+#include "gemm_driver.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
 #include "backends/cpu/threadpool.hpp"
-#include "gemm_driver.hpp"
 #include "parallel.hpp"
 #include "product.hpp"
 
@@ -37,8 +38,8 @@ Grid choose_grid(int threads, int64_t m, int64_t n) {
     if (tm > 1 && m_part < 4) continue;
     if (tn > 1 && (n_part - 16) * (tn - 1) >= n) continue;  // some column band would be empty or a sliver
     // Per-thread FMAs / 32 (fmas per cycle) + repeated packing (about one cycle per two packed elements), per k.
-    const double cost = static_cast<double>(m_part) * static_cast<double>(n_part) / 32.0 +
-                        0.5 * static_cast<double>(m_part + n_part);
+    const double cost =
+        static_cast<double>(m_part) * static_cast<double>(n_part) / 32.0 + 0.5 * static_cast<double>(m_part + n_part);
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
       best.tm = tm;
@@ -96,8 +97,8 @@ int sgemm_threads(const KernelSet& ks, int64_t m, int64_t n, int64_t k) {
 void sgemm_serial(const KernelSet& ks, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
                   const GemmEpilogue* epilogue) {
-  const Product P{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                  epilogue ? epilogue->bias : nullptr, epilogue};
+  const Product P{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue ? epilogue->bias : nullptr,
+                  epilogue};
   SmallPlan s;
   if (plan_small(P, &s)) {
     run_small_plan(ks, s, 1);
@@ -113,8 +114,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   gemm::check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   const gemm::KernelSet& ks = gemm::active_kernels();
-  const gemm::Product whole{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                            epilogue ? epilogue->bias : nullptr, epilogue};
+  const gemm::Product whole{
+      trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue ? epilogue->bias : nullptr, epilogue};
   gemm::SmallPlan small;
   if (gemm::plan_small(whole, &small)) {
     gemm::run_small_plan(ks, small, get_num_threads());

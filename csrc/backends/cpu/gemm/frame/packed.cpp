@@ -108,8 +108,8 @@ Blocking packed_blocking(const KernelSet& ks, const Product& P) {
 // (tile q at bblk + q * panel_step, row stride rsb): packs A mc rows at a time into abuf, then for each packed A
 // micro-panel (kept in L1) sweeps the B block (kept in L2).
 void compute_rows(const KernelSet& ks, const Product& P, const Blocking& blk, int64_t i_begin, int64_t i_end,
-                  int64_t jc, int64_t nc, int64_t pc, int64_t kc, const float* bblk, int64_t rsb,
-                  int64_t panel_step, float* abuf) {
+                  int64_t jc, int64_t nc, int64_t pc, int64_t kc, const float* bblk, int64_t rsb, int64_t panel_step,
+                  float* abuf) {
   const int64_t MR = ks.mr, NR = ks.nr;
   const bool last = pc + kc == P.k;
   const float beta = pc == 0 ? P.beta : 1.0f;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+
 #include "backends/cpu/threadpool.hpp"
 
 namespace fastann::cpu::gemm {

@@ -38,8 +38,8 @@ struct Product {
   float beta;
   float* c;
   int64_t ldc;
-  const float* bias;                // offset to column 0 of this product, or nullptr
-  const GemmEpilogue* ep;           // for block_fn/ctx, or nullptr
+  const float* bias;       // offset to column 0 of this product, or nullptr
+  const GemmEpilogue* ep;  // for block_fn/ctx, or nullptr
 };
 
 // The product on the calling thread: k == 0 / alpha == 0 scaling, the small/mid-size path or the packed path
@@ -48,10 +48,10 @@ void run_product(const KernelSet& ks, const Product& P);
 
 // --- small-m path (small_m.cpp) ---------------------------------------------------------------------------------
 struct SmallPlan {
-  bool dot;                 // dot form (B stored transposed) else axpy form
+  bool dot;  // dot form (B stored transposed) else axpy form
   int64_t m, n, k;
   const float* a;
-  int64_t rsa, csa;         // axpy: op(A)(i, p) = a[i * rsa + p * csa]; dot: rsa is A's row stride
+  int64_t rsa, csa;  // axpy: op(A)(i, p) = a[i * rsa + p * csa]; dot: rsa is A's row stride
   const float* b;
   int64_t ldb;
   float* c;

@@ -99,8 +99,8 @@ int64_t k_slabs(const SmallPlan& s) {
 // Slab t's rows of B times the matching columns of op(A): part (m x n, row stride n) = op(A)[:, k0:k1] B[k0:k1, :].
 void run_slab(const KernelSet& ks, const SmallPlan& s, int64_t slabs, int64_t t, float* part) {
   const int64_t k0 = t * s.k / slabs, k1 = (t + 1) * s.k / slabs;
-  ks.small_m(s.m, s.n, k1 - k0, s.a + k0 * s.csa, s.rsa, s.csa, s.b + k0 * s.ldb, s.ldb, part, s.n, 1.0f, 0.0f,
-             nullptr, 0);
+  ks.small_m(s.m, s.n, k1 - k0, s.a + k0 * s.csa, s.rsa, s.csa, s.b + k0 * s.ldb, s.ldb, part, s.n, 1.0f, 0.0f, nullptr,
+             0);
 }
 
 void run_small_slabs(const KernelSet& ks, const SmallPlan& s, int64_t slabs, int max_threads) {

@@ -8,7 +8,6 @@
 
 #include <utility>
 
-
 namespace fastann::cpu::gemm {
 namespace {
 
@@ -24,8 +23,8 @@ inline __m256i tail_mask(int64_t n) {
 
 // FULL: all 8*NV columns valid (plain loads and stores); else columns past n are masked.
 template <int MR, int NV, bool FULL>
-void tile_impl(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, float* c, int64_t ldc,
-               int64_t n, float alpha, float beta, const float* bias) {
+void tile_impl(int64_t k, const float* a, int64_t csa, const float* b, int64_t rsb, float* c, int64_t ldc, int64_t n,
+               float alpha, float beta, const float* bias) {
   __m256i mk[NV];
   FASTANN_UNROLL
   for (int v = 0; v < NV; ++v) mk[v] = tail_mask(n - 8 * v);
@@ -54,7 +53,9 @@ void tile_impl(int64_t k, const float* a, int64_t csa, const float* b, int64_t r
   __m256 vbias[NV];
   FASTANN_UNROLL
   for (int v = 0; v < NV; ++v) {
-    vbias[v] = !bias ? _mm256_setzero_ps() : FULL ? _mm256_loadu_ps(bias + 8 * v) : _mm256_maskload_ps(bias + 8 * v, mk[v]);
+    vbias[v] = !bias  ? _mm256_setzero_ps()
+               : FULL ? _mm256_loadu_ps(bias + 8 * v)
+                      : _mm256_maskload_ps(bias + 8 * v, mk[v]);
   }
   FASTANN_UNROLL
   for (int i = 0; i < MR; ++i) {
@@ -218,7 +219,7 @@ void small_m_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const fl
   __m256 vbias[NV];
   FASTANN_UNROLL
   for (int v = 0; v < NV; ++v) {
-    vbias[v] = !bias ? _mm256_setzero_ps()
+    vbias[v] = !bias           ? _mm256_setzero_ps()
                : bias_inc == 0 ? _mm256_set1_ps(bias[0])
                : FULL          ? _mm256_loadu_ps(bias + 8 * v)
                                : _mm256_maskload_ps(bias + 8 * v, mk[v]);
@@ -244,8 +245,8 @@ void small_m_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const fl
 }
 
 template <int MR>
-void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
-                  float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                  int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
   constexpr int NV = MR <= 2 ? 4 : MR <= 6 ? 2 : 1;
   int64_t j0 = 0;
   for (; j0 + 8 * NV <= n; j0 += 8 * NV) {
@@ -261,15 +262,24 @@ void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa
 void small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
              float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
   switch (m) {
-    case 1: return small_m_rows<1>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 2: return small_m_rows<2>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 3: return small_m_rows<3>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 4: return small_m_rows<4>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 5: return small_m_rows<5>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 6: return small_m_rows<6>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 7: return small_m_rows<7>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 8: return small_m_rows<8>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    default: break;
+    case 1:
+      return small_m_rows<1>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 2:
+      return small_m_rows<2>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 3:
+      return small_m_rows<3>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 4:
+      return small_m_rows<4>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 5:
+      return small_m_rows<5>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 6:
+      return small_m_rows<6>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 7:
+      return small_m_rows<7>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 8:
+      return small_m_rows<8>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    default:
+      break;
   }
 }
 

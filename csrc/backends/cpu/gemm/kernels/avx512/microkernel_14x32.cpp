@@ -3,8 +3,7 @@
 // -mavx512dq -mfma -mavx2; only called when cpuid and xgetbv report AVX-512 (see dispatch.cpp).
 #include "backends/cpu/gemm/kernel_set.hpp"
 
-#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
-    defined(__FMA__)
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__FMA__)
 
 // GCC 12 reports its own _mm512_undefined_ps() as uninitialised (GCC bug 105593) once the transposes inline.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -19,7 +18,6 @@
 
 #include <array>
 #include <utility>
-
 
 namespace fastann::cpu::gemm {
 namespace {
@@ -39,9 +37,9 @@ inline __mmask16 tail_mask(int64_t n) {
 // rows plus rsa and 3 * rsa, so every row address is an x86 addressing mode (base + index * {1, 2}); one offset
 // register per row would be spilled to the stack for more than 4 rows.
 template <int MR, int NV, bool STRIDED = false>
-FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
-                                     int64_t ldb, float* c, int64_t ldc, int64_t n, float alpha, float beta,
-                                     const float* bias, int64_t bias_inc) {
+FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
+                                     float* c, int64_t ldc, int64_t n, float alpha, float beta, const float* bias,
+                                     int64_t bias_inc) {
   __mmask16 mk[NV];
   FASTANN_UNROLL
   for (int v = 0; v < NV; ++v) mk[v] = tail_mask(n - 16 * v);
@@ -88,7 +86,7 @@ FASTANN_ALWAYS_INLINE void fma_block(int64_t k, const float* a, int64_t rsa, int
   __m512 vbias[NV];
   FASTANN_UNROLL
   for (int v = 0; v < NV; ++v) {
-    vbias[v] = !bias ? _mm512_setzero_ps()
+    vbias[v] = !bias           ? _mm512_setzero_ps()
                : bias_inc == 0 ? _mm512_set1_ps(bias[0])
                                : _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
   }
@@ -237,8 +235,8 @@ FASTANN_ALWAYS_INLINE void small_m_tail(int64_t rest, int64_t k, const float* a,
 // vector per row). One row gets 16 vectors (1 KB of each row of B per k-step: long contiguous runs keep the L2
 // prefetcher streaming a large weight matrix; 4 vectors per row reached ~60% of the L2 bandwidth), two rows 8.
 template <int MR>
-void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
-                  float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                  int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
   constexpr int NV = MR == 1 ? 16 : MR == 2 ? 8 : MR <= 4 ? 4 : 2;
   int64_t j0 = 0;
   for (; j0 + 16 * NV <= n; j0 += 16 * NV) {
@@ -254,13 +252,13 @@ void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa
 // 9 to 16 rows of a product at most 16 columns wide: one accumulator per row, so 16 independent FMA chains hide the
 // FMA latency (two 8-row calls would each wait on 8 chains and pay the prologue and epilogue twice).
 template <int MR>
-void tall_narrow(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
-                 float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+void tall_narrow(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                 int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
   fma_block<MR, 1, true>(k, a, rsa, csa, b, ldb, c, ldc, n, alpha, beta, bias, bias_inc);
 }
 
-using TallNarrowFn = void (*)(int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*,
-                              int64_t, float, float, const float*, int64_t);
+using TallNarrowFn = void (*)(int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                              float, float, const float*, int64_t);
 template <std::size_t... I>
 constexpr std::array<TallNarrowFn, sizeof...(I)> tall_narrow_table(std::index_sequence<I...>) {
   return {&tall_narrow<kSmallM + 1 + static_cast<int>(I)>...};
@@ -277,15 +275,24 @@ void small_m(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64
     return small_m(m - top, n, k, a + top * rsa, rsa, csa, b, ldb, c + top * ldc, ldc, alpha, beta, bias, bias_inc);
   }
   switch (m) {
-    case 1: return small_m_rows<1>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 2: return small_m_rows<2>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 3: return small_m_rows<3>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 4: return small_m_rows<4>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 5: return small_m_rows<5>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 6: return small_m_rows<6>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 7: return small_m_rows<7>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    case 8: return small_m_rows<8>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
-    default: break;
+    case 1:
+      return small_m_rows<1>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 2:
+      return small_m_rows<2>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 3:
+      return small_m_rows<3>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 4:
+      return small_m_rows<4>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 5:
+      return small_m_rows<5>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 6:
+      return small_m_rows<6>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 7:
+      return small_m_rows<7>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    case 8:
+      return small_m_rows<8>(n, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, bias, bias_inc);
+    default:
+      break;
   }
 }
 

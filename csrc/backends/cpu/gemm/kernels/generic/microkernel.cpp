@@ -124,8 +124,8 @@ void small_m_block(int64_t k, const float* a, int64_t rsa, int64_t csa, const fl
 }
 
 template <int MR>
-void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
-                  float* c, int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
+void small_m_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                  int64_t ldc, float alpha, float beta, const float* bias, int64_t bias_inc) {
   for (int64_t j0 = 0; j0 < n; j0 += kSmallCols) {
     small_m_block<MR>(k, a, rsa, csa, b + j0, ldb, c + j0, ldc, pack_min(kSmallCols, n - j0), alpha, beta,
                       bias ? bias + j0 * bias_inc : nullptr, bias_inc);
