@@ -41,6 +41,7 @@
 #include "backends/cuda/backend.hpp"
 #include "backends/cuda/caching_pool.hpp"
 #include "backends/cuda/device_check.hpp"
+#include "backends/cuda/functions_backend.hpp"
 #include "fastann/error.hpp"
 #include "ops/activation/activation.hpp"
 #include "ops/batchnorm/batchnorm.hpp"
@@ -199,6 +200,12 @@ T* dev(T* p, int device, size_t bytes, const char* what) {
   const auto u = reinterpret_cast<uintptr_t>(p);
   check_live(u, bytes, device, what);
   return reinterpret_cast<T*>(u - kTag);
+}
+
+// The host address of an optional tensor operand (null stays null) whose kernel touches `bytes` bytes of it.
+template <typename T>
+auto opt(T* t, int device, size_t bytes, const char* what) {
+  return t ? dev(t->template data<float>(), device, bytes, what) : nullptr;
 }
 
 template <typename T>
@@ -409,14 +416,11 @@ void emu_train(const Tensor& x, const Tensor* gamma, const Tensor* beta, float e
   cuda::require_device(device);
   const int64_t rows = x.dim(0), cols = x.dim(1);
   const size_t all = cuda::floats(rows * cols), col = cuda::floats(cols);
-  auto vec = [&](const Tensor* t, const char* what) {
-    return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr;
-  };
-  auto out = [&](Tensor* t, const char* what) { return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr; };
+  auto vec = [&](auto* t, const char* what) { return cuda::opt(t, device, col, what); };
   cpu_train_cols(cuda::dev(x.data<float>(), device, all, "batchnorm (x)"), rows, cols, 0, cols,
                  vec(gamma, "batchnorm (gamma)"), vec(beta, "batchnorm (beta)"), eps, momentum, one_minus_momentum,
-                 out(&mean, "batchnorm (mean)"), out(&invstd, "batchnorm (invstd)"),
-                 out(&moving_mean, "batchnorm (moving_mean)"), out(&moving_var, "batchnorm (moving_variance)"),
+                 vec(&mean, "batchnorm (mean)"), vec(&invstd, "batchnorm (invstd)"),
+                 vec(&moving_mean, "batchnorm (moving_mean)"), vec(&moving_var, "batchnorm (moving_variance)"),
                  cuda::dev(y.data<float>(), device, all, "batchnorm (y)"));
 }
 
@@ -426,10 +430,7 @@ void emu_infer(const Tensor& x, const Tensor* gamma, const Tensor* beta, const T
   cuda::require_device(device);
   const int64_t rows = x.dim(0), cols = x.dim(1);
   const size_t all = cuda::floats(rows * cols), col = cuda::floats(cols);
-  auto vec = [&](const Tensor* t, const char* what) {
-    return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr;
-  };
-  auto out = [&](Tensor* t, const char* what) { return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr; };
+  auto vec = [&](auto* t, const char* what) { return cuda::opt(t, device, col, what); };
   cpu_infer_cols(cuda::dev(x.data<float>(), device, all, "batchnorm (x)"), rows, cols, 0, cols,
                  vec(gamma, "batchnorm (gamma)"), vec(beta, "batchnorm (beta)"), vec(&mean, "batchnorm (mean)"),
                  vec(&var, "batchnorm (variance)"), eps, cuda::dev(y.data<float>(), device, all, "batchnorm (y)"));
@@ -441,15 +442,12 @@ void emu_backward(const Tensor& x, const Tensor& mean, const Tensor& invstd, con
   cuda::require_device(device);
   const int64_t rows = x.dim(0), cols = x.dim(1);
   const size_t all = cuda::floats(rows * cols), col = cuda::floats(cols);
-  auto vec = [&](const Tensor* t, const char* what) {
-    return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr;
-  };
-  auto out = [&](Tensor* t, const char* what) { return t ? cuda::dev(t->data<float>(), device, col, what) : nullptr; };
+  auto vec = [&](auto* t, const char* what) { return cuda::opt(t, device, col, what); };
   cpu_backward_cols(cuda::dev(x.data<float>(), device, all, "batchnorm_backward (x)"), rows, cols, 0, cols,
                     vec(&mean, "batchnorm_backward (mean)"), vec(&invstd, "batchnorm_backward (invstd)"),
                     vec(gamma, "batchnorm_backward (gamma)"),
                     cuda::dev(dy.data<float>(), device, all, "batchnorm_backward (dy)"),
-                    out(dgamma, "batchnorm_backward (dgamma)"), out(dbeta, "batchnorm_backward (dbeta)"),
+                    vec(dgamma, "batchnorm_backward (dgamma)"), vec(dbeta, "batchnorm_backward (dbeta)"),
                     dx ? cuda::dev(dx->data<float>(), device, all, "batchnorm_backward (dx)") : nullptr);
 }
 
@@ -507,23 +505,17 @@ namespace fastann::ops::loss_kernels {
 
 namespace {
 
-// The host copy of an optional operand of `bytes` bytes (null stays null).
-template <typename T>
-auto opt(T* t, int device, size_t bytes, const char* what) {
-  return t ? cuda::dev(t->template data<float>(), device, bytes, what) : nullptr;
-}
-
-double emu_loss(const LossParams& p, const Tensor& pred, const Tensor& y, Tensor* grad, Tensor* probs,
-                float grad_scale, const Tensor* weights, int64_t rows, int64_t cols) {
+double emu_loss(const LossParams& p, const Tensor& pred, const Tensor& y, Tensor* grad, Tensor* probs, float grad_scale,
+                const Tensor* weights, int64_t rows, int64_t cols) {
   const int device = pred.device().index;
   cuda::require_device(device);
   const cpu::FlushDenormalsScope flush;
   const size_t bytes = cuda::floats(rows * cols);
   const size_t ybytes = p.kind == Loss::scce ? cuda::floats(rows) : bytes;
   return cpu_loss(p, cuda::dev(pred.data<float>(), device, bytes, "loss (pred)"),
-                  cuda::dev(y.data<float>(), device, ybytes, "loss (y)"), rows, cols, opt(grad, device, bytes, "loss (grad)"),
-                  opt(probs, device, bytes, "loss (probs)"), grad_scale,
-                  opt(weights, device, cuda::floats(rows), "loss (weights)"));
+                  cuda::dev(y.data<float>(), device, ybytes, "loss (y)"), rows, cols,
+                  cuda::opt(grad, device, bytes, "loss (grad)"), cuda::opt(probs, device, bytes, "loss (probs)"),
+                  grad_scale, cuda::opt(weights, device, cuda::floats(rows), "loss (weights)"));
 }
 
 void emu_loss_accumulate(const LossParams& p, const Tensor& pred, const Tensor& y, Tensor* grad, Tensor* probs,
@@ -546,7 +538,7 @@ void emu_metric(const MetricParams& p, const Tensor& pred, const Tensor& y, cons
   double* a = cuda::dev(acc, device, 2 * sizeof(double), "metric_accumulate (acc)");
   cpu_metric_update(p, cuda::dev(pred.data<float>(), device, cuda::floats(rows * cols), "metric_accumulate (pred)"),
                     cuda::dev(y.data<float>(), device, ybytes, "metric_accumulate (y)"),
-                    opt(weights, device, cuda::floats(rows), "metric_accumulate (weights)"), rows, cols, a);
+                    cuda::opt(weights, device, cuda::floats(rows), "metric_accumulate (weights)"), rows, cols, a);
 }
 
 void emu_regularizer_accumulate(float l1, float l2, const Tensor& w, Tensor* g, float grad_scale, double* acc,
@@ -556,7 +548,7 @@ void emu_regularizer_accumulate(float l1, float l2, const Tensor& w, Tensor* g, 
   const int64_t n = w.numel();
   double* a = cuda::dev(acc, device, sizeof(double), "regularizer (acc)");
   *a += factor * cpu_regularizer(l1, l2, cuda::dev(w.data<float>(), device, cuda::floats(n), "regularizer (w)"),
-                                 opt(g, device, cuda::floats(n), "regularizer (g)"), grad_scale, n);
+                                 cuda::opt(g, device, cuda::floats(n), "regularizer (g)"), grad_scale, n);
 }
 
 }  // namespace
@@ -580,10 +572,10 @@ void emu_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
   cuda::require_device(device);
   const cpu::FlushDenormalsScope flush;
   const int64_t lda = std::max<int64_t>(1, trans_a ? m : k), ldb = std::max<int64_t>(1, trans_b ? k : n);
-  const float* ha = cuda::dev(a.data<float>(), device, trans_a ? cuda::span(k, m, lda) : cuda::span(m, k, lda),
-                              "gemm (a)");
-  const float* hb = cuda::dev(b.data<float>(), device, trans_b ? cuda::span(n, k, ldb) : cuda::span(k, n, ldb),
-                              "gemm (b)");
+  const float* ha =
+      cuda::dev(a.data<float>(), device, trans_a ? cuda::span(k, m, lda) : cuda::span(m, k, lda), "gemm (a)");
+  const float* hb =
+      cuda::dev(b.data<float>(), device, trans_b ? cuda::span(n, k, ldb) : cuda::span(k, n, ldb), "gemm (b)");
   float* hc = cuda::dev(c.data<float>(), device, cuda::span(m, n, n), "gemm (c)");
   cpu::GemmEpilogue ep;
   ep.bias = bias ? cuda::dev(bias->data<float>(), device, cuda::floats(n), "gemm (bias)") : nullptr;
@@ -629,42 +621,10 @@ void register_cuda(Tables& t) {
 
 }  // namespace fastann::ops::gemm_kernels
 
-namespace fastann::cuda {
-
-namespace {
-
-// The runtime interface over the functions above: registered for DeviceType::CUDA in emulator builds.
-class EmulatorBackend final : public runtime::Backend {
- public:
-  DeviceType type() const override { return DeviceType::CUDA; }
-  int device_count() override { return cuda::device_count(); }
-  std::string device_name(int device) override { return cuda::device_name(device); }
-  void require_device(int device) override { cuda::require_device(device); }
-  void mem_info(int device, size_t* free_bytes, size_t* total_bytes) override {
-    cuda::mem_info(device, free_bytes, total_bytes);
-  }
-  runtime::MemoryStats memory_stats(int device) override { return cuda::memory_stats(device); }
-  void empty_cache() override { cuda::empty_cache(); }
-  void set_allow_tf32(bool enabled) override { cuda::set_allow_tf32(enabled); }
-  bool allow_tf32() override { return cuda::allow_tf32(); }
-  std::shared_ptr<void> allocate(size_t bytes, int device) override { return cuda::allocate(bytes, device); }
-  std::shared_ptr<void> allocate_pinned(size_t bytes) override { return cuda::allocate_pinned(bytes); }
-  void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) override {
-    cuda::copy(dst, dst_device, src, src_device, bytes);
-  }
-  void fill(int device, float* p, int64_t n, float value) override { cuda::fill(device, p, n, value); }
-  std::shared_ptr<void> create_stream(int device) override { return cuda::create_stream(device); }
-  void synchronize(int device) override { cuda::synchronize(device); }
-};
-
-}  // namespace
-
-}  // namespace fastann::cuda
-
 namespace fastann::runtime {
 
 Backend& cuda_backend() {
-  static Backend* b = new cuda::EmulatorBackend();  // never destroyed, like the allocator
+  static Backend* b = new cuda::FunctionsBackend();  // never destroyed, like the allocator
   return *b;
 }
 

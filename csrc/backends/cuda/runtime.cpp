@@ -9,6 +9,7 @@
 
 #include "backends/cuda/backend.hpp"
 #include "backends/cuda/device_check.hpp"
+#include "backends/cuda/functions_backend.hpp"
 #include "backends/cuda/internal.hpp"
 #include "runtime/plugins.hpp"
 
@@ -16,8 +17,8 @@ namespace fastann::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
   std::ostringstream os;
-  os << "CUDA error " << cudaGetErrorName(err) << " (" << cudaGetErrorString(err) << ") in " << call << " at "
-     << file << ":" << line;
+  os << "CUDA error " << cudaGetErrorName(err) << " (" << cudaGetErrorString(err) << ") in " << call << " at " << file
+     << ":" << line;
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();  // not sticky: clear it so later calls work
     throw OutOfMemoryError("out of GPU memory: " + os.str());
@@ -135,42 +136,10 @@ void copy(void* dst, int dst_device, const void* src, int src_device, size_t byt
 
 }  // namespace fastann::cuda
 
-namespace fastann::cuda {
-
-namespace {
-
-// The runtime interface over the functions above and the caching allocator (allocator.cpp); fill is elementwise.cu's.
-class CudaBackend final : public runtime::Backend {
- public:
-  DeviceType type() const override { return DeviceType::CUDA; }
-  int device_count() override { return cuda::device_count(); }
-  std::string device_name(int device) override { return cuda::device_name(device); }
-  void require_device(int device) override { cuda::require_device(device); }
-  void mem_info(int device, size_t* free_bytes, size_t* total_bytes) override {
-    cuda::mem_info(device, free_bytes, total_bytes);
-  }
-  runtime::MemoryStats memory_stats(int device) override { return cuda::memory_stats(device); }
-  void empty_cache() override { cuda::empty_cache(); }
-  void set_allow_tf32(bool enabled) override { cuda::set_allow_tf32(enabled); }
-  bool allow_tf32() override { return cuda::allow_tf32(); }
-  std::shared_ptr<void> allocate(size_t bytes, int device) override { return cuda::allocate(bytes, device); }
-  std::shared_ptr<void> allocate_pinned(size_t bytes) override { return cuda::allocate_pinned(bytes); }
-  void copy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) override {
-    cuda::copy(dst, dst_device, src, src_device, bytes);
-  }
-  void fill(int device, float* p, int64_t n, float value) override { cuda::fill(device, p, n, value); }
-  std::shared_ptr<void> create_stream(int device) override { return cuda::create_stream(device); }
-  void synchronize(int device) override { cuda::synchronize(device); }
-};
-
-}  // namespace
-
-}  // namespace fastann::cuda
-
 namespace fastann::runtime {
 
 Backend& cuda_backend() {
-  static Backend* b = new cuda::CudaBackend();  // never destroyed: tensors freed during static destruction find it
+  static Backend* b = new cuda::FunctionsBackend();  // never destroyed: tensors freed during static destruction find it
   return *b;
 }
 
