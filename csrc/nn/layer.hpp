@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/json.hpp"
@@ -23,6 +25,44 @@ namespace fastann::nn {
 using io::Json;
 
 int64_t shape_numel(const Shape& s);  // the product of the dimensions (1 for a scalar shape)
+
+// Views for the training step's hot path, made only when needed. A view shares its tensor's storage, so each one
+// costs an atomic reference-count update on creation and destruction, and constructing any Tensor zeroes its
+// 128 bytes (std::optional<Tensor> zeroes them too): matrix_of / first_rows return `t` itself when it already has
+// the shape asked for, else the view, made in a LazyView, whose construction writes only its flag.
+class LazyView {
+ public:
+  LazyView() {}  // NOLINT: buf_ is deliberately left unwritten
+  ~LazyView() {
+    if (made_) get()->~Tensor();
+  }
+  LazyView(const LazyView&) = delete;
+  LazyView& operator=(const LazyView&) = delete;
+  Tensor* operator->() { return get(); }  // after make()
+  Tensor& operator*() { return *get(); }
+  Tensor& make(Tensor t) {
+    if (made_) get()->~Tensor();
+    made_ = false;
+    new (buf_) Tensor(std::move(t));
+    made_ = true;
+    return *get();
+  }
+
+ private:
+  Tensor* get() { return std::launder(reinterpret_cast<Tensor*>(buf_)); }
+  alignas(Tensor) unsigned char buf_[sizeof(Tensor)];
+  bool made_ = false;
+};
+template <typename T>                 // Tensor or const Tensor
+T& matrix_of(T& t, LazyView& keep) {  // t as (rows of the leading axes, last axis)
+  if (t.ndim() == 2) return t;
+  return keep.make(t.as_matrix());
+}
+template <typename T>
+T& first_rows(T& t, int64_t rows, LazyView& keep) {  // t.rows(0, rows)
+  if (t.ndim() >= 1 && t.dim(0) == rows) return t;
+  return keep.make(t.rows(0, rows));
+}
 // Keras-style unique default names: dense, dense_1, dense_2, ... (one counter per base name, process-wide).
 std::string unique_name(const std::string& base);
 

@@ -37,6 +37,8 @@ namespace fastann::nn {
 
 namespace {
 
+const Tensor kNoTensor;  // an absent operand, made once (not per step)
+
 class DenseLayer final : public Layer {
  public:
   DenseLayer(const Dense& cfg, std::string name, Shape declared)
@@ -82,14 +84,15 @@ class DenseLayer final : public Layer {
 
   void forward(const Tensor& x_in, Tensor& y_in, bool training, bool logits) override {
     // N-D inputs: the kernel maps the last axis; the leading axes are rows.
-    const Tensor x = x_in.as_matrix();
-    Tensor y = y_in.as_matrix();
+    LazyView xv, yv, zv;
+    const Tensor& x = matrix_of(x_in, xv);
+    Tensor& y = matrix_of(y_in, yv);
     const Tensor* bias = cfg_.use_bias ? &params_[1] : nullptr;
     if (logits || act_.kind == ops::Act::linear) {
       ops::gemm(false, false, 1.0f, x, params_[0], 0.0f, y, bias);
     } else if (training && !ops::act_grad_from_output(act_)) {
       // The derivative needs the pre-activation: keep z, then y = act(z).
-      Tensor z = z_.rows(0, x.dim(0));
+      Tensor& z = first_rows(z_, x.dim(0), zv);
       ops::gemm(false, false, 1.0f, x, params_[0], 0.0f, z, bias);
       ops::activation_forward(act_, z, y);
     } else {
@@ -99,17 +102,21 @@ class DenseLayer final : public Layer {
 
   void backward(const Tensor& x_in, const Tensor& y_in, Tensor& dy_in, Tensor* dx_in, bool logits) override {
     // dz = dy * act'(.) in place; dW = x^T dz (in, units); db = sum_rows dz; dx = dz W^T (rows, in).
-    const Tensor x = x_in.as_matrix(), y = y_in.as_matrix();
-    Tensor dy = dy_in.as_matrix();
+    LazyView xv, yv, dyv, zv, dxv;
+    const Tensor& x = matrix_of(x_in, xv);
+    const Tensor& y = matrix_of(y_in, yv);
+    Tensor& dy = matrix_of(dy_in, dyv);
     if (!logits && act_.kind != ops::Act::linear) {
-      const Tensor z = ops::act_grad_from_output(act_) ? Tensor() : z_.rows(0, x.dim(0));
-      ops::activation_backward(act_, z, y, dy, dy);
+      if (ops::act_grad_from_output(act_)) {
+        ops::activation_backward(act_, kNoTensor, y, dy, dy);
+      } else {
+        ops::activation_backward(act_, first_rows(z_, x.dim(0), zv), y, dy, dy);
+      }
     }
     ops::gemm(true, false, 1.0f, x, dy, 0.0f, grads_[0]);
     if (cfg_.use_bias) ops::bias_grad(dy, grads_[1]);
     if (dx_in) {
-      Tensor dx = dx_in->as_matrix();
-      ops::gemm(false, true, 1.0f, dy, params_[0], 0.0f, dx);
+      ops::gemm(false, true, 1.0f, dy, params_[0], 0.0f, matrix_of(*dx_in, dxv));
     }
   }
 

@@ -131,12 +131,19 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       if (b == 0) {
         m.empty_step();
       } else if (o.shuffle || staged) {  // m.order is the identity without shuffling
-        Tensor xb = m.xb.rows(0, b), yb = m.yb.rows(0, b), wb = m.wb.rows(0, b);
+        // The batch's rows of the workspace: views only for a short last batch (nn::first_rows).
+        nn::LazyView xv, yv, wv;
+        Tensor& xb = nn::first_rows(m.xb, b, xv);
+        Tensor& yb = nn::first_rows(m.yb, b, yv);
+        Tensor* wb = sw.defined() ? &nn::first_rows(m.wb, b, wv) : nullptr;
         ops::gather_rows(x, m.order_index, s, b, xb);
         ops::gather_rows(y2, m.order_index, s, b, yb);
-        if (sw.defined()) ops::gather_rows(sw, m.order_index, s, b, wb);
-        m.train_step(xb, m.loss.kind == ops::Loss::scce ? yb.reshape({b}) : yb, sw.defined() ? &wb : nullptr,
-                     state.data(), sum, step);
+        if (wb) ops::gather_rows(sw, m.order_index, s, b, *wb);
+        if (m.loss.kind == ops::Loss::scce) {
+          m.train_step(xb, yb.reshape({b}), wb, state.data(), sum, step);
+        } else {
+          m.train_step(xb, yb, wb, state.data(), sum, step);
+        }
       } else {
         const Tensor yb = y2.rows(s, s + b);
         const Tensor wb = sw.defined() ? sw.rows(s, s + b) : Tensor();

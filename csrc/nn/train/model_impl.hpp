@@ -93,6 +93,10 @@ struct Sequential::Impl {
   // concurrently on the same model uses buffers of its own.
   mutable std::mutex predict_mu;
   mutable Tensor predict_ws;
+  // predict's views of predict_ws for each hidden layer's output, made for predict_hidden_chunk rows (reused while the
+  // workspace and the chunk stay the same; guarded by predict_mu).
+  mutable std::vector<Tensor> predict_hidden;
+  mutable int64_t predict_hidden_chunk = -1;
 
   void require_not_fitting(const char* what) const;
 

@@ -20,37 +20,55 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
   const int64_t in_at = nbufs * per_buf, out_at = in_at + (stage_in ? chunk * input_dim : 0);
   const int64_t need = out_at + (stage_out ? chunk * output_dim() : 0);
   std::unique_lock<std::mutex> ws_lock(predict_mu, std::try_to_lock);
-  Tensor local;
-  Tensor& ws = ws_lock.owns_lock() ? predict_ws : local;
-  if (ws.numel() < need || ws.device() != device) ws = Tensor::empty({std::max<int64_t>(need, 1)}, device);
-  // Each hidden layer's output as a (chunk, *shape) view of its buffer, shaped once per call: a chunk takes rows
-  // of it, which allocates nothing (making a view from a Shape allocates the Shape's std::vector).
-  std::vector<Tensor> hidden(layers.size() - 1);
-  for (size_t i = 0; i + 1 < layers.size(); ++i) {
-    hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf,
-                             batch_shape(chunk, layers[i]->output_shape()), device);
+  // Tensors made per call only where needed (nn::LazyView): constructing one zeroes its 128 bytes, and a one-row
+  // predict is a few microseconds.
+  nn::LazyView local;
+  Tensor& ws = ws_lock.owns_lock() ? predict_ws : local.make(Tensor());
+  const bool shared = ws_lock.owns_lock();
+  if (ws.numel() < need || ws.device() != device) {
+    ws = Tensor::empty({std::max<int64_t>(need, 1)}, device);
+    if (shared) predict_hidden_chunk = -1;
   }
-  const Tensor x_stage = stage_in ? Tensor::view(ws.data() + in_at, batch_shape(chunk, input_shape), device) : Tensor();
-  const Tensor y_stage =
-      stage_out ? Tensor::view(ws.data() + out_at, batch_shape(chunk, output_shape()), device) : Tensor();
+  // Each hidden layer's output as a (chunk, *shape) view of its buffer: a chunk takes rows of it, which allocates
+  // nothing (making a view from a Shape allocates the Shape's std::vector). With the shared workspace the views are
+  // kept for the next call of the same chunk size.
+  std::vector<Tensor> local_hidden;
+  std::vector<Tensor>& hidden = shared ? predict_hidden : local_hidden;
+  bool reuse = shared && predict_hidden_chunk == chunk && hidden.size() + 1 == layers.size();
+  for (size_t i = 0; reuse && i + 1 < layers.size(); ++i) {  // still this workspace's views of these layers' outputs
+    reuse = hidden[i].data() == ws.data() + static_cast<int64_t>(i % 2) * per_buf &&
+            hidden[i].numel() == chunk * layers[i]->output_size() && hidden[i].device() == device;
+  }
+  if (!reuse) {
+    hidden.assign(layers.size() - 1, Tensor());
+    for (size_t i = 0; i + 1 < layers.size(); ++i) {
+      hidden[i] = Tensor::view(ws.data() + static_cast<int64_t>(i % 2) * per_buf,
+                               batch_shape(chunk, layers[i]->output_shape()), device);
+    }
+    if (shared) predict_hidden_chunk = chunk;
+  }
+  nn::LazyView x_stage, y_stage;
+  if (stage_in) x_stage.make(Tensor::view(ws.data() + in_at, batch_shape(chunk, input_shape), device));
+  if (stage_out) y_stage.make(Tensor::view(ws.data() + out_at, batch_shape(chunk, output_shape()), device));
   for (int64_t s = 0; s < n; s += chunk) {
     const int64_t e = std::min(n, s + chunk), b = e - s;
-    Tensor in = x.rows(s, e);
+    nn::LazyView in_v, staged_v, out_v, dst_v[2];
+    const Tensor* in = s == 0 && e == n ? &x : &in_v.make(x.rows(s, e));
     if (stage_in) {
-      Tensor staged = x_stage.rows(0, b);
-      staged.copy_from(in);
-      in = staged;
+      Tensor& staged = nn::first_rows(*x_stage, b, staged_v);
+      staged.copy_from(*in);
+      in = &staged;
     }
+    Tensor& out_rows = s == 0 && e == n ? out : out_v.make(out.rows(s, e));
     for (size_t i = 0; i < layers.size(); ++i) {
       const bool last = i + 1 == layers.size();
-      Tensor dst = !last ? hidden[i].rows(0, b) : stage_out ? y_stage.rows(0, b) : out.rows(s, e);
-      layers[i]->forward(in, dst, false, false);
-      in = dst;
+      Tensor& dst = !last       ? nn::first_rows(hidden[i], b, dst_v[i % 2])
+                    : stage_out ? nn::first_rows(*y_stage, b, dst_v[i % 2])
+                                : out_rows;
+      layers[i]->forward(*in, dst, false, false);
+      in = &dst;
     }
-    if (stage_out) {
-      Tensor dst = out.rows(s, e);
-      dst.copy_from(in);
-    }
+    if (stage_out) out_rows.copy_from(*in);
   }
 }
 

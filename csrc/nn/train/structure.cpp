@@ -118,6 +118,8 @@ void Sequential::Impl::release_workspace() {
   xb = yb = probs = wb = Tensor();
   std::lock_guard<std::mutex> lock(predict_mu);
   predict_ws = Tensor();
+  predict_hidden.clear();
+  predict_hidden_chunk = -1;
 }
 
 void Sequential::Impl::ensure_built(const Tensor& x, const char* what) {

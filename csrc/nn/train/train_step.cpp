@@ -27,13 +27,14 @@ void Sequential::Impl::prepare(int64_t rows, int64_t ycols) {
 
 Tensor Sequential::Impl::forward_ws(const Tensor& x, bool training, bool fused_now) {
   const int64_t b = x.dim(0);
-  Tensor in = x;
+  const Tensor* in = &x;
+  nn::LazyView views[2];  // the batch's rows of the last two outputs, when shorter than the workspace
   for (size_t i = 0; i < layers.size(); ++i) {
-    Tensor out = outs[i].rows(0, b);
-    layers[i]->forward(in, out, training, fused_now && i + 1 == layers.size());
-    in = out;
+    Tensor& out = nn::first_rows(outs[i], b, views[i % 2]);
+    layers[i]->forward(*in, out, training, fused_now && i + 1 == layers.size());
+    in = &out;
   }
-  return in;
+  return *in;
 }
 
 ops::StateSums* Sequential::Impl::device_sums(ops::StateSums& sums) const {
@@ -49,7 +50,8 @@ void Sequential::Impl::score(const Tensor& out, const Tensor& y, const Tensor* w
   const int64_t b = out.dim(0);
   ops::LossParams lp = loss;
   lp.from_logits = fused_now || loss_cfg.from_logits;
-  Tensor pr = probs.rows(0, b);
+  nn::LazyView prv;
+  Tensor& pr = nn::first_rows(probs, b, prv);
   const float gs = step_grad_scale(b);
   if (sums) {
     sums->add_loss(lp, out, y, grad, fused_now ? &pr : nullptr, gs, w, step);
@@ -95,13 +97,15 @@ void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor
   const bool f = fused();
   const Tensor out = forward_ws(x, true, f);
   const size_t L = layers.size();
-  Tensor g = douts[L - 1].rows(0, b);
+  nn::LazyView gv;
+  Tensor& g = nn::first_rows(douts[L - 1], b, gv);
   score(out, y, w, f, &g, state, sum, step);
   const float gs = step_grad_scale(b);
   for (size_t i = L; i-- > 0;) {
-    const Tensor xi = i ? outs[i - 1].rows(0, b) : x;
-    Tensor dy = douts[i].rows(0, b);
-    Tensor dx = i ? douts[i - 1].rows(0, b) : Tensor();
+    nn::LazyView xv, dyv, dxv, outv;
+    const Tensor& xi = i ? nn::first_rows(outs[i - 1], b, xv) : x;
+    Tensor& dy = nn::first_rows(douts[i], b, dyv);
+    Tensor* dx = i ? &nn::first_rows(douts[i - 1], b, dxv) : nullptr;
     if (const Regularizer* r = layers[i]->activity_regularizer()) {
       // d(penalty / b)/dy joins the loss gradient before the layer's own backward.
       const auto l1 = static_cast<float>(r->l1), l2 = static_cast<float>(r->l2);
@@ -111,7 +115,7 @@ void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor
         state[0] += ops::regularizer(l1, l2, outs[i].rows(0, b), &dy, gs);
       }
     }
-    layers[i]->backward(xi, outs[i].rows(0, b), dy, i ? &dx : nullptr, f && i + 1 == L);
+    layers[i]->backward(xi, nn::first_rows(outs[i], b, outv), dy, dx, f && i + 1 == L);
     // The last layer's gradients are final here, unless weight penalties are still to be added after the loop.
     if (reducer && static_cast<int64_t>(i) == tail_layer && reg_terms.empty() && grads.is_cpu()) {
       reducer->gradients_ready(grads.data(), tail_begin, grads.numel());

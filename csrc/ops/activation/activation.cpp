@@ -36,7 +36,7 @@ void activation_backward(const ActParams& p, const Tensor& x, const Tensor& y, c
                     "activation_backward: " << act_name(p.kind) << " needs its " << (from_out ? "output" : "input")
                                             << " of the gradient's size");
   FASTANN_CHECK_ARG(dx.numel() == dy.numel(), "activation_backward: dx and dy differ in size");
-  const Tensor none;
+  static const Tensor none;  // made once: constructing a Tensor zeroes its 128 bytes, and this runs every step
   const Tensor& x_used = p.kind != Act::linear && !from_out ? x : none;
   const Tensor& y_used = p.kind != Act::linear && from_out ? y : none;
   const DeviceCheck dc = devices("activation_backward", {&dy, &dx, &x_used, &y_used});
