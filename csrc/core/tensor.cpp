@@ -97,9 +97,9 @@ void Tensor::set_shape(const Shape& shape) {
   for (int i = 0; i < ndim_; ++i) dims_[i] = shape[static_cast<size_t>(i)];
 }
 
-Tensor::Tensor(Shape shape, Device device, DType dtype) : Tensor(empty(std::move(shape), device, dtype)) { fill(0.0f); }
+Tensor::Tensor(const Shape& shape, Device device, DType dtype) : Tensor(empty(shape, device, dtype)) { fill(0.0f); }
 
-Tensor Tensor::empty(Shape shape, Device device, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
   Tensor t;
   t.dtype_ = dtype;
   t.set_shape(shape);
@@ -110,19 +110,20 @@ Tensor Tensor::empty(Shape shape, Device device, DType dtype) {
   return t;
 }
 
-Tensor Tensor::from_data(const float* data, Shape shape) { return from_bytes(data, std::move(shape), DType::float32); }
+Tensor Tensor::from_data(const float* data, const Shape& shape) { return from_bytes(data, shape, DType::float32); }
 
-Tensor Tensor::from_bytes(const void* data, Shape shape, DType dtype) {
-  Tensor t = empty(std::move(shape), dtype);
+Tensor Tensor::from_bytes(const void* data, const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
   if (t.numel_ > 0) std::memcpy(t.data_, data, t.nbytes());
   return t;
 }
 
-Tensor Tensor::view(float* data, Shape shape, Device device, std::shared_ptr<void> keep_alive) {
-  return view_bytes(data, std::move(shape), DType::float32, device, std::move(keep_alive));
+Tensor Tensor::view(float* data, const Shape& shape, Device device, std::shared_ptr<void> keep_alive) {
+  return view_bytes(data, shape, DType::float32, device, std::move(keep_alive));
 }
 
-Tensor Tensor::view_bytes(void* data, Shape shape, DType dtype, Device device, std::shared_ptr<void> keep_alive) {
+Tensor Tensor::view_bytes(void* data, const Shape& shape, DType dtype, Device device,
+                          std::shared_ptr<void> keep_alive) {
   Tensor t;
   t.dtype_ = dtype;
   t.set_shape(shape);
@@ -159,7 +160,7 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   return t;
 }
 
-Tensor Tensor::reshape(Shape shape) const {
+Tensor Tensor::reshape(const Shape& shape) const {
   Tensor t = *this;
   t.set_shape(shape);
   FASTANN_CHECK_ARG(t.numel_ == numel_,

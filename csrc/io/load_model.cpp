@@ -39,7 +39,11 @@ std::vector<Entry> read_entries(const Json& header, uint64_t data_size) {
     Entry e;
     e.name = name;
     const std::string& dtype = v.at("dtype", path).as_string(path + ".dtype");
-    if (dtype != "F32") bad(path + ": dtype " + dtype + " is not supported (fastann stores F32)");
+    if (dtype != "F32") {
+      std::string msg = path;
+      msg.append(": dtype ").append(dtype).append(" is not supported (fastann stores F32)");
+      bad(msg);
+    }
     uint64_t numel = 1;
     for (const Json& d : v.at("shape", path).as_array(path + ".shape")) {
       const int64_t n = d.as_int(path + ".shape", 0, kMaxDim);
@@ -62,6 +66,7 @@ std::vector<Entry> read_entries(const Json& header, uint64_t data_size) {
   }
   // The tensors must tile the data section exactly: no overlap, no gap, nothing past the end (as safetensors requires).
   std::vector<const Entry*> sorted;
+  sorted.reserve(entries.size());
   for (const Entry& e : entries) sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(), [](const Entry* a, const Entry* b) {
     return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
@@ -149,7 +154,10 @@ Sequential model_from(const Json& header, const unsigned char* data, uint64_t da
     const Json& c = jl[i].at("config", path);
     c.as_object(cp);
     if (!nn::layer_registry().find(cls)) {
-      bad(path + ".class_name: unknown layer type '" + cls + "' (known: " + nn::layer_registry().names_list() + ")");
+      std::string msg = path;
+      msg.append(".class_name: unknown layer type '").append(cls).append("' (known: ");
+      msg.append(nn::layer_registry().names_list()).append(")");
+      bad(msg);
     }
     if (nn::name_from(c, cp).empty()) bad(cp + ".name: must not be empty");
     layers.push_back({cls, c.dump()});

@@ -43,27 +43,27 @@ class FASTANN_API Tensor {
   Tensor() = default;
   // Owning tensor filled with zeros. A shape whose element count or byte size overflows raises ValueError before
   // anything is allocated; memory that cannot be had raises OutOfMemoryError naming the size.
-  explicit Tensor(Shape shape, Device device = Device::cpu(), DType dtype = DType::float32);
+  explicit Tensor(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::float32);
   Tensor(std::initializer_list<int64_t> shape) : Tensor(Shape(shape)) {}
 
   // Owning tensor with unspecified contents.
-  static Tensor empty(Shape shape, Device device = Device::cpu(), DType dtype = DType::float32);
-  static Tensor empty(Shape shape, DType dtype) { return empty(std::move(shape), Device::cpu(), dtype); }
+  static Tensor empty(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::float32);
+  static Tensor empty(const Shape& shape, DType dtype) { return empty(shape, Device::cpu(), dtype); }
   // Owning CPU tensor holding a copy of data[0 .. numel).
-  static Tensor from_data(const float* data, Shape shape);
+  static Tensor from_data(const float* data, const Shape& shape);
   template <typename T>
-  static Tensor from_values(const T* data, Shape shape) {
-    return from_bytes(data, std::move(shape), dtype_of<T>::value);
+  static Tensor from_values(const T* data, const Shape& shape) {
+    return from_bytes(data, shape, dtype_of<T>::value);
   }
   // Owning CPU tensor of `dtype` holding a copy of numel * dtype_size(dtype) bytes at `data`.
-  static Tensor from_bytes(const void* data, Shape shape, DType dtype);
+  static Tensor from_bytes(const void* data, const Shape& shape, DType dtype);
   // Non-owning view of caller memory (must stay valid and unchanged in size while the view is used).
   // `keep_alive`, when given, is held by the view and its copies.
-  static Tensor view(float* data, Shape shape, Device device = Device::cpu(),
+  static Tensor view(float* data, const Shape& shape, Device device = Device::cpu(),
                      std::shared_ptr<void> keep_alive = nullptr);
-  static Tensor view(const float* data, Shape shape) { return view(const_cast<float*>(data), std::move(shape)); }
+  static Tensor view(const float* data, const Shape& shape) { return view(const_cast<float*>(data), shape); }
   // A view of memory holding elements of `dtype`.
-  static Tensor view_bytes(void* data, Shape shape, DType dtype, Device device = Device::cpu(),
+  static Tensor view_bytes(void* data, const Shape& shape, DType dtype, Device device = Device::cpu(),
                            std::shared_ptr<void> keep_alive = nullptr);
 
   // False for a default-constructed Tensor.
@@ -100,7 +100,7 @@ class FASTANN_API Tensor {
   // A view of rows [begin, end) of the leading dimension (shares memory).
   Tensor rows(int64_t begin, int64_t end) const;
   // A view with another shape of the same number of elements (shares memory).
-  Tensor reshape(Shape shape) const;
+  Tensor reshape(const Shape& shape) const;
   // A 2-D view (elements / last dim, last dim): every leading axis becomes rows (shares memory, allocates nothing;
   // a 2-D tensor is returned as it is). For ops that work on rows of the last axis.
   Tensor as_matrix() const;

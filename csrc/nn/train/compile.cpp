@@ -29,7 +29,7 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
       std::string base = cfg.display_name.empty() ? cfg.name : cfg.display_name;
       if (cm.weighted && std::find(names.begin(), names.begin() + static_cast<long>(unweighted), base) !=
                              names.begin() + static_cast<long>(unweighted)) {
-        base = "weighted_" + base;
+        base.insert(0, "weighted_");
       }
       std::string unique = base;
       for (int i = 1; std::find(names.begin(), names.end(), unique) != names.end(); ++i) {
