@@ -38,6 +38,16 @@ inline DeviceCheck devices(const char* op, std::initializer_list<const Tensor*> 
   return d;
 }
 
+// Every operand has `first`'s dtype (an op's kernel is looked up by it); null or undefined operands are skipped.
+inline void check_same_dtype(const char* op, const Tensor& first, std::initializer_list<const Tensor*> others) {
+  for (const Tensor* t : others) {
+    if (t && t->defined() && t->dtype() != first.dtype()) {
+      FASTANN_THROW(ValueError, op << ": operands of dtypes " << dtype_name(first.dtype()) << " and "
+                                   << dtype_name(t->dtype()) << " (convert one of them first)");
+    }
+  }
+}
+
 // Rows of a tensor seen as (rows, last axis); a 0-d tensor is one row.
 inline int64_t rows_of(const Tensor& t) { return t.ndim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.dim(-1), 1); }
 // Its last axis (1 for a 0-d tensor).

@@ -13,13 +13,6 @@ namespace {
 
 const dropout_kernels::Tables& kernels() { return kernel_tables<dropout_kernels::Tables>(); }
 
-void check_dtypes(const char* op, const Tensor& a, std::initializer_list<const Tensor*> others) {
-  for (const Tensor* t : others) {
-    FASTANN_CHECK_ARG(t->dtype() == a.dtype(),
-                      op << ": operands of dtypes " << dtype_name(a.dtype()) << " and " << dtype_name(t->dtype()));
-  }
-}
-
 }  // namespace
 
 void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, Tensor& y) {
@@ -28,7 +21,7 @@ void dropout_forward(double rate, uint64_t seed, const Tensor& x, Tensor& mask, 
   FASTANN_CHECK_ARG(mask.numel() == x.numel() && y.numel() == x.numel(),
                     "dropout: x " << shape_str(x.shape()) << ", mask " << shape_str(mask.shape()) << " and y "
                                   << shape_str(y.shape()) << " differ in size");
-  check_dtypes("dropout", x, {&mask, &y});
+  check_same_dtype("dropout", x, {&mask, &y});
   const auto kernel = kernels().forward.lookup(dc.dev.type, x.dtype());
   if (x.numel() == 0) return;
   kernel(rate, seed, x, mask, y);
@@ -39,7 +32,7 @@ void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   FASTANN_CHECK_ARG(a.numel() == b.numel() && out.numel() == a.numel(),
                     "multiply: operands " << shape_str(a.shape()) << ", " << shape_str(b.shape()) << " -> "
                                           << shape_str(out.shape()) << " differ in size");
-  check_dtypes("multiply", a, {&b, &out});
+  check_same_dtype("multiply", a, {&b, &out});
   const auto kernel = kernels().multiply.lookup(dc.dev.type, a.dtype());
   if (a.numel() == 0) return;
   kernel(a, b, out);

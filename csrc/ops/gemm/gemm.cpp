@@ -16,22 +16,12 @@ namespace {
 
 const gemm_kernels::Tables& kernels() { return kernel_tables<gemm_kernels::Tables>(); }
 
-// Every operand has the first one's dtype (the kernels are looked up by it).
-void check_dtypes(const char* op, const Tensor& a, std::initializer_list<const Tensor*> others) {
-  for (const Tensor* t : others) {
-    if (t && t->defined()) {
-      FASTANN_CHECK_ARG(t->dtype() == a.dtype(), op << ": operands of dtypes " << dtype_name(a.dtype()) << " and "
-                                                    << dtype_name(t->dtype()) << " (convert one of them first)");
-    }
-  }
-}
-
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta, Tensor& c,
           const Tensor* bias, const ActParams* act) {
   const DeviceCheck dc = devices("gemm", {&a, &b, &c, bias});
-  check_dtypes("gemm", a, {&b, &c, bias});
+  check_same_dtype("gemm", a, {&b, &c, bias});
   FASTANN_CHECK_ARG(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2,
                     "gemm: operands must be 2-D, got " << shape_str(a.shape()) << ", " << shape_str(b.shape()) << " -> "
                                                        << shape_str(c.shape()));
@@ -62,7 +52,7 @@ std::string gemm_plan(Device device, bool trans_a, bool trans_b, int64_t m, int6
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const DeviceCheck dc = devices("matmul", {&a_in, &b_in});
-  check_dtypes("matmul", a_in, {&b_in});
+  check_same_dtype("matmul", a_in, {&b_in});
   FASTANN_CHECK_ARG(a_in.ndim() >= 1 && b_in.ndim() >= 1, "matmul: operands must have at least 1 dimension, got "
                                                               << shape_str(a_in.shape()) << " and "
                                                               << shape_str(b_in.shape()));

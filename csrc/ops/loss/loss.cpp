@@ -27,21 +27,11 @@ void check_weights(const Tensor* w, int64_t rows, const char* what) {
                     what << ": expected " << rows << " sample weights, got shape " << shape_str(w->shape()));
 }
 
-// Every operand of a loss or metric has pred's dtype (the kernels are looked up by it).
-void check_dtypes(const char* op, const Tensor& pred, std::initializer_list<const Tensor*> others) {
-  for (const Tensor* t : others) {
-    if (t && t->defined()) {
-      FASTANN_CHECK_ARG(t->dtype() == pred.dtype(), op << ": y_pred is " << dtype_name(pred.dtype())
-                                                       << " but another operand is " << dtype_name(t->dtype()));
-    }
-  }
-}
-
 // The checks of loss(); returns the operands' device.
 DeviceCheck check_loss(const LossParams& p, const Tensor& pred, const Tensor& y_true, Tensor* grad, Tensor* probs,
                        const Tensor* weights) {
   const DeviceCheck dc = devices("loss", {&pred, &y_true, grad, probs, weights});
-  check_dtypes(loss_name(p.kind), pred, {&y_true, grad, probs, weights});
+  check_same_dtype(loss_name(p.kind), pred, {&y_true, grad, probs, weights});
   const int64_t rows = rows_of(pred);
   if (p.kind == Loss::scce) {
     FASTANN_CHECK_ARG(y_true.numel() == rows, "sparse_categorical_crossentropy: expected "
@@ -66,14 +56,14 @@ DeviceCheck check_regularizer(float l1, float l2, const Tensor& w, const Tensor*
   if (g) {
     FASTANN_CHECK_ARG(g->numel() == w.numel(), "regularizer: gradient and weight sizes differ");
   }
-  check_dtypes("regularizer", w, {g});
+  check_same_dtype("regularizer", w, {g});
   return dc;
 }
 
 // The checks of metric_update; returns the operands' device.
 DeviceCheck check_metric(const MetricParams& p, const Tensor& pred, const Tensor& y_true, const Tensor* weights) {
   const DeviceCheck dc = devices("metric", {&pred, &y_true, weights});
-  check_dtypes(metric_name(p.kind), pred, {&y_true, weights});
+  check_same_dtype(metric_name(p.kind), pred, {&y_true, weights});
   const int64_t rows = rows_of(pred);
   if (metric_is_sparse(p.kind)) {
     FASTANN_CHECK_ARG(y_true.numel() == rows, metric_name(p.kind)
