@@ -1,5 +1,5 @@
 // fastann._core's exceptions: StateError, UnavailableError and CudaError (RuntimeError subclasses), and the C++
-// errors that become ValueError, TypeError, OSError and MemoryError.
+// errors that become ValueError, TypeError, OSError, MemoryError and KeyboardInterrupt.
 #include <pybind11/pybind11.h>
 
 #include <exception>
@@ -22,6 +22,8 @@ void bind_errors(py::module_& mod) {
       PyErr_SetString(PyExc_OSError, e.what());
     } catch (const fastann::OutOfMemoryError& e) {
       PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const fastann::Interrupted& e) {
+      PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
     }
   });
 }

@@ -249,10 +249,8 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
             lc.from_logits = from_logits;
             lc.delta = delta;
             // Recompiling with the same optimizer object keeps its state (iterations, moments), as in Keras.
-            std::optional<fastann::OptimizerState> kept;
-            if (keep_optimizer_state && m.compiled() && m.built()) kept = m.get_optimizer_state();
-            m.compile(to_optimizer(opt, opt_kwargs), lc, to_metrics(metrics), to_metrics(weighted_metrics));
-            if (kept) m.set_optimizer_state(*kept);
+            m.compile(to_optimizer(opt, opt_kwargs), lc, to_metrics(metrics), to_metrics(weighted_metrics),
+                      keep_optimizer_state);
           },
           py::arg("optimizer"), py::arg("optimizer_kwargs"), py::arg("loss"), py::arg("from_logits"), py::arg("delta"),
           py::arg("metrics"), py::arg("weighted_metrics") = py::list(), py::arg("keep_optimizer_state") = false,

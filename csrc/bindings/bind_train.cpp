@@ -160,24 +160,22 @@ std::vector<double> evaluate(fastann::Sequential& m, const FArray& x, const FArr
                              LogsHook on_progress, int progress_interval_ms, std::optional<FArray> sample_weight) {
   const Tensor tx = as_tensor(x), ty = as_tensor(y);
   const Tensor tw = sample_weight ? as_tensor(*sample_weight) : Tensor();
-  if (on_progress.is_none()) {
-    py::gil_scoped_release release;
-    return m.evaluate(tx, ty, tw, batch_size);
-  }
   if (progress_interval_ms < 0) {
     throw fastann::ValueError("evaluate: progress_interval_ms must be >= 0, got " +
                               std::to_string(progress_interval_ms));
   }
   std::exception_ptr error;
   fastann::EvaluateCallbacks cb;
-  cb.progress_interval_ms = progress_interval_ms;
-  cb.on_progress = [&](int64_t step, const fastann::Logs& logs) {
-    return call_python(error, fastann::FitSignal::abort, [&] {
-      on_progress(step, logs_dict(logs));
-      return fastann::FitSignal::proceed;
-    });
-  };
-  cb.should_stop = signal_check(error);
+  if (!on_progress.is_none()) {
+    cb.progress_interval_ms = progress_interval_ms;
+    cb.on_progress = [&](int64_t step, const fastann::Logs& logs) {
+      return call_python(error, fastann::FitSignal::abort, [&] {
+        on_progress(step, logs_dict(logs));
+        return fastann::FitSignal::proceed;
+      });
+    };
+  }
+  cb.should_stop = signal_check(error);  // Ctrl-C between batches, with or without progress
   std::vector<double> out;
   {
     py::gil_scoped_release release;
@@ -253,14 +251,21 @@ void bind_train(py::module_& mod, py::class_<fastann::Sequential>& seq) {
           [](const fastann::Sequential& m, const FArray& x, int64_t batch_size) {
             const Tensor tx = as_tensor(x);
             Tensor out;
-            {
+            std::exception_ptr error;
+            fastann::PredictCallbacks cb;
+            cb.should_stop = signal_check(error);  // Ctrl-C between chunks
+            try {
               py::gil_scoped_release release;
-              out = m.predict(tx, batch_size);
+              out = m.predict(tx, batch_size, cb);
+            } catch (const fastann::Interrupted&) {
+              if (!error) throw;
             }
+            if (error) std::rethrow_exception(error);
             return to_numpy_f32(std::move(out));
           },
           py::arg("x"), py::arg("batch_size"),
-          "Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).")
+          "Outputs for x, (n, output_dim) float32 (GIL released, Ctrl-C checked between chunks; batch_size only "
+          "bounds memory, 0 = default).")
       .def(
           "train_on_batch",
           [](fastann::Sequential& m, const FArray& x, const FArray& y, std::optional<FArray> sample_weight,

@@ -101,7 +101,7 @@ class Layer {
   // Names of the parameters then the state weights ("kernel", "bias", "moving_mean", ...).
   virtual std::vector<std::string> weight_names() const { return {}; }
   // Points the layer at its parameters, their gradients and its state (views into the model's flat buffers).
-  void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> state = {}) {
+  void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> state = {}) noexcept {
     params_ = std::move(params);
     grads_ = std::move(grads);
     state_ = std::move(state);

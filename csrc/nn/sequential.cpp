@@ -27,10 +27,14 @@ Sequential::~Sequential() = default;
 Sequential::Sequential(Sequential&&) noexcept = default;
 Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
+// The calls take a pass of the model's gate for their whole run (nn/call_gate.hpp): readers together, one trainer,
+// structural changes alone.
+using Gate = nn::CallGate;
+
 void Sequential::add(const LayerSpec& spec) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
-  m.require_not_fitting("adding a layer");
+  const Gate::Pass pass(m.gate, Gate::Kind::change, "add");
+  const runtime::StreamScope on_stream(m.stream);
   std::unique_ptr<nn::Layer> layer = nn::make_layer(spec);
   // The first layer takes the shape of a preceding Input.
   if (m.layers.empty() && !m.input_from_input.empty()) {
@@ -56,8 +60,7 @@ void Sequential::add(const Dropout& layer) { add(to_spec(layer)); }
 void Sequential::add(const BatchNormalization& layer) { add(to_spec(layer)); }
 
 void Sequential::add(const Input& input) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("adding an Input");
+  const Gate::Pass pass(impl_->gate, Gate::Kind::change, "add");
   bool positive = !input.shape.empty();
   for (int64_t d : input.shape) positive = positive && d > 0;
   if (input.shape.size() <= 1) {
@@ -68,12 +71,14 @@ void Sequential::add(const Input& input) {
       "Input: shape must have 1 to " << Tensor::kMaxDims - 1 << " positive dimensions, got " << shape_str(input.shape));
   FASTANN_CHECK_ARG(impl_->layers.empty() && impl_->input_from_input.empty(),
                     "an Input can only be added first, before any layer (and only once)");
-  impl_->input_from_input = input.shape;
+  Shape shape = input.shape;
+  impl_->input_from_input = std::move(shape);
 }
 
 Sequential Sequential::from_config(const std::vector<LayerSpec>& layers, std::optional<uint64_t> seed) {
   Sequential model;
   Impl& m = *model.impl_;
+  // A new model: a failure anywhere leaves nothing behind.
   for (const LayerSpec& spec : layers) {
     std::unique_ptr<nn::Layer> l = nn::make_layer(spec);
     const Shape in = m.layers.empty() ? l->declared_input_shape() : m.layers.back()->output_shape();
@@ -87,9 +92,10 @@ Sequential Sequential::from_config(const std::vector<LayerSpec>& layers, std::op
 }
 
 void Sequential::build(const Shape& input_shape, std::optional<uint64_t> seed) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("building the model");
-  impl_->build(input_shape, seed);
+  Impl& m = *impl_;
+  const Gate::Pass pass(m.gate, Gate::Kind::change, "build");
+  const runtime::StreamScope on_stream(m.stream);
+  m.build(input_shape, seed);
 }
 
 void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) { build(Shape{input_dim}, seed); }
@@ -97,9 +103,8 @@ void Sequential::build(int64_t input_dim, std::optional<uint64_t> seed) { build(
 bool Sequential::built() const { return impl_->built; }
 
 void Sequential::to(Device device) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
-  m.require_not_fitting("moving the model to another device");
+  const Gate::Pass pass(m.gate, Gate::Kind::change, "to");
   if (device.type == DeviceType::CUDA) runtime::backend(device).require_device(device.index);
   if (device == m.device) return;
   if (m.device.type == DeviceType::CUDA) {  // the old stream's work first: its buffers are read and then freed
@@ -109,18 +114,7 @@ void Sequential::to(Device device) {
   std::shared_ptr<void> stream =
       device.type == DeviceType::CUDA ? runtime::backend(device).create_stream(device.index) : nullptr;
   const runtime::StreamScope on_stream(stream);
-  // Everything that can fail (allocation on the new device) happens before the model changes.
-  Tensor params = m.params, grads = m.grads, state = m.state, host_grads = m.host_grads;
-  if (m.built) {
-    try {
-      m.move_buffers(device);
-    } catch (...) {
-      m.params = params, m.grads = grads, m.state = state, m.host_grads = host_grads;
-      m.bind_views();
-      if (m.optimizer) m.optimizer->to(m.device);
-      throw;
-    }
-  }
+  if (m.built) m.move_to(device);  // everything that can fail (allocation on the new device) happens in there
   for (const auto& l : m.layers) l->set_device(device);
   m.device = device;
   m.release_workspace();
@@ -129,19 +123,27 @@ void Sequential::to(Device device) {
 
 Device Sequential::device() const { return impl_->device; }
 Shape Sequential::input_shape() const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "input_shape");
   if (impl_->built) return impl_->input_shape;
   return impl_->layers.empty() ? impl_->input_from_input : impl_->layers.front()->declared_input_shape();
 }
-Shape Sequential::output_shape() const { return impl_->output_shape(); }
+Shape Sequential::output_shape() const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "output_shape");
+  return impl_->output_shape();
+}
 int64_t Sequential::input_dim() const {
   const Shape s = input_shape();
   return s.empty() ? 0 : nn::shape_numel(s);
 }
-int64_t Sequential::output_dim() const { return impl_->output_dim(); }
+int64_t Sequential::output_dim() const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "output_dim");
+  return impl_->output_dim();
+}
 
 size_t Sequential::num_layers() const { return impl_->layers.size(); }
 
 LayerInfo Sequential::layer_info(size_t index) const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "layer_info");
   FASTANN_CHECK_ARG(index < impl_->layers.size(),
                     "layer index " << index << " out of range (the model has " << impl_->layers.size() << " layers)");
   LayerInfo li = impl_->layers[index]->info();
@@ -150,6 +152,7 @@ LayerInfo Sequential::layer_info(size_t index) const {
 }
 
 int64_t Sequential::count_params() const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "count_params");
   FASTANN_CHECK_STATE(impl_->built, "count_params: the model is not built yet (no input size known)");
   int64_t n = 0;
   for (size_t i = 0; i < impl_->layers.size(); ++i) n += impl_->layers[i]->info().param_count;
@@ -157,6 +160,7 @@ int64_t Sequential::count_params() const {
 }
 
 std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "get_weights");
   FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range");
   std::vector<Tensor> out;
   if (!impl_->built) return out;
@@ -165,25 +169,8 @@ std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
   return out;
 }
 
-void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weights) {
-  FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range");
-  const nn::Layer& l = *impl_->layers[index];
-  FASTANN_CHECK_STATE(impl_->built,
-                      "set_weights: the model is not built yet; build it (or give the first layer an "
-                      "input_dim) before setting weights");
-  std::vector<Tensor> params = l.params();
-  for (const Tensor& t : l.state()) params.push_back(t);
-  FASTANN_CHECK_ARG(weights.size() == params.size(),
-                    "layer '" << l.name() << "' expects " << params.size() << " weight arrays, got " << weights.size());
-  for (size_t j = 0; j < params.size(); ++j) {
-    FASTANN_CHECK_ARG(weights[j].shape() == params[j].shape(),
-                      "layer '" << l.name() << "' weight " << j << " must have shape " << shape_str(params[j].shape())
-                                << ", got " << shape_str(weights[j].shape()));
-  }
-  for (size_t j = 0; j < params.size(); ++j) params[j].copy_from(weights[j]);
-}
-
 std::vector<Tensor> Sequential::get_weights() const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "get_weights");
   std::vector<Tensor> out;
   for (size_t i = 0; i < impl_->layers.size(); ++i) {
     for (Tensor& t : get_layer_weights(i)) out.push_back(std::move(t));
@@ -191,15 +178,51 @@ std::vector<Tensor> Sequential::get_weights() const {
   return out;
 }
 
+namespace {
+
+// Copies weights[k] into dst[k] after every check: the destinations are gathered first (which allocates), so the
+// copies, which cannot fail on the host, are all that remains once the first weight changes.
+void copy_weights(std::vector<Tensor>& dst, const std::vector<Tensor>& weights) {
+  for (size_t k = 0; k < dst.size(); ++k) dst[k].copy_from(weights[k]);
+}
+
+}  // namespace
+
+void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weights) {
+  Impl& m = *impl_;
+  const Gate::Pass pass(m.gate, Gate::Kind::write, "set_weights");
+  const runtime::StreamScope on_stream(m.stream);
+  FASTANN_CHECK_ARG(index < m.layers.size(), "layer index " << index << " out of range");
+  const nn::Layer& l = *m.layers[index];
+  FASTANN_CHECK_STATE(m.built,
+                      "set_weights: the model is not built yet; build it (or give the first layer an "
+                      "input_dim) before setting weights");
+  std::vector<Tensor> dst = l.params();
+  for (const Tensor& t : l.state()) dst.push_back(t);
+  FASTANN_CHECK_ARG(weights.size() == dst.size(),
+                    "layer '" << l.name() << "' expects " << dst.size() << " weight arrays, got " << weights.size());
+  for (size_t j = 0; j < dst.size(); ++j) {
+    FASTANN_CHECK_ARG(weights[j].shape() == dst[j].shape(),
+                      "layer '" << l.name() << "' weight " << j << " must have shape " << shape_str(dst[j].shape())
+                                << ", got " << shape_str(weights[j].shape()));
+  }
+  copy_weights(dst, weights);
+}
+
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
-  FASTANN_CHECK_STATE(impl_->built, "set_weights: the model is not built yet");
-  size_t expected = 0;
-  for (const auto& l : impl_->layers) expected += l->params().size() + l->state().size();
-  FASTANN_CHECK_ARG(weights.size() == expected,
-                    "set_weights: the model has " << expected << " weight arrays, got " << weights.size());
+  Impl& m = *impl_;
+  const Gate::Pass pass(m.gate, Gate::Kind::write, "set_weights");
+  const runtime::StreamScope on_stream(m.stream);
+  FASTANN_CHECK_STATE(m.built, "set_weights: the model is not built yet");
+  std::vector<Tensor> dst;
+  for (const auto& l : m.layers) {
+    for (const auto* group : {&l->params(), &l->state()}) dst.insert(dst.end(), group->begin(), group->end());
+  }
+  FASTANN_CHECK_ARG(weights.size() == dst.size(),
+                    "set_weights: the model has " << dst.size() << " weight arrays, got " << weights.size());
   // Validate everything before changing anything.
   size_t k = 0;
-  for (const auto& l : impl_->layers) {
+  for (const auto& l : m.layers) {
     for (const auto* group : {&l->params(), &l->state()}) {
       for (const Tensor& p : *group) {
         FASTANN_CHECK_ARG(weights[k].shape() == p.shape(),
@@ -209,16 +232,11 @@ void Sequential::set_weights(const std::vector<Tensor>& weights) {
       }
     }
   }
-  k = 0;
-  for (size_t i = 0; i < impl_->layers.size(); ++i) {
-    const size_t cnt = impl_->layers[i]->params().size() + impl_->layers[i]->state().size();
-    set_layer_weights(
-        i, std::vector<Tensor>(weights.begin() + static_cast<long>(k), weights.begin() + static_cast<long>(k + cnt)));
-    k += cnt;
-  }
+  copy_weights(dst, weights);
 }
 
 const OptimizerConfig& Sequential::optimizer_config() const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "optimizer_config");
   impl_->require_compiled("reading its optimizer");
   return impl_->optimizer->config();
 }
@@ -231,6 +249,7 @@ const LossConfig& Sequential::loss_config() const {
 double Sequential::learning_rate() const { return optimizer_config().learning_rate; }
 
 void Sequential::set_learning_rate(double lr) {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::write, "set_learning_rate");
   impl_->require_compiled("setting the learning rate");
   impl_->optimizer->set_learning_rate(lr);
 }
@@ -238,6 +257,7 @@ void Sequential::set_learning_rate(double lr) {
 int64_t Sequential::optimizer_iterations() const { return impl_->compiled ? impl_->optimizer->iterations() : 0; }
 
 LayerSpec Sequential::layer_config(size_t index) const {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "layer_config");
   FASTANN_CHECK_ARG(index < impl_->layers.size(),
                     "layer index " << index << " out of range (the model has " << impl_->layers.size() << " layers)");
   const nn::Layer& l = *impl_->layers[index];
@@ -248,12 +268,16 @@ const std::string& Sequential::name() const { return impl_->name; }
 
 void Sequential::set_name(std::string name) {
   FASTANN_CHECK_ARG(!name.empty(), "the model name must not be empty");
-  impl_->name = std::move(name);
+  // A value, not the structure (a save from a fit's callback sets it), but one that concurrent readers of name()
+  // read in place: the same name again (every Python save) changes nothing.
+  const Gate::Pass pass(impl_->gate, Gate::Kind::write, "set_name");
+  if (name != impl_->name) impl_->name = std::move(name);
 }
 
 // Each slot is a flat buffer laid out as the parameters: the view of weight w sits at w's offset in `params`.
 OptimizerState Sequential::get_optimizer_state() const {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
+  const Gate::Pass pass(impl_->gate, Gate::Kind::read, "get_optimizer_state");
+  const runtime::StreamScope on_stream(impl_->stream);
   const Impl& m = *impl_;
   m.require_compiled("reading its optimizer state");
   FASTANN_CHECK_STATE(m.built, "the model is not built yet, so its optimizer has no state");
@@ -276,9 +300,9 @@ OptimizerState Sequential::get_optimizer_state() const {
 }
 
 void Sequential::set_optimizer_state(const OptimizerState& st) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
-  m.require_not_fitting("setting the optimizer state");
+  const Gate::Pass pass(m.gate, Gate::Kind::write, "set_optimizer_state");
+  const runtime::StreamScope on_stream(m.stream);
   m.require_compiled("setting its optimizer state");
   FASTANN_CHECK_STATE(m.built, "the model is not built yet; build it before setting its optimizer state");
   FASTANN_CHECK_ARG(st.iterations >= 0, "optimizer state: iterations must be >= 0, got " << st.iterations);
@@ -301,19 +325,23 @@ void Sequential::set_optimizer_state(const OptimizerState& st) {
                                                   << shape_str(st.slots[s][w].shape()));
     }
   }
+  // The destinations first (allocation), then the copies: a failure leaves the state as it was.
+  std::vector<Tensor> dst;
+  std::vector<const Tensor*> src;
   for (size_t s = 0; s < names.size(); ++s) {
     Tensor& flat = m.optimizer->slot(s);
     for (size_t w = 0; w < params.size(); ++w) {
-      Tensor::view(flat.data() + (params[w]->data() - m.params.data()), params[w]->shape(), flat.device())
-          .copy_from(st.slots[s][w]);
+      dst.push_back(
+          Tensor::view(flat.data() + (params[w]->data() - m.params.data()), params[w]->shape(), flat.device()));
+      src.push_back(&st.slots[s][w]);
     }
   }
+  for (size_t k = 0; k < dst.size(); ++k) dst[k].copy_from(*src[k]);
   m.optimizer->set_iterations(st.iterations);
 }
 
 void Sequential::set_gradient_reducer(std::shared_ptr<GradientReducer> reducer) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("setting the gradient reducer");
+  const Gate::Pass pass(impl_->gate, Gate::Kind::change, "set_gradient_reducer");
   impl_->reducer = std::move(reducer);
 }
 

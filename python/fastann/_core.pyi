@@ -83,7 +83,7 @@ class Sequential:
         """
     def predict(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
         """
-        Outputs for x, (n, output_dim) float32 (GIL released; batch_size only bounds memory, 0 = default).
+        Outputs for x, (n, output_dim) float32 (GIL released, Ctrl-C checked between chunks; batch_size only bounds memory, 0 = default).
         """
     def set_gradient_reducer(self, reducer: GradientReducer | None) -> None:
         """

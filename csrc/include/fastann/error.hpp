@@ -51,6 +51,13 @@ class FASTANN_API UnavailableError : public Error {
   using Error::Error;
 };
 
+// A call that its should_stop hook ended before it was done (predict; Python: KeyboardInterrupt where the hook saw
+// Ctrl-C). The model is as before the call.
+class FASTANN_API Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 // A CUDA runtime or kernel failure (a call that returned an error, a failed launch, a fault seen at the next
 // synchronisation); the message names the CUDA error and the call site (Python: RuntimeError).
 class FASTANN_API CudaError : public Error {

@@ -82,6 +82,14 @@ struct FitCallbacks {
   std::function<FitSignal(int64_t batch, const Logs& running)> on_nonfinite_loss;
 };
 
+// Called by predict: should_stop is polled between chunks of rows, at most every `poll_interval_ms`; returning true
+// ends predict with fastann::Interrupted. With a hook, chunks are kept short (a few milliseconds of work each), so
+// the answer comes within about poll_interval_ms.
+struct PredictCallbacks {
+  std::function<bool()> should_stop;
+  int poll_interval_ms = 50;
+};
+
 // Called by evaluate; empty hooks cost nothing. should_stop, polled as in fit, returning true makes evaluate return
 // the means over the batches done so far.
 struct EvaluateCallbacks {

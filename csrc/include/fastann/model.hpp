@@ -94,9 +94,11 @@ class FASTANN_API Sequential {
 
   // metrics: see MetricConfig; they ignore sample weights. weighted_metrics (Keras's compile argument) use them:
   // weighted means, weighted confusion counts. A name used twice gets "_1", "_2", ...; a weighted metric named as
-  // an unweighted one is reported as "weighted_<name>" (as Keras 3).
+  // an unweighted one is reported as "weighted_<name>" (as Keras 3). keep_optimizer_state: a model compiled before
+  // keeps its optimizer's variables (iterations, moments) when the new optimizer has the same ones (Keras: compile
+  // given the same optimizer object again). A compile that fails leaves the model as it was.
   void compile(const OptimizerConfig& optimizer, const LossConfig& loss, const std::vector<MetricConfig>& metrics = {},
-               const std::vector<MetricConfig>& weighted_metrics = {});
+               const std::vector<MetricConfig>& weighted_metrics = {}, bool keep_optimizer_state = false);
   bool compiled() const;
   // "loss" followed by the metrics' names as logs report them (e.g. "accuracy"), then the weighted metrics'.
   std::vector<std::string> metrics_names() const;
@@ -115,6 +117,8 @@ class FASTANN_API Sequential {
                                const EvaluateCallbacks& callbacks = {});
   // Returns (n, output_dim), on x's device. batch_size only bounds working memory; results do not depend on it.
   Tensor predict(const Tensor& x, int64_t batch_size = 0) const;
+  // The same, polling callbacks.should_stop between chunks (fastann::Interrupted when it answers true).
+  Tensor predict(const Tensor& x, int64_t batch_size, const PredictCallbacks& callbacks) const;
   // Writes predictions into `out` (n, output_dim), e.g. caller-owned memory: no allocation for the result.
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 0) const;
   // One optimizer step on exactly this batch; returns [loss, metrics...] for it (computed before the update).

@@ -6,12 +6,15 @@
 
 namespace fastann {
 
+// Everything is made aside (the optimizer with its slots, the loss, the metrics and their state layout) and then
+// moved in, which cannot throw: a compile that fails (a bad name, out of memory) leaves the model as it was.
 void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& loss,
-                         const std::vector<MetricConfig>& metrics, const std::vector<MetricConfig>& weighted_metrics) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
-  impl_->require_not_fitting("compiling the model");
+                         const std::vector<MetricConfig>& metrics, const std::vector<MetricConfig>& weighted_metrics,
+                         bool keep_optimizer_state) {
   Impl& m = *impl_;
-  auto opt = nn::make_optimizer(optimizer);
+  const nn::CallGate::Pass pass(m.gate, nn::CallGate::Kind::change, "compile");
+  const runtime::StreamScope on_stream(m.stream);
+  std::unique_ptr<nn::Optimizer> opt = nn::make_optimizer(optimizer);
   const ops::LossParams lp = nn::resolve_loss(loss);
   std::vector<Impl::CompiledMetric> ms;
   std::vector<std::string> names;
@@ -40,26 +43,38 @@ void Sequential::compile(const OptimizerConfig& optimizer, const LossConfig& los
       ms.push_back(std::move(cm));
     }
   }
+  std::vector<double> batch_state(static_cast<size_t>(offset), 0.0);
+  LossConfig loss_cfg = loss;
+  if (m.built) {
+    opt->reset(m.params.numel(), m.device);
+    // The same optimizer compiled again keeps its variables (Keras: compile given the same optimizer object).
+    if (keep_optimizer_state && m.optimizer && m.optimizer->slot_names() == opt->slot_names()) {
+      for (size_t i = 0; i < opt->slot_names().size(); ++i) opt->slot(i).copy_from(m.optimizer->slot(i));
+      opt->set_iterations(m.optimizer->iterations());
+    }
+  }
+  // The commit: moves and copies of plain values only.
   m.optimizer = std::move(opt);
   m.loss = lp;
-  m.loss_cfg = loss;
+  m.loss_cfg = std::move(loss_cfg);
   m.metrics = std::move(ms);
   m.metric_names = std::move(names);
   m.state_size = offset;
-  m.batch_state.assign(static_cast<size_t>(offset), 0.0);
+  m.batch_state = std::move(batch_state);
   m.compiled = true;
-  if (m.built) m.optimizer->reset(m.params.numel(), m.device);
 }
 
 bool Sequential::compiled() const { return impl_->compiled; }
 
 std::vector<std::string> Sequential::metrics_names() const {
+  const nn::CallGate::Pass pass(impl_->gate, nn::CallGate::Kind::read, "metrics_names");
   std::vector<std::string> names{"loss"};
   names.insert(names.end(), impl_->metric_names.begin(), impl_->metric_names.end());
   return names;
 }
 
 std::vector<MetricConfig> Sequential::metric_configs(bool weighted) const {
+  const nn::CallGate::Pass pass(impl_->gate, nn::CallGate::Kind::read, "metric_configs");
   std::vector<MetricConfig> out;
   for (const auto& cm : impl_->metrics) {
     if (cm.weighted == weighted) out.push_back(cm.cfg);

@@ -27,11 +27,11 @@ void Sequential::Impl::fill_running(Logs& logs, const double* state) const {
   logs.back().second = result(0, state);
 }
 
-std::vector<double> Sequential::Impl::evaluate(const Tensor& x, const Tensor& y, const Tensor& w, int64_t batch_size,
-                                               const EvaluateCallbacks* cb) {
+std::vector<double> Sequential::Impl::evaluate(Workspace& ws, const Tensor& x, const Tensor& y, const Tensor& w,
+                                               int64_t batch_size, const EvaluateCallbacks* cb) {
   const int64_t n = x.dim(0);
   const int64_t ycols = y.numel() / n;
-  prepare(std::min(batch_size, n), ycols);
+  prepare(ws, std::min(batch_size, n), ycols, /*training=*/false);
   const bool f = fused();
   const double penalty = weight_penalty();  // the weights do not change during evaluate
   std::vector<double> state(static_cast<size_t>(state_size), 0.0);
@@ -44,11 +44,11 @@ std::vector<double> Sequential::Impl::evaluate(const Tensor& x, const Tensor& y,
   int64_t step = 0;
   for (int64_t s = 0; s < n; s += batch_size) {
     const int64_t e = std::min(n, s + batch_size);
-    const Tensor xr = stage(x.rows(s, e), xb), yr = stage(y.rows(s, e), yb);
-    const Tensor out = forward_ws(xr, false, f);
-    const Tensor wr = w.defined() ? stage(w.rows(s, e), wb) : Tensor();
-    score(out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data(), sum, step);
-    state[0] += penalty * static_cast<double>(e - s) + activity_penalty(e - s, sum);
+    const Tensor xr = stage(x.rows(s, e), ws.xb), yr = stage(y.rows(s, e), ws.yb);
+    const Tensor out = forward_ws(ws, xr, false, f);
+    const Tensor wr = w.defined() ? stage(w.rows(s, e), ws.wb) : Tensor();
+    score(ws, out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data(), sum, step);
+    state[0] += penalty * static_cast<double>(e - s) + activity_penalty(ws, e - s, sum);
     ++step;
     if (!cb) continue;
     const auto now = clock::now();
@@ -84,12 +84,16 @@ std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, const
 
 std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& y, const Tensor& sample_weight,
                                                  int64_t batch_size, const EvaluateCallbacks* callbacks) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
   const runtime::StreamScope on_stream(m.stream);
   m.require_layers();
   m.require_compiled("evaluate");
   FASTANN_CHECK_ARG(batch_size > 0, "evaluate: batch_size must be a positive integer, got " << batch_size);
+  if (!m.built) {  // the first data builds the model: a structural change, before the call proper
+    const nn::CallGate::Pass building(m.gate, nn::CallGate::Kind::change, "evaluate");
+    m.ensure_built(x, "evaluate");
+  }
+  const nn::CallGate::Pass pass(m.gate, nn::CallGate::Kind::read, "evaluate");
   m.ensure_built(x, "evaluate");
   m.check_xy(x, y, "evaluate");
   Tensor w;
@@ -97,7 +101,10 @@ std::vector<double> Sequential::evaluate_checked(const Tensor& x, const Tensor& 
     Impl::check_sample_weight(sample_weight, x.dim(0), "evaluate", "sample_weight");
     w = sample_weight.reshape({x.dim(0)});
   }
-  return m.evaluate(x, y, w, batch_size, callbacks);
+  // The model's workspace when no other call has it (a fit, another evaluate), else one of this call's own.
+  const nn::CallGate::Claim claim(m.gate, nn::CallGate::Workspace::train);
+  Impl::Workspace own;
+  return m.evaluate(claim.owned() ? m.ws : own, x, y, w, batch_size, callbacks);
 }
 
 }  // namespace fastann

@@ -5,13 +5,20 @@
 namespace fastann {
 
 History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptions& o, const FitCallbacks& cb) {
-  std::lock_guard<std::recursive_mutex> lock(impl_->train_mu);
   Impl& m = *impl_;
   const runtime::StreamScope on_stream(m.stream);
-  m.require_not_fitting("calling fit");
   m.require_layers();
   m.require_compiled("fit");
+  if (!m.built) {  // the first data builds the model: a structural change, before the call proper
+    const nn::CallGate::Pass building(m.gate, nn::CallGate::Kind::change, "fit");
+    m.ensure_built(x_all, "fit");
+  }
+  // One training call at a time; callbacks (on this thread) may read, evaluate, save and set weights or the learning
+  // rate, but not change the structure or train (nn/call_gate.hpp).
+  const nn::CallGate::Pass pass(m.gate, nn::CallGate::Kind::train, "fit");
   m.ensure_built(x_all, "fit");
+  const nn::CallGate::Claim claim(m.gate, nn::CallGate::Workspace::train);
+  FASTANN_CHECK_STATE(claim.owned(), "fit: the model's training workspace is in use by another call");
   m.check_xy(x_all, y_all, "fit");
   FASTANN_CHECK_ARG(o.batch_size > 0, "fit: batch_size must be a positive integer, got " << o.batch_size);
   FASTANN_CHECK_ARG(o.epochs >= 0, "fit: epochs must be >= 0, got " << o.epochs);
@@ -59,7 +66,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   const int64_t n = x.dim(0);
   const int64_t bs = std::min(o.batch_size, n);
   const int64_t ycols = y.numel() / n;
-  m.prepare(bs, ycols);
+  m.prepare(m.ws, bs, ycols, /*training=*/true);
   m.order.resize(static_cast<size_t>(n));
   std::iota(m.order.begin(), m.order.end(), int64_t{0});
   Rng rng(o.seed ? *o.seed : next_global_seed());
@@ -71,11 +78,6 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   // A CUDA model trains on device copies of the data when they fit, else on batches gathered from the host.
   const bool staged = !m.place_data({&x, &y2, &sw, &vx, &vy, &vw});
 
-  struct FittingFlag {
-    bool& f;
-    explicit FittingFlag(bool& flag) : f(flag) { f = true; }
-    ~FittingFlag() { f = false; }
-  } fitting_flag(m.fitting);
   // Sharded: worker r takes rows [r*bs, (r+1)*bs) of each global batch of gbs rows (fastann/distributed.hpp).
   const int64_t shards = o.shard_count, gbs = bs * shards, shard_lo = o.shard_index * bs;
   struct ScaleReset {
@@ -133,9 +135,9 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
       } else if (o.shuffle || staged) {  // m.order is the identity without shuffling
         // The batch's rows of the workspace: views only for a short last batch (nn::first_rows).
         nn::LazyView xv, yv, wv;
-        Tensor& xb = nn::first_rows(m.xb, b, xv);
-        Tensor& yb = nn::first_rows(m.yb, b, yv);
-        Tensor* wb = sw.defined() ? &nn::first_rows(m.wb, b, wv) : nullptr;
+        Tensor& xb = nn::first_rows(m.ws.xb, b, xv);
+        Tensor& yb = nn::first_rows(m.ws.yb, b, yv);
+        Tensor* wb = sw.defined() ? &nn::first_rows(m.ws.wb, b, wv) : nullptr;
         ops::gather_rows(x, m.order_index, s, b, xb);
         ops::gather_rows(y2, m.order_index, s, b, yb);
         if (wb) ops::gather_rows(sw, m.order_index, s, b, *wb);
@@ -191,10 +193,10 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
     for (size_t k = 0; k < m.metrics.size(); ++k) logs.emplace_back(m.metric_names[k], m.result(k + 1, state.data()));
     logs.emplace_back("loss", m.result(0, state.data()));
     if (has_val) {
-      const std::vector<double> v = m.evaluate(vx, vy, vw, o.batch_size);
+      const std::vector<double> v = m.evaluate(m.ws, vx, vy, vw, o.batch_size);
       for (size_t k = 0; k < m.metrics.size(); ++k) logs.emplace_back("val_" + m.metric_names[k], v[k + 1]);
       logs.emplace_back("val_loss", v[0]);
-      m.prepare(bs, ycols);
+      m.prepare(m.ws, bs, ycols, /*training=*/true);
     }
     hist.epoch.push_back(epoch);
     for (size_t k = 0; k < logs.size(); ++k) hist.history[k].second.push_back(logs[k].second);

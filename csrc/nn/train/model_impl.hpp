@@ -15,6 +15,7 @@
 #include "core/rng.hpp"
 #include "fastann/distributed.hpp"
 #include "fastann/model.hpp"
+#include "nn/call_gate.hpp"
 #include "nn/layer.hpp"
 #include "nn/layers/config_json.hpp"
 #include "nn/optimizer.hpp"
@@ -26,6 +27,9 @@ namespace fastann {
 inline constexpr int64_t kParamAlign = 16;  // floats: 64 bytes
 // fit reads a CUDA model's loss and metric sums back at least this often (steps), besides wherever logs are needed.
 inline constexpr int64_t kLossReadSteps = 32;
+// A predict with a should_stop hook works in chunks of about this many floating-point operations (~10 ms on one
+// core) between polls.
+inline constexpr int64_t kPolledChunkFlops = int64_t{2} << 30;
 
 struct Sequential::Impl {
   std::string name = nn::unique_name("sequential");
@@ -67,17 +71,23 @@ struct Sequential::Impl {
   int64_t state_size = 2;
   std::vector<double> batch_state;  // train_on_batch's, sized at compile
 
-  // Training workspace, sized for ws_rows rows.
-  int64_t ws_rows = 0;
-  std::vector<Tensor> outs, douts;
-  Tensor xb, yb, probs, wb;  // wb: the batch's sample weights
+  // A batch workspace: each layer's output (and for training its gradient), the staged batch (x, y, sample weights)
+  // and the fused loss's probabilities, for up to `rows` rows. The model keeps one, claimed by fit, train_on_batch
+  // and evaluate (CallGate::Workspace::train); a call that finds it claimed (an evaluate beside a fit or another
+  // evaluate) uses one of its own.
+  struct Workspace {
+    int64_t rows = 0;
+    bool training = false;  // gradients sized too, and the layers' training scratch (Layer::prepare)
+    std::vector<Tensor> outs, douts;
+    Tensor xb, yb, probs, wb;  // wb: the batch's sample weights
+  };
+  Workspace ws;
   std::vector<int64_t> order;
   ops::RowIndex order_index;  // `order` where the data is (uploaded once per epoch for device data)
   ops::StateSums fit_sums;    // fit's and train_on_batch's device sums (device_sums)
-  // One training/evaluation call at a time per model. Recursive: fit's callbacks may evaluate the model (on the
-  // same thread, between epochs, when the workspace is not in use).
-  std::recursive_mutex train_mu;
-  bool fitting = false;  // set while fit runs: callbacks may not change the layers, optimizer or loss
+  // The calls in flight and the rules between them (nn/call_gate.hpp): readers together, one trainer, structural
+  // changes alone; a call that may not run raises at once, nothing waits.
+  mutable nn::CallGate gate;
   // Data-parallel training (fastann/distributed.hpp); null when unused. tail_*: the last layer with parameters and
   // where its gradients start in `grads` (the range gradients_ready reports). grad_scale: the loss-gradient scale of
   // a sharded step (shards / rows of the global batch); 0 means 1 / rows of the batch.
@@ -90,15 +100,12 @@ struct Sequential::Impl {
 
   // predict's intermediate activations, kept between calls like the training workspace: fresh multi-megabyte buffers
   // cost a page fault per 4 KB on every call (10000 mnist_mlp rows: ~12% of predict's time). A predict running
-  // concurrently on the same model uses buffers of its own.
-  mutable std::mutex predict_mu;
+  // concurrently on the same model uses buffers of its own (the gate's Workspace::predict claim guards these).
   mutable Tensor predict_ws;
   // predict's views of predict_ws for each hidden layer's output, made for predict_hidden_chunk rows (reused while the
-  // workspace and the chunk stay the same; guarded by predict_mu).
+  // workspace and the chunk stay the same).
   mutable std::vector<Tensor> predict_hidden;
   mutable int64_t predict_hidden_chunk = -1;
-
-  void require_not_fitting(const char* what) const;
 
   // Elements per output sample, and the output's shape per sample.
   int64_t output_dim() const;
@@ -109,13 +116,31 @@ struct Sequential::Impl {
 
   void require_layers() const;
 
+  // Builds the model (a built one: the same input shape, weights drawn again): weights from `seed`, else the global
+  // generator. A build that fails leaves the model as it was.
   void build(const Shape& in_shape, std::optional<uint64_t> seed);
 
-  // Points the layers at views of the flat buffers (on the buffers' device) and gathers the regularizer terms.
-  void bind_views();
+  // The flat buffers of the layers' weights and each layer's views of them, made aside by a structural change and
+  // installed by commit() (which cannot throw): a change that fails leaves the model as it was.
+  struct Buffers {
+    Tensor params, grads, state;
+    std::vector<std::vector<int64_t>> param_offsets, state_offsets;
+    int64_t tail_layer = -1, tail_begin = 0;
+    std::vector<std::vector<Tensor>> p, g, st;  // per layer: views of params, grads, state
+    std::vector<RegTerm> reg_terms;
+  };
+  // The layers' (built) weights laid out in fresh zeroed host buffers.
+  Buffers layout() const;
+  // The views of b's buffers for each layer, and the regularizer terms.
+  void make_views(Buffers& b) const;
+  // b's buffers on device d (values kept, gradients fresh zeros there); the views must be made again.
+  void to_device(Buffers& b, Device d) const;
+  // Draws the weights of layers [first, end) into b (host) from Rng(seed), as a build of them all would.
+  void init_layers(Buffers& b, size_t first, uint64_t seed);
+  void commit(Buffers&& b) noexcept;
 
   // Moves the weights and the optimizer state to `d` (gradients are scratch: fresh zeros there).
-  void move_buffers(Device d);
+  void move_to(Device d);
 
   // Drops the training and predict workspaces (prepare / predict_into allocate them again on the model's device).
   void release_workspace();
@@ -135,7 +160,9 @@ struct Sequential::Impl {
 
   void require_compiled(const char* what) const;
 
-  void prepare(int64_t rows, int64_t ycols);
+  // Sizes `w` for batches of up to `rows` rows (for training: gradients and the layers' scratch too); a failure
+  // leaves it as it was.
+  void prepare(Workspace& w, int64_t rows, int64_t ycols, bool training);
 
   // (rows, *per_sample)
   static Shape batch_shape(int64_t rows, const Shape& per_sample);
@@ -144,7 +171,7 @@ struct Sequential::Impl {
   static bool has_batch_shape(const Tensor& t, int64_t rows, const Shape& per_sample);
 
   // Forward through the workspace; returns the final output view (logits when fused).
-  Tensor forward_ws(const Tensor& x, bool training, bool fused_now);
+  Tensor forward_ws(Workspace& w, const Tensor& x, bool training, bool fused_now);
 
   // For a CUDA model: `sums` reset for a streaming state, so that batches add their loss and metrics on the device
   // and the values reach the host only where they are read (flush), not once per batch. Null for a CPU model,
@@ -158,13 +185,13 @@ struct Sequential::Impl {
   // Adds one batch to a streaming state (loss, then metrics) from the final output; writes dL/d(output) when grad
   // is given. w: the batch's sample weights or null (the loss is sum(w * loss) / batch size, as Keras 3). sums: the
   // device sums that take this batch (as batch `step`) in place of the state (see device_sums).
-  void score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad, double* state,
-             ops::StateSums* sums = nullptr, int64_t step = 0);
+  void score(Workspace& ws, const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad,
+             double* state, ops::StateSums* sums = nullptr, int64_t step = 0);
 
   // Activity regularizers of the batch's outputs (in the workspace): the sum of their penalties over the batch,
   // i.e. batch size x the loss term (Keras 3 divides each by the batch size). With device sums it goes there and 0
   // is returned.
-  double activity_penalty(int64_t b, ops::StateSums* sums);
+  double activity_penalty(const Workspace& w, int64_t b, ops::StateSums* sums);
 
   // The weight regularizers' penalty (a loss term, as Keras adds it to every batch's loss).
   double weight_penalty();
@@ -199,10 +226,13 @@ struct Sequential::Impl {
 
   // Mean loss and metrics of x/y, in batches (no update). With callbacks: progress at a bounded rate, and an
   // early return (means over the batches done) when a hook asks to stop.
-  std::vector<double> evaluate(const Tensor& x, const Tensor& y, const Tensor& w, int64_t batch_size,
+  // ws: the model's workspace when the caller has claimed it, else one of the call's own.
+  std::vector<double> evaluate(Workspace& ws, const Tensor& x, const Tensor& y, const Tensor& w, int64_t batch_size,
                                const EvaluateCallbacks* cb = nullptr);
 
-  void predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const;
+  void predict_into(const Tensor& x, Tensor& out, int64_t batch_size, const PredictCallbacks* cb = nullptr) const;
+  // predict's checks of its arguments against the model.
+  void check_predict(const Tensor& x, int64_t batch_size) const;
 
   // Adding a layer to a built model rebuilds it, keeping the existing layers' weights.
   void add(std::unique_ptr<nn::Layer> layer);

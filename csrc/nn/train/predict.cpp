@@ -4,13 +4,27 @@
 
 namespace fastann {
 
-void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
+void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_size,
+                                    const PredictCallbacks* cb) const {
   const int64_t n = x.dim(0);
   FASTANN_CHECK_ARG(has_batch_shape(out, n, output_shape()), "predict: output buffer must have shape "
                                                                  << shape_str(batch_shape(n, output_shape()))
                                                                  << ", got " << shape_str(out.shape()));
   if (n == 0) return;
-  const int64_t chunk = batch_size > 0 ? std::min(batch_size, n) : std::min<int64_t>(n, 4096);
+  int64_t chunk = batch_size > 0 ? std::min(batch_size, n) : std::min<int64_t>(n, 4096);
+  const bool polled = cb && cb->should_stop;
+  if (polled && chunk > 64) {
+    // Chunks of about kPolledChunkFlops of work (a few milliseconds), so that a stop request is seen soon whatever
+    // the model's size; results do not depend on the chunk.
+    int64_t flops_per_row = 1;
+    for (const auto& l : layers) {
+      flops_per_row += l->output_size();
+      for (const Tensor& p : l->params()) flops_per_row += 2 * p.numel();
+    }
+    chunk = std::max<int64_t>(1, std::min(chunk, kPolledChunkFlops / flops_per_row));
+  }
+  using clock = std::chrono::steady_clock;
+  auto last_poll = clock::now();
   int64_t width = 0;
   for (const auto& l : layers) width = std::max(width, l->output_size());
   const int64_t nbufs = layers.size() > 2 ? 2 : layers.size() > 1 ? 1 : 0, per_buf = chunk * width;
@@ -19,12 +33,12 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
   const bool stage_in = x.device() != device, stage_out = out.device() != device;
   const int64_t in_at = nbufs * per_buf, out_at = in_at + (stage_in ? chunk * input_dim : 0);
   const int64_t need = out_at + (stage_out ? chunk * output_dim() : 0);
-  std::unique_lock<std::mutex> ws_lock(predict_mu, std::try_to_lock);
+  const nn::CallGate::Claim claim(gate, nn::CallGate::Workspace::predict);
   // Tensors made per call only where needed (nn::LazyView): constructing one zeroes its 128 bytes, and a one-row
   // predict is a few microseconds.
   nn::LazyView local;
-  Tensor& ws = ws_lock.owns_lock() ? predict_ws : local.make(Tensor());
-  const bool shared = ws_lock.owns_lock();
+  const bool shared = claim.owned();
+  Tensor& ws = shared ? predict_ws : local.make(Tensor());
   if (ws.numel() < need || ws.device() != device) {
     ws = Tensor::empty({std::max<int64_t>(need, 1)}, device);
     if (shared) predict_hidden_chunk = -1;
@@ -69,29 +83,52 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
       in = &dst;
     }
     if (stage_out) out_rows.copy_from(*in);
+    if (polled && e < n) {
+      const auto now = clock::now();
+      if (now - last_poll >= std::chrono::milliseconds(std::max(cb->poll_interval_ms, 0))) {
+        last_poll = now;
+        if (cb->should_stop()) {
+          FASTANN_THROW(Interrupted, "predict: stopped after " << e << " of " << n << " rows");
+        }
+      }
+    }
   }
 }
 
+// Both entries take one read pass (nn/call_gate.hpp) for the whole call: layers and buffers stay while it runs.
 Tensor Sequential::predict(const Tensor& x, int64_t batch_size) const {
-  impl_->require_layers();
-  FASTANN_CHECK_STATE(impl_->built,
-                      "predict: the model is not built yet; give the first layer an input_dim or fit it "
-                      "first");
-  impl_->check_x(x, "predict");
-  Tensor out = Tensor::empty(Impl::batch_shape(x.dim(0), impl_->output_shape()), x.device());
-  predict_into(x, out, batch_size);
+  Impl& m = *impl_;
+  const nn::CallGate::Pass pass(m.gate, nn::CallGate::Kind::read, "predict");
+  m.check_predict(x, batch_size);
+  Tensor out = Tensor::empty(Impl::batch_shape(x.dim(0), m.output_shape()), x.device());
+  const runtime::StreamScope on_stream(m.stream);
+  m.predict_into(x, out, batch_size);
+  return out;
+}
+
+Tensor Sequential::predict(const Tensor& x, int64_t batch_size, const PredictCallbacks& callbacks) const {
+  Impl& m = *impl_;
+  const nn::CallGate::Pass pass(m.gate, nn::CallGate::Kind::read, "predict");
+  m.check_predict(x, batch_size);
+  Tensor out = Tensor::empty(Impl::batch_shape(x.dim(0), m.output_shape()), x.device());
+  const runtime::StreamScope on_stream(m.stream);
+  m.predict_into(x, out, batch_size, &callbacks);
   return out;
 }
 
 void Sequential::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) const {
   Impl& m = *impl_;
-  m.require_layers();
-  FASTANN_CHECK_STATE(m.built,
-                      "predict: the model is not built yet; give the first layer an input_dim or fit it first");
-  m.check_x(x, "predict");
-  FASTANN_CHECK_ARG(batch_size >= 0, "predict: batch_size must be positive, got " << batch_size);
+  const nn::CallGate::Pass pass(m.gate, nn::CallGate::Kind::read, "predict");
+  m.check_predict(x, batch_size);
   const runtime::StreamScope on_stream(m.stream);
   m.predict_into(x, out, batch_size);
+}
+
+void Sequential::Impl::check_predict(const Tensor& x, int64_t batch_size) const {
+  require_layers();
+  FASTANN_CHECK_STATE(built, "predict: the model is not built yet; give the first layer an input_dim or fit it first");
+  check_x(x, "predict");
+  FASTANN_CHECK_ARG(batch_size >= 0, "predict: batch_size must be positive, got " << batch_size);
 }
 
 }  // namespace fastann

@@ -4,10 +4,6 @@
 
 namespace fastann {
 
-void Sequential::Impl::require_not_fitting(const char* what) const {
-  FASTANN_CHECK_STATE(!fitting, what << " is not allowed while the model is being fit (e.g. from a callback)");
-}
-
 int64_t Sequential::Impl::output_dim() const { return layers.empty() ? 0 : layers.back()->output_size(); }
 
 const Shape& Sequential::Impl::output_shape() const {
@@ -33,8 +29,92 @@ void Sequential::Impl::require_compiled(const char* what) const {
                       "the model must be compiled before " << what << "; call model.compile(optimizer, loss) first");
 }
 
+// Mutations of the structure follow one pattern (the strong guarantee): everything that can fail (allocation,
+// initialisation, copies to a device) is done aside into a Buffers, which commit() then installs without throwing.
+Sequential::Impl::Buffers Sequential::Impl::layout() const {
+  Buffers b;
+  int64_t total = 0, state_total = 0;
+  b.param_offsets.resize(layers.size());
+  b.state_offsets.resize(layers.size());
+  auto place = [](const Shape& s, int64_t& end) {
+    const int64_t at = end;
+    end += (nn::shape_numel(s) + kParamAlign - 1) / kParamAlign * kParamAlign;
+    return at;
+  };
+  for (size_t i = 0; i < layers.size(); ++i) {
+    for (const Shape& s : layers[i]->param_shapes()) b.param_offsets[i].push_back(place(s, total));
+    for (const Shape& s : layers[i]->state_shapes()) b.state_offsets[i].push_back(place(s, state_total));
+  }
+  for (size_t i = layers.size(); i-- > 0 && b.tail_layer < 0;) {
+    if (!b.param_offsets[i].empty()) b.tail_layer = static_cast<int64_t>(i), b.tail_begin = b.param_offsets[i].front();
+  }
+  b.params = Tensor({std::max<int64_t>(total, 1)});
+  b.grads = Tensor({std::max<int64_t>(total, 1)});
+  b.state = Tensor({std::max<int64_t>(state_total, 1)});
+  return b;
+}
+
+void Sequential::Impl::make_views(Buffers& b) const {
+  b.p.assign(layers.size(), {});
+  b.g.assign(layers.size(), {});
+  b.st.assign(layers.size(), {});
+  b.reg_terms.clear();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto shapes = layers[i]->param_shapes();
+    for (size_t j = 0; j < shapes.size(); ++j) {
+      b.p[i].push_back(Tensor::view(b.params.data() + b.param_offsets[i][j], shapes[j], b.params.device()));
+      b.g[i].push_back(Tensor::view(b.grads.data() + b.param_offsets[i][j], shapes[j], b.grads.device()));
+      if (const Regularizer* r = layers[i]->param_regularizer(j)) {
+        b.reg_terms.push_back({b.p[i].back(), b.g[i].back(), static_cast<float>(r->l1), static_cast<float>(r->l2)});
+      }
+    }
+    const auto sshapes = layers[i]->state_shapes();
+    for (size_t j = 0; j < sshapes.size(); ++j) {
+      b.st[i].push_back(Tensor::view(b.state.data() + b.state_offsets[i][j], sshapes[j], b.state.device()));
+    }
+  }
+}
+
+void Sequential::Impl::to_device(Buffers& b, Device d) const {
+  if (b.params.device() == d) return;
+  b.params = b.params.to(d);
+  b.grads = Tensor(b.grads.shape(), d);
+  b.state = b.state.to(d);
+}
+
+void Sequential::Impl::commit(Buffers&& b) noexcept {
+  params = std::move(b.params);
+  grads = std::move(b.grads);
+  state = std::move(b.state);
+  host_grads = Tensor();
+  param_offsets = std::move(b.param_offsets);
+  state_offsets = std::move(b.state_offsets);
+  tail_layer = b.tail_layer;
+  tail_begin = b.tail_begin;
+  for (size_t i = 0; i < layers.size(); ++i) layers[i]->bind(std::move(b.p[i]), std::move(b.g[i]), std::move(b.st[i]));
+  reg_terms = std::move(b.reg_terms);
+}
+
+void Sequential::Impl::init_layers(Buffers& b, size_t first, uint64_t seed) {
+  // Initialised on the host (the initializers draw there) through each layer's views of the new buffers: layers
+  // [first, end) are not part of the built model yet, so pointing them there is not seen. Layer i draws from the
+  // (i + 1)-th number of Rng(seed), whatever `first` is.
+  make_views(b);
+  Rng rng(seed);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const uint64_t s = rng.next_u64();
+    if (i < first) continue;
+    layers[i]->bind(b.p[i], b.g[i], b.st[i]);
+    layers[i]->init_params(s);
+  }
+}
+
 void Sequential::Impl::build(const Shape& in_shape, std::optional<uint64_t> seed) {
   require_layers();
+  // A built model is drawn again (same shapes, fresh weights); it cannot take another input shape.
+  FASTANN_CHECK_ARG(!built || in_shape == input_shape, "build: the model is already built for inputs of shape "
+                                                           << shape_str(input_shape) << " per sample, got "
+                                                           << shape_str(in_shape));
   const Shape& declared = layers.front()->declared_input_shape();
   if (declared.size() == 1 && in_shape.size() == 1) {
     FASTANN_CHECK_ARG(declared == in_shape,
@@ -45,78 +125,55 @@ void Sequential::Impl::build(const Shape& in_shape, std::optional<uint64_t> seed
                                                                   << shape_str(in_shape));
   FASTANN_CHECK_ARG(in_shape.size() != 1 || in_shape[0] > 0,
                     "the input dimension must be positive, got " << in_shape[0]);
-  Shape d = in_shape;
-  int64_t total = 0, state_total = 0;
-  std::vector<std::vector<int64_t>> offsets(layers.size()), soffsets(layers.size());
-  auto place = [](const Shape& s, int64_t& end) {
-    const int64_t at = end;
-    int64_t n = 1;
-    for (int64_t v : s) n *= v;
-    end += (n + kParamAlign - 1) / kParamAlign * kParamAlign;
-    return at;
-  };
-  for (size_t i = 0; i < layers.size(); ++i) {
-    layers[i]->build(d);
-    d = layers[i]->output_shape();
-    for (const Shape& s : layers[i]->param_shapes()) offsets[i].push_back(place(s, total));
-    for (const Shape& s : layers[i]->state_shapes()) soffsets[i].push_back(place(s, state_total));
+  // The layers' shapes: of a model not built yet (a build that fails leaves it unbuilt, and the next build sets
+  // them again), or the same as before.
+  if (!built) {
+    Shape d = in_shape;
+    for (const auto& l : layers) {
+      l->build(d);
+      d = l->output_shape();
+    }
   }
-  tail_layer = -1;
-  for (size_t i = layers.size(); i-- > 0 && tail_layer < 0;) {
-    if (!offsets[i].empty()) tail_layer = static_cast<int64_t>(i), tail_begin = offsets[i].front();
+  // The weights are drawn through the layers' views of the new buffers: a built model's layers point back at the
+  // current ones if a later step fails.
+  std::vector<std::vector<Tensor>> old_p, old_g, old_st;
+  if (built) {
+    for (const auto& l : layers)
+      old_p.push_back(l->params()), old_g.push_back(l->grads()), old_st.push_back(l->state());
   }
-  // Initialised on the host (the initializers draw there), then moved to the model's device.
-  params = Tensor({std::max<int64_t>(total, 1)});
-  grads = Tensor({std::max<int64_t>(total, 1)});
-  state = Tensor({std::max<int64_t>(state_total, 1)});
-  param_offsets = std::move(offsets);
-  state_offsets = std::move(soffsets);
-  bind_views();
-  Rng rng(seed ? *seed : next_global_seed());
-  for (const auto& l : layers) l->init_params(rng.next_u64());
-  if (device != Device::cpu()) move_buffers(device);
-  input_shape = in_shape;
-  input_dim = nn::shape_numel(in_shape);
+  Buffers b = layout();
+  Shape in = in_shape;
+  try {
+    init_layers(b, 0, seed ? *seed : next_global_seed());
+    to_device(b, device);
+    make_views(b);
+    if (optimizer) optimizer->reset(b.params.numel(), device);  // the last step that may fail (it is strong itself)
+  } catch (...) {
+    for (size_t i = 0; i < old_p.size(); ++i) {
+      layers[i]->bind(std::move(old_p[i]), std::move(old_g[i]), std::move(old_st[i]));
+    }
+    throw;
+  }
+  commit(std::move(b));
+  input_shape = std::move(in);
+  input_dim = nn::shape_numel(input_shape);
   built = true;
   release_workspace();
-  if (optimizer) optimizer->reset(params.numel(), device);
 }
 
-void Sequential::Impl::bind_views() {
-  reg_terms.clear();
-  for (size_t i = 0; i < layers.size(); ++i) {
-    std::vector<Tensor> p, g, st;
-    const auto shapes = layers[i]->param_shapes();
-    for (size_t j = 0; j < shapes.size(); ++j) {
-      p.push_back(Tensor::view(params.data() + param_offsets[i][j], shapes[j], params.device()));
-      g.push_back(Tensor::view(grads.data() + param_offsets[i][j], shapes[j], grads.device()));
-      if (const Regularizer* r = layers[i]->param_regularizer(j)) {
-        reg_terms.push_back({p.back(), g.back(), static_cast<float>(r->l1), static_cast<float>(r->l2)});
-      }
-    }
-    const auto sshapes = layers[i]->state_shapes();
-    for (size_t j = 0; j < sshapes.size(); ++j) {
-      st.push_back(Tensor::view(state.data() + state_offsets[i][j], sshapes[j], state.device()));
-    }
-    layers[i]->bind(std::move(p), std::move(g), std::move(st));
-  }
-}
-
-void Sequential::Impl::move_buffers(Device d) {
-  params = params.to(d);
-  grads = Tensor(grads.shape(), d);
-  state = state.to(d);
-  host_grads = Tensor();
-  bind_views();
-  if (optimizer) optimizer->to(d);
+void Sequential::Impl::move_to(Device d) {
+  Buffers b;
+  b.params = params, b.grads = grads, b.state = state;
+  b.param_offsets = param_offsets, b.state_offsets = state_offsets;
+  b.tail_layer = tail_layer, b.tail_begin = tail_begin;
+  to_device(b, d);
+  make_views(b);
+  if (optimizer) optimizer->to(d);  // the last step that may fail (it is strong itself)
+  commit(std::move(b));
 }
 
 void Sequential::Impl::release_workspace() {
-  ws_rows = 0;
-  outs.clear();
-  douts.clear();
-  xb = yb = probs = wb = Tensor();
-  std::lock_guard<std::mutex> lock(predict_mu);
+  ws = Workspace();
   predict_ws = Tensor();
   predict_hidden.clear();
   predict_hidden_chunk = -1;
@@ -136,40 +193,28 @@ void Sequential::Impl::ensure_built(const Tensor& x, const char* what) {
 
 void Sequential::Impl::add(std::unique_ptr<nn::Layer> layer) {
   layer->set_device(device);
-  std::vector<std::vector<Tensor>> kept;
-  const bool was_built = built;
-  if (was_built) {
-    for (const auto& l : layers) {
-      kept.emplace_back();
-      for (const Tensor& p : l->params()) kept.back().push_back(p.clone());
-      for (const Tensor& p : l->state()) kept.back().push_back(p.clone());
-    }
-  }
-  const auto restore = [&] {
-    for (size_t i = 0; i < kept.size(); ++i) {
-      const size_t np = layers[i]->params().size();
-      for (size_t j = 0; j < kept[i].size(); ++j) {
-        Tensor dst = j < np ? layers[i]->params()[j] : layers[i]->state()[j - np];
-        dst.copy_from(kept[i][j]);
-      }
-    }
-  };
+  layers.reserve(layers.size() + 1);  // so that the push_back cannot throw
   layers.push_back(std::move(layer));
   try {
-    if (was_built) {
-      built = false;
-      build(input_shape, std::nullopt);
-      restore();
-    } else if (layers.size() == 1 && !layers.front()->declared_input_shape().empty()) {
-      build(layers.front()->declared_input_shape(), std::nullopt);
+    if (!built) {
+      if (layers.size() == 1 && !layers.front()->declared_input_shape().empty()) {
+        build(layers.front()->declared_input_shape(), std::nullopt);
+      }
+      return;
     }
-  } catch (...) {  // e.g. out of memory: the model goes back to its layers and weights before the call
+    // A built model: the new layer's weights go after the others, whose offsets stay; the existing weights are
+    // copied into the new buffers, the new layer's drawn there, and nothing of the model changes until commit.
+    Buffers b = layout();
+    if (params.numel() > 0) Tensor::view(b.params.data(), {params.numel()}).copy_from(params);
+    if (state.numel() > 0) Tensor::view(b.state.data(), {state.numel()}).copy_from(state);
+    init_layers(b, layers.size() - 1, next_global_seed());
+    to_device(b, device);
+    make_views(b);
+    if (optimizer) optimizer->reset(b.params.numel(), device);
+    commit(std::move(b));
+    release_workspace();
+  } catch (...) {  // e.g. out of memory: the model is as before the call
     layers.pop_back();
-    if (was_built) {
-      built = false;
-      build(input_shape, std::nullopt);
-      restore();
-    }
     throw;
   }
 }

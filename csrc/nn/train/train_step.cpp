@@ -8,29 +8,40 @@ float Sequential::Impl::step_grad_scale(int64_t b) const {
   return grad_scale > 0.0f ? grad_scale : 1.0f / static_cast<float>(b);
 }
 
-void Sequential::Impl::prepare(int64_t rows, int64_t ycols) {
-  if (rows <= ws_rows && yb.defined() && yb.numel() / std::max<int64_t>(ws_rows, 1) == ycols) return;
-  const size_t L = layers.size();
-  outs.resize(L);
-  douts.resize(L);
-  for (size_t i = 0; i < L; ++i) {
-    outs[i] = Tensor::empty(batch_shape(rows, layers[i]->output_shape()), device);
-    douts[i] = Tensor::empty(batch_shape(rows, layers[i]->output_shape()), device);
-    layers[i]->prepare(rows);
+void Sequential::Impl::prepare(Workspace& w, int64_t rows, int64_t ycols, bool training) {
+  if (rows <= w.rows && w.yb.defined() && w.yb.numel() / std::max<int64_t>(w.rows, 1) == ycols &&
+      (w.training || !training)) {
+    return;
   }
-  xb = Tensor::empty(batch_shape(rows, input_shape), device);
-  yb = Tensor::empty({rows, ycols}, device);
-  probs = Tensor::empty({rows, output_dim()}, device);
-  wb = Tensor::empty({rows}, device);
-  ws_rows = rows;
+  // Made aside, then swapped in: an allocation that fails leaves `w` as it was.
+  Workspace next;
+  const size_t L = layers.size();
+  next.outs.resize(L);
+  if (training) next.douts.resize(L);
+  for (size_t i = 0; i < L; ++i) {
+    next.outs[i] = Tensor::empty(batch_shape(rows, layers[i]->output_shape()), device);
+    if (training) next.douts[i] = Tensor::empty(batch_shape(rows, layers[i]->output_shape()), device);
+  }
+  next.xb = Tensor::empty(batch_shape(rows, input_shape), device);
+  next.yb = Tensor::empty({rows, ycols}, device);
+  next.probs = Tensor::empty({rows, output_dim()}, device);
+  next.wb = Tensor::empty({rows}, device);
+  next.rows = rows;
+  next.training = training;
+  // The layers' training scratch (a Dropout mask, batch statistics) belongs to the model's one training call;
+  // inference never reads it.
+  if (training) {
+    for (size_t i = 0; i < L; ++i) layers[i]->prepare(rows);
+  }
+  w = std::move(next);
 }
 
-Tensor Sequential::Impl::forward_ws(const Tensor& x, bool training, bool fused_now) {
+Tensor Sequential::Impl::forward_ws(Workspace& w, const Tensor& x, bool training, bool fused_now) {
   const int64_t b = x.dim(0);
   const Tensor* in = &x;
   nn::LazyView views[2];  // the batch's rows of the last two outputs, when shorter than the workspace
   for (size_t i = 0; i < layers.size(); ++i) {
-    Tensor& out = nn::first_rows(outs[i], b, views[i % 2]);
+    Tensor& out = nn::first_rows(w.outs[i], b, views[i % 2]);
     layers[i]->forward(*in, out, training, fused_now && i + 1 == layers.size());
     in = &out;
   }
@@ -45,13 +56,13 @@ ops::StateSums* Sequential::Impl::device_sums(ops::StateSums& sums) const {
 
 int64_t Sequential::Impl::flush(ops::StateSums* sums, double* state) { return sums ? sums->take(state) : -1; }
 
-void Sequential::Impl::score(const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now, Tensor* grad,
-                             double* state, ops::StateSums* sums, int64_t step) {
+void Sequential::Impl::score(Workspace& ws, const Tensor& out, const Tensor& y, const Tensor* w, bool fused_now,
+                             Tensor* grad, double* state, ops::StateSums* sums, int64_t step) {
   const int64_t b = out.dim(0);
   ops::LossParams lp = loss;
   lp.from_logits = fused_now || loss_cfg.from_logits;
   nn::LazyView prv;
-  Tensor& pr = nn::first_rows(probs, b, prv);
+  Tensor& pr = nn::first_rows(ws.probs, b, prv);
   const float gs = step_grad_scale(b);
   if (sums) {
     sums->add_loss(lp, out, y, grad, fused_now ? &pr : nullptr, gs, w, step);
@@ -70,15 +81,15 @@ void Sequential::Impl::score(const Tensor& out, const Tensor& y, const Tensor* w
   }
 }
 
-double Sequential::Impl::activity_penalty(int64_t b, ops::StateSums* sums) {
+double Sequential::Impl::activity_penalty(const Workspace& w, int64_t b, ops::StateSums* sums) {
   double sum = 0.0;
   for (size_t i = 0; i < layers.size(); ++i) {
     if (const Regularizer* r = layers[i]->activity_regularizer()) {
       const auto l1 = static_cast<float>(r->l1), l2 = static_cast<float>(r->l2);
       if (sums) {
-        sums->add_regularizer(l1, l2, outs[i].rows(0, b), nullptr, 0.0f, 1.0);
+        sums->add_regularizer(l1, l2, w.outs[i].rows(0, b), nullptr, 0.0f, 1.0);
       } else {
-        sum += ops::regularizer(l1, l2, outs[i].rows(0, b), nullptr, 0.0f);
+        sum += ops::regularizer(l1, l2, w.outs[i].rows(0, b), nullptr, 0.0f);
       }
     }
   }
@@ -95,27 +106,27 @@ void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor
                                   int64_t step) {
   const int64_t b = x.dim(0);
   const bool f = fused();
-  const Tensor out = forward_ws(x, true, f);
+  const Tensor out = forward_ws(ws, x, true, f);
   const size_t L = layers.size();
   nn::LazyView gv;
-  Tensor& g = nn::first_rows(douts[L - 1], b, gv);
-  score(out, y, w, f, &g, state, sum, step);
+  Tensor& g = nn::first_rows(ws.douts[L - 1], b, gv);
+  score(ws, out, y, w, f, &g, state, sum, step);
   const float gs = step_grad_scale(b);
   for (size_t i = L; i-- > 0;) {
     nn::LazyView xv, dyv, dxv, outv;
-    const Tensor& xi = i ? nn::first_rows(outs[i - 1], b, xv) : x;
-    Tensor& dy = nn::first_rows(douts[i], b, dyv);
-    Tensor* dx = i ? &nn::first_rows(douts[i - 1], b, dxv) : nullptr;
+    const Tensor& xi = i ? nn::first_rows(ws.outs[i - 1], b, xv) : x;
+    Tensor& dy = nn::first_rows(ws.douts[i], b, dyv);
+    Tensor* dx = i ? &nn::first_rows(ws.douts[i - 1], b, dxv) : nullptr;
     if (const Regularizer* r = layers[i]->activity_regularizer()) {
       // d(penalty / b)/dy joins the loss gradient before the layer's own backward.
       const auto l1 = static_cast<float>(r->l1), l2 = static_cast<float>(r->l2);
       if (sum) {
-        sum->add_regularizer(l1, l2, outs[i].rows(0, b), &dy, gs, 1.0);
+        sum->add_regularizer(l1, l2, ws.outs[i].rows(0, b), &dy, gs, 1.0);
       } else {
-        state[0] += ops::regularizer(l1, l2, outs[i].rows(0, b), &dy, gs);
+        state[0] += ops::regularizer(l1, l2, ws.outs[i].rows(0, b), &dy, gs);
       }
     }
-    layers[i]->backward(xi, nn::first_rows(outs[i], b, outv), dy, dx, f && i + 1 == L);
+    layers[i]->backward(xi, nn::first_rows(ws.outs[i], b, outv), dy, dx, f && i + 1 == L);
     // The last layer's gradients are final here, unless weight penalties are still to be added after the loop.
     if (reducer && static_cast<int64_t>(i) == tail_layer && reg_terms.empty() && grads.is_cpu()) {
       reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
@@ -160,22 +171,30 @@ void Sequential::Impl::empty_step() {
 
 std::vector<double> Sequential::Impl::one_batch(const Tensor& x, const Tensor& y, bool train,
                                                 const Tensor& sample_weight, const std::vector<float>& class_weight) {
-  std::lock_guard<std::recursive_mutex> lock(train_mu);
-  const runtime::StreamScope on_stream(stream);
-  if (train) require_not_fitting("train_on_batch");
-  require_layers();
   const char* what = train ? "train_on_batch" : "test_on_batch";
+  const runtime::StreamScope on_stream(stream);
+  require_layers();
   require_compiled(what);
+  if (!built) {  // the first data builds the model: a structural change, before the call proper
+    const nn::CallGate::Pass building(gate, nn::CallGate::Kind::change, what);
+    ensure_built(x, what);
+  }
+  const nn::CallGate::Pass pass(gate, train ? nn::CallGate::Kind::train : nn::CallGate::Kind::read, what);
   ensure_built(x, what);
   check_xy(x, y, what);
   const int64_t b = x.dim(0);
   const Tensor w = batch_weights(y, sample_weight, class_weight, what);
-  if (!train) return evaluate(x, y, w, b);
-  prepare(b, y.numel() / b);
+  const nn::CallGate::Claim claim(gate, nn::CallGate::Workspace::train);
+  Workspace own;
+  if (!train) return evaluate(claim.owned() ? ws : own, x, y, w, b);
+  // The train pass excludes every other training call, so the workspace is this call's unless a fit's callback
+  // trains the model it is fitting, which the gate refuses.
+  FASTANN_CHECK_STATE(claim.owned(), what << ": the model's training workspace is in use");
+  prepare(ws, b, y.numel() / b, true);
   std::fill(batch_state.begin(), batch_state.end(), 0.0);
-  const Tensor wd = w.defined() ? stage(w, wb) : Tensor();
+  const Tensor wd = w.defined() ? stage(w, ws.wb) : Tensor();
   ops::StateSums* sum = device_sums(fit_sums);
-  train_step(stage(x, xb), stage(y, yb), w.defined() ? &wd : nullptr, batch_state.data(), sum);
+  train_step(stage(x, ws.xb), stage(y, ws.yb), w.defined() ? &wd : nullptr, batch_state.data(), sum);
   flush(sum, batch_state.data());
   return results(batch_state.data());
 }
