@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bindings/bind.hpp"
+#include "core/fault.hpp"
 #include "fastann/fastann.hpp"
 #include "ops/runtime.hpp"
 #include "runtime/backend.hpp"
@@ -14,6 +15,10 @@
 void bind_runtime(py::module_& mod) {
   mod.def("set_num_threads", &fastann::set_num_threads, py::arg("n"), "Threads used by the CPU kernels.");
   mod.def("get_num_threads", &fastann::get_num_threads);
+  mod.def("_fail_allocation_after", &fastann::fault::fail_allocation_after, py::arg("n"),
+          "Tests only: the next n tensor allocations succeed and the one after raises MemoryError (n < 0 disarms).");
+  mod.def("_allocation_failure_pending", &fastann::fault::allocation_failure_pending,
+          "Tests only: whether an armed allocation failure has not happened yet.");
   mod.def("set_check_finite", &fastann::set_check_finite, py::arg("enabled"),
           "fit/evaluate/train_on_batch/test_on_batch reject NaN or infinity in x or y (default True).");
   mod.def("get_check_finite", &fastann::get_check_finite);

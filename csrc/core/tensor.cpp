@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "core/check.hpp"
+#include "core/fault.hpp"
 #include "runtime/backend.hpp"
 
 namespace fastann {
@@ -38,6 +39,7 @@ int64_t checked_numel(const Shape& shape, size_t itemsize) {
 }
 
 std::shared_ptr<void> allocate(int64_t numel, DType dtype, Device device) {
+  fault::on_allocation("tensor");
   size_t bytes = static_cast<size_t>(numel) * dtype_size(dtype);  // no overflow: checked by checked_numel
   runtime::Backend& backend = runtime::backend(device);           // UnavailableError: a device type this build lacks
   if (device.type == DeviceType::CUDA) {

@@ -268,10 +268,13 @@ const std::string& Sequential::name() const { return impl_->name; }
 
 void Sequential::set_name(std::string name) {
   FASTANN_CHECK_ARG(!name.empty(), "the model name must not be empty");
-  // A value, not the structure (a save from a fit's callback sets it), but one that concurrent readers of name()
-  // read in place: the same name again (every Python save) changes nothing.
+  {  // the same name again (every Python save, also from a fit's callbacks) changes nothing: a read
+    const Gate::Pass pass(impl_->gate, Gate::Kind::read, "set_name");
+    if (name == impl_->name) return;
+  }
+  // A value, not the structure, but one that concurrent readers of name() read in place.
   const Gate::Pass pass(impl_->gate, Gate::Kind::write, "set_name");
-  if (name != impl_->name) impl_->name = std::move(name);
+  impl_->name = std::move(name);
 }
 
 // Each slot is a flat buffer laid out as the parameters: the view of weight w sits at w's offset in `params`.

@@ -154,6 +154,14 @@ class GradientReducer:
     """
     def __init__(self) -> None:
         ...
+def _allocation_failure_pending() -> bool:
+    """
+    Tests only: whether an armed allocation failure has not happened yet.
+    """
+def _fail_allocation_after(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Tests only: the next n tensor allocations succeed and the one after raises MemoryError (n < 0 disarms).
+    """
 def activation(name: str, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], alpha: typing.SupportsFloat | typing.SupportsIndex | None = None) -> numpy.typing.NDArray[numpy.float32]:
     """
     The named activation of x (softmax: last axis).

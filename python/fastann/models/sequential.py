@@ -287,6 +287,7 @@ class Sequential:
         cb = _callbacks.CallbackList(callbacks, self, {"verbose": verbose, "epochs": int(epochs), "steps": steps},
                                      add_history=True, add_progbar=verbose != 0)
         history = cb.history
+        previous_history = self.history
         self.history = history
         self.stop_training = False
         last_logs = None
@@ -349,6 +350,10 @@ class Sequential:
                            on_train_batch_end=on_train_batch_end if end_cbs else None,
                            on_nonfinite_loss=on_nonfinite_loss, shard_index=shard_index, shard_count=shard_count,
                            sample_weight=sw, class_weight=cw, val_sample_weight=vw)
+        except BaseException:
+            if not history.epoch:  # failed before an epoch ended (e.g. out of memory in its setup): as before
+                self.history = previous_history
+            raise
         finally:
             if reducer is not None:
                 self._core.set_gradient_reducer(None)
