@@ -211,6 +211,7 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
           },
           py::arg("class_name"), py::arg("config_json"),
           "Appends a layer of any registered class from its Keras config as JSON (ValueError for a bad one).")
+      .def("pop", &fastann::Sequential::pop, "Removes the last layer (the others keep their weights).")
       .def(
           "add_input",
           [](fastann::Sequential& m, const std::vector<int64_t>& shape) {

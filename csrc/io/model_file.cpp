@@ -107,9 +107,13 @@ Json model_config(const Sequential& model) {
 
 }  // namespace
 
-std::string model_config_json(const Sequential& model) { return model_config(model).dump(); }
+std::string model_config_json(const Sequential& model) {
+  const Sequential::ReadScope reading(model, "config_json");  // one model throughout
+  return model_config(model).dump();
+}
 
 std::string serialize_model(const Sequential& model, bool include_optimizer) {
+  const Sequential::ReadScope reading(model, "save");  // configuration, weights and optimizer state of one model
   require_little_endian();
   // The tensors in file order: weights (Keras order), then the optimizer's slots (of the trainable weights).
   std::vector<std::pair<std::string, Tensor>> tensors;

@@ -54,6 +54,14 @@ void Sequential::add(const LayerSpec& spec) {
   m.add(std::move(layer));
 }
 
+void Sequential::pop() {
+  Impl& m = *impl_;
+  const Gate::Pass pass(m.gate, Gate::Kind::change, "pop");
+  const runtime::StreamScope on_stream(m.stream);
+  FASTANN_CHECK_STATE(!m.layers.empty(), "pop: the model has no layers");
+  m.pop();
+}
+
 void Sequential::add(const Dense& layer) { add(to_spec(layer)); }
 void Sequential::add(const Activation& layer) { add(to_spec(layer)); }
 void Sequential::add(const Dropout& layer) { add(to_spec(layer)); }
@@ -349,5 +357,14 @@ void Sequential::set_gradient_reducer(std::shared_ptr<GradientReducer> reducer) 
 }
 
 const std::shared_ptr<GradientReducer>& Sequential::gradient_reducer() const { return impl_->reducer; }
+
+struct Sequential::ReadScope::Held {
+  Gate::Pass pass;
+};
+
+Sequential::ReadScope::ReadScope(const Sequential& model, const char* call)
+    : held_(new Held{{model.impl_->gate, Gate::Kind::read, call}}) {}
+
+Sequential::ReadScope::~ReadScope() = default;
 
 }  // namespace fastann

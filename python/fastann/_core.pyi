@@ -81,6 +81,10 @@ class Sequential:
         """
         The compiled metrics as dicts, with the names logs report.
         """
+    def pop(self) -> None:
+        """
+        Removes the last layer (the others keep their weights).
+        """
     def predict(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
         """
         Outputs for x, (n, output_dim) float32 (GIL released, Ctrl-C checked between chunks; batch_size only bounds memory, 0 = default).

@@ -67,6 +67,9 @@ class FASTANN_API Sequential {
   void add(const Activation& layer);
   void add(const Dropout& layer);
   void add(const BatchNormalization& layer);
+  // Removes the last layer (Keras's pop): the others keep their weights; the optimizer's variables start again.
+  // StateError when there is no layer.
+  void pop();
   // Sets the input shape, as Keras's `model.add(Input(shape=...))`: only before the first layer.
   void add(const Input& input);
   // A model of these layers (as Keras's Sequential.from_config), built once (weights drawn from `seed`, else the
@@ -156,6 +159,24 @@ class FASTANN_API Sequential {
   // with it. nullptr (the default) removes it. Not allowed while the model is being fit.
   void set_gradient_reducer(std::shared_ptr<GradientReducer> reducer);
   const std::shared_ptr<GradientReducer>& gradient_reducer() const;
+
+  // The model held as a reader for a scope (as predict holds it for its run): structural changes (add, compile,
+  // build, to) from other threads are refused with StateError meanwhile, so that several reads see one model (the
+  // model file's writer holds one around the configuration, the weights and the optimizer state). Threads: a model
+  // runs any number of readers (predict, evaluate, get_weights, save) at once and beside a fit; one fit or
+  // train_on_batch at a time; a structural change only when no other call is in flight. A call that may not run
+  // throws StateError naming both calls at once: no call waits for another.
+  class FASTANN_API ReadScope {
+   public:
+    ReadScope(const Sequential& model, const char* call);  // `call` names the reader in errors (a literal)
+    ~ReadScope();
+    ReadScope(const ReadScope&) = delete;
+    ReadScope& operator=(const ReadScope&) = delete;
+
+   private:
+    struct Held;
+    std::unique_ptr<Held> held_;
+  };
 
  private:
   std::vector<double> evaluate_checked(const Tensor& x, const Tensor& y, const Tensor& sample_weight,

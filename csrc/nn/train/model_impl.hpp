@@ -236,6 +236,8 @@ struct Sequential::Impl {
 
   // Adding a layer to a built model rebuilds it, keeping the existing layers' weights.
   void add(std::unique_ptr<nn::Layer> layer);
+  // Removes the last layer (there is one), keeping the others' weights.
+  void pop();
 
   // Copies the defined tensors of `data` that are not on the model's device there, when the model is on a CUDA
   // device and their bytes fit within dataset_memory_limit() (-1: half the device's free memory) and the device's

@@ -219,6 +219,35 @@ void Sequential::Impl::add(std::unique_ptr<nn::Layer> layer) {
   }
 }
 
+void Sequential::Impl::pop() {
+  std::unique_ptr<nn::Layer> last = std::move(layers.back());
+  layers.pop_back();
+  if (!built) return;
+  if (layers.empty()) {  // nothing left to build: the model is not built any more
+    Buffers none;
+    commit(std::move(none));
+    built = false;
+    release_workspace();
+    return;
+  }
+  try {
+    // The remaining layers' weights sit at the same offsets: the front of the current buffers.
+    Buffers b = layout();
+    Tensor::view(b.params.data(), {b.params.numel()})
+        .copy_from(Tensor::view(params.data(), {b.params.numel()}, params.device()));
+    Tensor::view(b.state.data(), {b.state.numel()})
+        .copy_from(Tensor::view(state.data(), {b.state.numel()}, state.device()));
+    to_device(b, device);
+    make_views(b);
+    if (optimizer) optimizer->reset(b.params.numel(), device);
+    commit(std::move(b));
+    release_workspace();
+  } catch (...) {
+    layers.push_back(std::move(last));  // into the capacity the pop_back left: cannot throw
+    throw;
+  }
+}
+
 Shape Sequential::Impl::batch_shape(int64_t rows, const Shape& per_sample) {
   Shape s;
   s.reserve(per_sample.size() + 1);  // one allocation

@@ -93,6 +93,16 @@ class Sequential:
             dims = shape[1:]
         self._core.build([positive_int(d, "build: the feature dimension") for d in dims])
 
+    def pop(self, rebuild=True) -> Layer:
+        """Removes the last layer and returns it (Keras's Sequential.pop); the other layers keep their weights and
+        the optimizer's variables start again. TypeError when the model has no layers, as Keras."""
+        if not self._layers:
+            raise TypeError("There are no layers in the model.")
+        self._core.pop()
+        layer = self._layers.pop()
+        layer._model = layer._index = None
+        return layer
+
     @property
     def built(self) -> bool:
         return self._core.built

@@ -84,6 +84,7 @@ def _with_failure_at(n, call):
 MUTATIONS = [
     ("add_to_built", lambda: _model(), lambda m: m.add(Dense(4, name="extra"))),
     ("add_first_layer", lambda: fastann.Sequential(), lambda m: m.add(Dense(4, input_dim=3))),
+    ("pop", lambda: _model(), lambda m: m.pop()),
     ("build", lambda: fastann.Sequential([Dense(4), Dense(2)]), lambda m: m.build((None, 6))),
     ("compile_first", lambda: _model(compiled=False), lambda m: m.compile("rmsprop", "mse", metrics=["mae"])),
     ("compile_again", lambda: _model(), lambda m: m.compile("rmsprop", "mse", metrics=["accuracy", "mae"])),
@@ -120,6 +121,26 @@ def test_a_call_that_runs_out_of_memory_leaves_the_model_as_it_was(tmp_path, nam
             assert after[0] == before[0], f"{name}: weights, configuration or optimizer state changed ({n})"
         _still_works(m, tmp_path / "works.fastann")
     assert failures > 0, f"{name}: the call made no tensor allocation to fail"
+
+
+def test_pop_removes_the_last_layer_and_keeps_the_others_weights():
+    m = _model()
+    w = m.get_weights()
+    m.pop()
+    assert [lyr.name for lyr in m.layers] == ["h", "d"]
+    kept = m.get_weights()
+    assert len(kept) == 2
+    for a, b in zip(kept, w[:2]):
+        np.testing.assert_array_equal(a, b)
+    want = np.maximum(X.astype(np.float64) @ w[0].astype(np.float64) + w[1], 0.0)
+    np.testing.assert_allclose(m.predict(X, verbose=0), want, rtol=1e-5, atol=1e-6)
+    m.add(Dense(2, name="new"))
+    m.compile("adam", "mse")
+    m.fit(X, np.zeros((len(X), 2)), epochs=1, verbose=0)
+    m.pop(), m.pop(), m.pop()
+    assert not m.built and m.get_weights() == []
+    with pytest.raises(TypeError, match="There are no layers in the model"):
+        m.pop()
 
 
 def test_fit_that_fails_in_its_setup_keeps_the_previous_history():
