@@ -211,6 +211,8 @@ py::class_<fastann::Sequential> bind_model(py::module_& mod) {
           },
           py::arg("class_name"), py::arg("config_json"),
           "Appends a layer of any registered class from its Keras config as JSON (ValueError for a bad one).")
+      .def("remove_input", &fastann::Sequential::remove_input,
+           "Undoes add_input while the model has no layers (its first layer could not be added).")
       .def("pop", &fastann::Sequential::pop, "Removes the last layer (the others keep their weights).")
       .def(
           "add_input",

@@ -83,6 +83,12 @@ void Sequential::add(const Input& input) {
   impl_->input_from_input = std::move(shape);
 }
 
+void Sequential::remove_input() {
+  const Gate::Pass pass(impl_->gate, Gate::Kind::change, "remove_input");
+  FASTANN_CHECK_STATE(impl_->layers.empty(), "remove_input: the model has layers; its input shape is theirs");
+  impl_->input_from_input.clear();
+}
+
 Sequential Sequential::from_config(const std::vector<LayerSpec>& layers, std::optional<uint64_t> seed) {
   Sequential model;
   Impl& m = *model.impl_;

@@ -89,6 +89,10 @@ class Sequential:
         """
         Outputs for x, (n, output_dim) float32 (GIL released, Ctrl-C checked between chunks; batch_size only bounds memory, 0 = default).
         """
+    def remove_input(self) -> None:
+        """
+        Undoes add_input while the model has no layers (its first layer could not be added).
+        """
     def set_gradient_reducer(self, reducer: GradientReducer | None) -> None:
         """
         The per-step gradient hook of fit (None removes it).

@@ -72,6 +72,9 @@ class FASTANN_API Sequential {
   void pop();
   // Sets the input shape, as Keras's `model.add(Input(shape=...))`: only before the first layer.
   void add(const Input& input);
+  // Undoes add(Input) while the model has no layers (StateError once it has): e.g. when the first layer that was to
+  // take that shape could not be added.
+  void remove_input();
   // A model of these layers (as Keras's Sequential.from_config), built once (weights drawn from `seed`, else the
   // global generator) when the first layer declares its input shape.
   static Sequential from_config(const std::vector<LayerSpec>& layers, std::optional<uint64_t> seed = std::nullopt);

@@ -73,9 +73,15 @@ class Sequential:
             raise ValueError(f"layer '{layer.name}' is already part of a model")
         if any(lyr.name == layer.name for lyr in self._layers):
             raise ValueError(f"the model already has a layer named '{layer.name}'")
-        if len(layer._input_shape) > 1 and not self._layers and not self._core.input_shape:
+        added_input = len(layer._input_shape) > 1 and not self._layers and not self._core.input_shape
+        if added_input:
             self._core.add_input(list(layer._input_shape))  # e.g. Flatten(input_shape=(28, 28)) first
-        layer._attach(self._core)
+        try:
+            layer._attach(self._core)
+        except BaseException:
+            if added_input:  # the model as before the call
+                self._core.remove_input()
+            raise
         layer._model = self
         layer._index = len(self._layers)
         self._layers.append(layer)

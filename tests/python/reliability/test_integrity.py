@@ -85,6 +85,7 @@ MUTATIONS = [
     ("add_to_built", lambda: _model(), lambda m: m.add(Dense(4, name="extra"))),
     ("add_first_layer", lambda: fastann.Sequential(), lambda m: m.add(Dense(4, input_dim=3))),
     ("pop", lambda: _model(), lambda m: m.pop()),
+    ("add_first_layer_with_nd_input", lambda: fastann.Sequential(), lambda m: m.add(Dense(4, input_shape=(3, 2)))),
     ("build", lambda: fastann.Sequential([Dense(4), Dense(2)]), lambda m: m.build((None, 6))),
     ("compile_first", lambda: _model(compiled=False), lambda m: m.compile("rmsprop", "mse", metrics=["mae"])),
     ("compile_again", lambda: _model(), lambda m: m.compile("rmsprop", "mse", metrics=["accuracy", "mae"])),
@@ -141,6 +142,14 @@ def test_pop_removes_the_last_layer_and_keeps_the_others_weights():
     assert not m.built and m.get_weights() == []
     with pytest.raises(TypeError, match="There are no layers in the model"):
         m.pop()
+
+
+def test_an_add_that_fails_leaves_no_input_shape_behind():
+    m = fastann.Sequential()
+    assert _with_failure_at(0, lambda: m.add(Dense(4, input_shape=(3, 2))))
+    assert m.layers == [] and not m.built and m._core.input_shape == ()
+    m.add(Dense(2, input_dim=5))  # another input shape: the failed add left none behind
+    assert m.predict(X, verbose=0).shape == (len(X), 2)
 
 
 def test_fit_that_fails_in_its_setup_keeps_the_previous_history():
