@@ -76,12 +76,13 @@ std::function<bool()> signal_check(std::exception_ptr& error) {
 // fit with Python callbacks at epoch boundaries, optional progress (at a bounded rate) and per-batch hooks, and a
 // Ctrl-C check between batches. An exception raised by a callback or by a signal handler stops training after the
 // current batch and is re-raised here.
-History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int epochs, int initial_epoch,
-            bool shuffle, std::optional<uint64_t> seed, double validation_split, std::optional<FArray> val_x,
-            std::optional<FArray> val_y, EpochHook on_epoch_begin, EpochEndHook on_epoch_end, LogsHook on_progress,
-            int progress_interval_ms, BatchHook on_train_batch_begin, LogsHook on_train_batch_end,
-            LogsHook on_nonfinite_loss, int64_t shard_index, int64_t shard_count, std::optional<FArray> sample_weight,
-            const std::vector<float>& class_weight, std::optional<FArray> val_sample_weight) {
+History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t batch_size, int64_t epochs,
+            int64_t initial_epoch, bool shuffle, std::optional<uint64_t> seed, double validation_split,
+            std::optional<FArray> val_x, std::optional<FArray> val_y, EpochHook on_epoch_begin,
+            EpochEndHook on_epoch_end, LogsHook on_progress, int progress_interval_ms, BatchHook on_train_batch_begin,
+            LogsHook on_train_batch_end, LogsHook on_nonfinite_loss, int64_t shard_index, int64_t shard_count,
+            std::optional<FArray> sample_weight, const std::vector<float>& class_weight,
+            std::optional<FArray> val_sample_weight) {
   fastann::FitOptions o;
   o.shard_index = shard_index;
   o.shard_count = shard_count;
@@ -105,14 +106,14 @@ History fit(fastann::Sequential& m, const FArray& x, const FArray& y, int64_t ba
   std::exception_ptr error;
   fastann::FitCallbacks cb;
   if (!on_epoch_begin.is_none()) {
-    cb.on_epoch_begin = [&](int epoch) {
+    cb.on_epoch_begin = [&](int64_t epoch) {
       call_python(error, 0, [&] {
         on_epoch_begin(epoch);
         return 0;
       });
     };
   }
-  cb.on_epoch_end = [&](int epoch, const fastann::Logs& logs) {
+  cb.on_epoch_end = [&](int64_t epoch, const fastann::Logs& logs) {
     return call_python(error, true, [&] {
       if (on_epoch_end.is_none()) return false;
       return py::bool_(on_epoch_end(epoch, logs_dict(logs))).cast<bool>();

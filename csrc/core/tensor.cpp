@@ -38,24 +38,27 @@ int64_t checked_numel(const Shape& shape, size_t itemsize) {
   return n;
 }
 
-std::shared_ptr<void> allocate(int64_t numel, DType dtype, Device device) {
+std::shared_ptr<void> allocate(const Shape& shape, int64_t numel, DType dtype, Device device) {
   fault::on_allocation("tensor");
   size_t bytes = static_cast<size_t>(numel) * dtype_size(dtype);  // no overflow: checked by checked_numel
   runtime::Backend& backend = runtime::backend(device);           // UnavailableError: a device type this build lacks
   if (device.type == DeviceType::CUDA) {
     return backend.allocate(bytes, device.index);  // checks the device
   }
-  const auto out_of_memory = [numel, dtype, bytes] {
+  const auto out_of_memory = [&](const OutOfMemoryError& e) {
     std::ostringstream os;
     os << "out of memory: cannot allocate a tensor of " << numel
        << (dtype == DType::float32 ? std::string(" floats") : std::string(" ") + dtype_name(dtype) + " elements")
-       << " (" << static_cast<double>(bytes) / (1u << 30) << " GiB)";
+       << " (" << static_cast<double>(bytes) / (1u << 30) << " GiB) of shape " << shape_str(shape);
+    const std::string why = e.what();
+    const size_t only = why.find("only ");
+    if (only != std::string::npos) os << ": " << why.substr(only);  // "only N GiB of memory are available"
     return OutOfMemoryError(os.str());
   };
   try {
     return backend.allocate(bytes, 0);  // 64-byte aligned
-  } catch (const OutOfMemoryError&) {
-    throw out_of_memory();
+  } catch (const OutOfMemoryError& e) {
+    throw out_of_memory(e);
   }
 }
 
@@ -106,7 +109,7 @@ Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
   t.dtype_ = dtype;
   t.set_shape(shape);
   t.device_ = device;
-  t.storage_ = allocate(t.numel_, dtype, device);
+  t.storage_ = allocate(shape, t.numel_, dtype, device);
   t.data_ = t.storage_.get();
   t.defined_ = true;
   return t;

@@ -4,16 +4,18 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <sstream>
 
 #include "core/check.hpp"
 #include "nn/layers/config_json.hpp"
 #include "ops/ops.hpp"
+#include "runtime/backend.hpp"
 
 namespace fastann::nn {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) n = checked_mul(n, d, [&] { return "shape " + shape_str(s); });
   return n;
 }
 
@@ -35,9 +37,23 @@ void Layer::build(const Shape& input_shape) {
     FASTANN_CHECK_ARG(
         d > 0, type() << " '" << name_ << "': input dimensions must be positive, got shape " << shape_str(input_shape));
   }
+  (void)shape_numel(input_shape);  // ValueError for a shape past int64_t, before compute_output_shape multiplies it
   Shape out = compute_output_shape(input_shape);
+  Shape old_in = std::move(input_shape_), old_out = std::move(output_shape_);
   input_shape_ = input_shape;
   output_shape_ = std::move(out);
+  // Every size the model derives from this layer is checked here, where the layer can be named, so that the buffer
+  // sums and workspaces after it only add and multiply numbers known to fit (they check again, cheaply).
+  try {
+    (void)shape_numel(output_shape_);
+    for (const Shape& s : param_shapes()) (void)shape_numel(s);
+    for (const Shape& s : state_shapes()) (void)shape_numel(s);
+  } catch (const ValueError& e) {
+    input_shape_ = std::move(old_in);
+    output_shape_ = std::move(old_out);
+    FASTANN_THROW(ValueError,
+                  type() << " '" << name_ << "' (input shape " << shape_str(input_shape) << "): " << e.what());
+  }
   on_build();
 }
 
@@ -68,7 +84,7 @@ LayerInfo Layer::info() const {
   li.weight_names = weight_names();
   for (size_t j = 0; j < li.weight_shapes.size(); ++j) {
     const int64_t n = shape_numel(li.weight_shapes[j]);
-    li.param_count += n;
+    li.param_count = checked_add(li.param_count, n, "the parameter count");
     if (j >= li.trainable_weights) li.non_trainable_param_count += n;
   }
   return li;
@@ -82,6 +98,42 @@ void check_regularizer(const std::optional<Regularizer>& r, const std::string& w
                     what << ": l1 must be a non-negative finite number, got " << r->l1);
   FASTANN_CHECK_ARG(std::isfinite(r->l2) && r->l2 >= 0.0,
                     what << ": l2 must be a non-negative finite number, got " << r->l2);
+}
+
+void require_weight_memory(const std::vector<std::unique_ptr<Layer>>& layers, int64_t params, int64_t state) {
+  // In double: the byte count of a model past int64_t is still a model too large for memory, named as such.
+  const double bytes = (2.0 * static_cast<double>(params) + static_cast<double>(state)) * sizeof(float);
+  if (bytes < static_cast<double>(int64_t{64} << 20)) return;  // small: not worth asking the system
+  size_t free_bytes = 0, total_bytes = 0;
+  runtime::backend(Device::cpu()).mem_info(0, &free_bytes, &total_bytes);
+  if (bytes <= static_cast<double>(free_bytes)) return;
+  std::string largest;
+  int64_t most = -1;
+  for (const auto& l : layers) {
+    const std::vector<std::string> names = l->weight_names();
+    size_t k = 0;
+    std::vector<Shape> all = l->param_shapes();
+    for (const Shape& s : l->state_shapes()) all.push_back(s);
+    for (const Shape& s : all) {
+      const int64_t n = shape_numel(s);
+      if (n > most) {
+        most = n;
+        largest = std::string(l->type()) + " '" + l->name() + "' " + (k < names.size() ? names[k] : "weight") +
+                  " of shape " + shape_str(s);
+      }
+      ++k;
+    }
+  }
+  const auto gib = [](double b) {
+    std::ostringstream os;
+    os.precision(3);
+    os << b / (1u << 30) << " GiB";
+    return os.str();
+  };
+  FASTANN_THROW(OutOfMemoryError, "out of memory: the model's weights, gradients and state need "
+                                      << gib(bytes) << " (" << params << " parameters; the largest weight: " << largest
+                                      << "), but only " << gib(static_cast<double>(free_bytes))
+                                      << " of memory are available");
 }
 
 std::string unique_name(const std::string& base) {

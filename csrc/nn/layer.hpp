@@ -178,6 +178,11 @@ struct WeightSpec {
 };
 std::vector<WeightSpec> planned_weights(const std::vector<LayerSpec>& specs, const Shape& input_shape);
 
+// OutOfMemoryError naming the largest weight when the host cannot hold a build's float32 buffers: `params`
+// parameters and as many gradients, and `state` state values (called before any of them is allocated, so that a
+// model far too large fails at once instead of after zero-filling gigabytes, or under the OOM killer).
+void require_weight_memory(const std::vector<std::unique_ptr<Layer>>& layers, int64_t params, int64_t state);
+
 // Fills w (fan_in, fan_out for 2-D kernels) per a Keras initializer spec. Throws ValueError for an unknown name.
 void initialize(const InitializerSpec& spec, Tensor& w, int64_t fan_in, int64_t fan_out, uint64_t seed);
 // ValueError naming `what` for a regularizer with an unknown name or a negative / non-finite factor.

@@ -536,4 +536,100 @@ TEST(SequentialMetrics, BadMetricParameters) {
   EXPECT_THROW(binary_model(0.0, {"f1"}), fastann::ValueError);
 }
 
+// Sizes computed from shapes are checked before anything is allocated: a weight whose element count passes int64_t
+// raises ValueError naming the shape (it once wrapped, and zero-filled 16 GiB buffers before failing); weights that
+// fit in int64_t but not in memory raise OutOfMemoryError at once; a failed add leaves the model as it was.
+TEST(Sequential, WeightShapesPastInt64AreRejectedBeforeAllocating) {
+  Sequential first;
+  try {
+    first.add(Dense(int64_t{1} << 32).with_input_dim(int64_t{1} << 32));
+    FAIL() << "a (2**32, 2**32) kernel was accepted";
+  } catch (const fastann::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("(4294967296, 4294967296) is too large"), std::string::npos) << e.what();
+  }
+  Sequential big;  // (2**23, 2**40): 2**63 elements, one past int64_t
+  EXPECT_THROW(big.add(Dense(int64_t{1} << 40).with_input_dim(int64_t{1} << 23)), fastann::ValueError);
+  // A built model given a layer it has no memory for: OutOfMemoryError at once, its weights as they were.
+  Sequential m;
+  m.add(Dense(3).with_input_dim(4));
+  const std::vector<Tensor> before = m.get_weights();
+  try {
+    m.add(Dense(int64_t{1} << 40));  // a (3, 2**40) kernel: 12 TiB
+    FAIL() << "a 12 TiB kernel was accepted";
+  } catch (const fastann::OutOfMemoryError& e) {
+    EXPECT_NE(std::string(e.what()).find("kernel of shape (3, 1099511627776)"), std::string::npos) << e.what();
+  }
+  const std::vector<Tensor> after = m.get_weights();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    ASSERT_EQ(after[i].shape(), before[i].shape());
+    EXPECT_EQ(std::memcmp(after[i].data(), before[i].data(), before[i].nbytes()), 0);
+  }
+}
+
+TEST(Sequential, ReshapeAndFlattenProductsPastInt64AreRejected) {
+  const std::string huge = std::to_string(int64_t{1} << 40);
+  for (const std::string& target : {"[" + huge + ", " + huge + "]", "[" + huge + ", " + huge + ", -1]"}) {
+    Sequential m;
+    m.add(Dense(4).with_input_dim(4));
+    try {
+      m.add(fastann::layer("Reshape", R"({"target_shape": )" + target + "}"));
+      FAIL() << "Reshape to " << target << " was accepted";
+    } catch (const fastann::ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("is too large"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(m.get_weights().size(), 2u);
+  }
+  Sequential f;
+  EXPECT_THROW(f.add(fastann::layer("Flatten", R"({"input_shape": [)" + huge + ", " + huge + "]}")),
+               fastann::ValueError);
+}
+
+// batch_size = INT64_MAX is clipped to the samples (fit, evaluate, predict): no rows * width product overflows.
+TEST(Sequential, BatchSizeInt64MaxIsClippedToTheSamples) {
+  const int64_t n = 10;
+  std::vector<float> x = random_rows(n, 3, 7), y = random_rows(n, 1, 8);
+  const Tensor xt = Tensor::view(x.data(), {n, 3}), yt = Tensor::view(y.data(), {n, 1});
+  auto model = [] {
+    Sequential m;
+    m.add(Dense(5, "relu").with_input_dim(3));
+    m.add(Dense(1));
+    m.compile(fastann::OptimizerConfig::defaults("sgd"), {"mse"});
+    return m;
+  };
+  Sequential a = model(), b = model();
+  b.set_weights(a.get_weights());
+  const Tensor pa = a.predict(xt, INT64_MAX), pb = a.predict(xt, n);
+  EXPECT_EQ(std::memcmp(pa.data(), pb.data(), pa.nbytes()), 0);
+  EXPECT_EQ(a.evaluate(xt, yt, INT64_MAX), a.evaluate(xt, yt, n));
+  fastann::FitOptions o;
+  o.shuffle = false;
+  o.epochs = 2;
+  o.batch_size = INT64_MAX;
+  const fastann::History ha = a.fit(xt, yt, o);
+  o.batch_size = n;
+  const fastann::History hb = b.fit(xt, yt, o);
+  EXPECT_EQ(ha["loss"], hb["loss"]);
+}
+
+// epochs = INT64_MAX (Keras's "until a callback stops it") runs until on_epoch_end says stop.
+TEST(Sequential, EpochsInt64MaxRunsUntilACallbackStops) {
+  std::vector<float> x = random_rows(8, 3, 9), y = random_rows(8, 1, 10);
+  Sequential m;
+  m.add(Dense(1).with_input_dim(3));
+  m.compile(fastann::OptimizerConfig::defaults("sgd"), {"mse"});
+  fastann::FitOptions o;
+  o.epochs = INT64_MAX;
+  o.initial_epoch = INT64_MAX - 3;
+  fastann::FitCallbacks cb;
+  int64_t seen = 0;
+  cb.on_epoch_end = [&](int64_t epoch, const fastann::Logs&) {
+    EXPECT_EQ(epoch, INT64_MAX - 3 + seen);
+    return ++seen == 2;
+  };
+  const fastann::History h = m.fit(Tensor::view(x.data(), {8, 3}), Tensor::view(y.data(), {8, 1}), o, cb);
+  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(h.epoch, (std::vector<int64_t>{INT64_MAX - 3, INT64_MAX - 2}));
+}
+
 }  // namespace

@@ -17,15 +17,16 @@ namespace fastann {
 using Logs = std::vector<std::pair<std::string, double>>;
 
 struct FASTANN_API History {
-  std::vector<int> epoch;
+  std::vector<int64_t> epoch;
   std::vector<std::pair<std::string, std::vector<double>>> history;
   const std::vector<double>& operator[](const std::string& key) const;  // throws ValueError when absent
 };
 
 struct FitOptions {
   int64_t batch_size = 32;
-  int epochs = 1;
-  int initial_epoch = 0;
+  // 64-bit, so that Keras's "train until EarlyStopping says stop" idiom, epochs=sys.maxsize, is representable.
+  int64_t epochs = 1;
+  int64_t initial_epoch = 0;
   bool shuffle = true;
   std::optional<uint64_t> seed;       // shuffling seed; unset: drawn from the global generator
   double validation_split = 0.0;      // the last fraction of x/y (before shuffling) is held out, as Keras does
@@ -62,8 +63,8 @@ using ProgressHook = std::function<FitSignal(int64_t step, const Logs& running)>
 // Called by fit; every hook may be empty. Returning true from on_epoch_end or should_stop ends training after the
 // current epoch / batch (the weights are those of the last finished step).
 struct FitCallbacks {
-  std::function<void(int epoch)> on_epoch_begin;
-  std::function<bool(int epoch, const Logs& logs)> on_epoch_end;
+  std::function<void(int64_t epoch)> on_epoch_begin;
+  std::function<bool(int64_t epoch, const Logs& logs)> on_epoch_end;
   // Polled between batches, at most every `poll_interval_ms` (e.g. to check for Ctrl-C).
   std::function<bool()> should_stop;
   int poll_interval_ms = 50;

@@ -73,7 +73,10 @@ class DenseLayer final : public Layer {
   }
   void prepare(int64_t max_batch) override {
     // (rows of all leading axes, units): the pre-activation, kept in training when the derivative needs it.
-    const int64_t rows = max_batch * (input_size() / input_dim());
+    const int64_t rows = checked_mul(max_batch, input_size() / input_dim(), [&] {
+      return "Dense '" + name_ + "': a batch of " + std::to_string(max_batch) + " rows of shape " +
+             shape_str(input_shape_);
+    });
     const bool keep_z = act_.kind != ops::Act::linear && !ops::act_grad_from_output(act_);
     if (keep_z && (!z_.defined() || z_.dim(0) < rows)) z_ = Tensor::empty({rows, cfg_.units}, device_);
   }

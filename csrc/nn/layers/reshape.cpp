@@ -37,7 +37,9 @@ class ReshapeLayer final : public Layer {
     const int64_t n = shape_numel(in);
     Shape out = target_;
     int64_t known = 1;
-    for (int64_t d : out) known *= d == -1 ? 1 : d;
+    for (int64_t d : out)
+      known = checked_mul(known, d == -1 ? 1 : d,
+                          [&] { return "Reshape '" + name_ + "': target_shape " + shape_str(target_); });
     for (int64_t& d : out) {
       if (d == -1) {
         FASTANN_CHECK_ARG(n % known == 0, "Reshape '" << name_ << "': cannot reshape input of shape " << shape_str(in)

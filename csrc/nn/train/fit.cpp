@@ -79,7 +79,8 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   const bool staged = !m.place_data({&x, &y2, &sw, &vx, &vy, &vw});
 
   // Sharded: worker r takes rows [r*bs, (r+1)*bs) of each global batch of gbs rows (fastann/distributed.hpp).
-  const int64_t shards = o.shard_count, gbs = bs * shards, shard_lo = o.shard_index * bs;
+  const int64_t shards = o.shard_count, gbs = checked_mul(bs, shards, "fit: batch_size * shard_count"),
+                shard_lo = o.shard_index * bs;
   struct ScaleReset {
     float& s;
     ~ScaleReset() { s = 0.0f; }
@@ -105,7 +106,7 @@ History Sequential::fit(const Tensor& x_all, const Tensor& y_all, const FitOptio
   if (want_running) running = m.running_logs();
   const auto progress_every = std::chrono::milliseconds(std::max(cb.progress_interval_ms, 0));
   const auto poll_every = std::chrono::milliseconds(std::max(cb.poll_interval_ms, 0));
-  for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; ++epoch) {
+  for (int64_t epoch = o.initial_epoch; epoch < o.epochs && !stop; ++epoch) {
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
     if (o.shuffle) rng.shuffle(m.order.data(), n);
     // The epoch's order where the data is: uploaded once for data on a CUDA device (host data is gathered on the

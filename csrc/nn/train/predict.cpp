@@ -27,12 +27,15 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
   auto last_poll = clock::now();
   int64_t width = 0;
   for (const auto& l : layers) width = std::max(width, l->output_size());
-  const int64_t nbufs = layers.size() > 2 ? 2 : layers.size() > 1 ? 1 : 0, per_buf = chunk * width;
+  // The workspace's size, checked: a chunk of rows times the widest layer (ValueError rather than a wrapped size).
+  const auto what = [&] { return "predict: a workspace of " + std::to_string(chunk) + " rows"; };
+  const int64_t nbufs = layers.size() > 2 ? 2 : layers.size() > 1 ? 1 : 0, per_buf = checked_mul(chunk, width, what);
   // Input and output not on the model's device (a CUDA model predicting host data) pass through staging buffers
   // there, a chunk at a time.
   const bool stage_in = x.device() != device, stage_out = out.device() != device;
-  const int64_t in_at = nbufs * per_buf, out_at = in_at + (stage_in ? chunk * input_dim : 0);
-  const int64_t need = out_at + (stage_out ? chunk * output_dim() : 0);
+  const int64_t in_at = checked_mul(nbufs, per_buf, what);
+  const int64_t out_at = checked_add(in_at, stage_in ? checked_mul(chunk, input_dim, what) : 0, what);
+  const int64_t need = checked_add(out_at, stage_out ? checked_mul(chunk, output_dim(), what) : 0, what);
   const nn::CallGate::Claim claim(gate, nn::CallGate::Workspace::predict);
   // Tensors made per call only where needed (nn::LazyView): constructing one zeroes its 128 bytes, and a one-row
   // predict is a few microseconds.

@@ -38,7 +38,8 @@ Sequential::Impl::Buffers Sequential::Impl::layout() const {
   b.state_offsets.resize(layers.size());
   auto place = [](const Shape& s, int64_t& end) {
     const int64_t at = end;
-    end += (nn::shape_numel(s) + kParamAlign - 1) / kParamAlign * kParamAlign;
+    const int64_t n = checked_add(nn::shape_numel(s), kParamAlign - 1, "the model's parameter count");
+    end = checked_add(end, n / kParamAlign * kParamAlign, "the model's parameter count");
     return at;
   };
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -48,6 +49,7 @@ Sequential::Impl::Buffers Sequential::Impl::layout() const {
   for (size_t i = layers.size(); i-- > 0 && b.tail_layer < 0;) {
     if (!b.param_offsets[i].empty()) b.tail_layer = static_cast<int64_t>(i), b.tail_begin = b.param_offsets[i].front();
   }
+  nn::require_weight_memory(layers, total, state_total);  // MemoryError before any of it is allocated
   b.params = Tensor({std::max<int64_t>(total, 1)});
   b.grads = Tensor({std::max<int64_t>(total, 1)});
   b.state = Tensor({std::max<int64_t>(state_total, 1)});

@@ -115,7 +115,8 @@ CASES = [
     ("not_a_layer", lambda: Sequential().add("dense"), TypeError, r"Sequential.add expects a fastann layer"),
     ("units_not_positive", lambda: Dense(0), ValueError, r"Dense: units must be a positive integer, got 0"),
     ("impossible_allocation", lambda: Sequential([Dense(10 ** 9, input_dim=10 ** 4)]), MemoryError,
-     r"out of memory: cannot allocate a tensor of \d+ floats"),
+     r"out of memory: the model's weights, gradients and state need [\d.e+]+ GiB \(10001000000000 parameters; the "
+     r"largest weight: Dense '\w+' kernel of shape \(10000, 1000000000\)\), but only [\d.e+]+ GiB"),
     ("cuda_device_unusable", lambda: _clf().compile(loss="mse", optimizer="adam", device="cuda:99"), RuntimeError,
      r"device 'cuda:99' was requested, but (this fastann was built without the CUDA backend|no CUDA device is "
      r"available|this machine has \d+ CUDA device)"),
