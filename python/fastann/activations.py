@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import _core
 from ._validate import as_float32
+from ._validate import number as _number
 
 _NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "selu", "gelu", "softplus",
           "swish", "silu", "softsign", "hard_sigmoid", "mish", "exponential", "hard_silu", "hard_swish")
@@ -12,7 +13,7 @@ _CANONICAL = {"silu": "swish", "hard_swish": "hard_silu"}
 
 
 def _apply(name, x, alpha=None):
-    return _core.activation(name, as_float32(x, "x"), alpha)
+    return _core.activation(name, as_float32(x, "x"), None if alpha is None else _number(alpha, f"{name}: alpha"))
 
 
 def linear(x):

@@ -16,6 +16,8 @@ through host copies.
 from __future__ import annotations
 
 from . import _core
+from ._validate import integer as _integer
+from ._validate import non_negative_int as _non_negative_int
 
 _c = _core.cuda
 
@@ -37,9 +39,10 @@ def device_count() -> int:
 
 def get_device_name(index: int = 0) -> str:
     """The name of CUDA device `index` (e.g. 'NVIDIA H100 80GB HBM3'); RuntimeError when there is no such device."""
+    index = _integer(index, "get_device_name: index", minimum=0, maximum=2**31 - 1)
     if not is_built():
         raise RuntimeError(f"no CUDA device {index}: this fastann was built without the CUDA backend")
-    return _c.device_name(int(index))
+    return _c.device_name(index)
 
 
 def build_info() -> dict:
@@ -65,7 +68,7 @@ def allow_tf32() -> bool:
 def memory_stats(index: int = 0) -> dict:
     """The caching allocator's counters for device `index`: allocated_bytes (live), reserved_bytes (from cudaMalloc,
     live or cached), peak_allocated_bytes, device_allocs (cudaMalloc calls), cache_hits."""
-    return dict(_c.memory_stats(int(index)))
+    return dict(_c.memory_stats(_integer(index, "memory_stats: index", minimum=0, maximum=2**31 - 1)))
 
 
 def empty_cache() -> None:
@@ -75,11 +78,13 @@ def empty_cache() -> None:
 
 def synchronize(index: int = 0) -> None:
     """Waits for the work queued on device `index`."""
-    _c.synchronize(int(index))
+    _c.synchronize(_integer(index, "synchronize: index", minimum=0, maximum=2**31 - 1))
 
 
 def require(device: str) -> str:
     """The canonical name of `device` ('cpu', 'cuda:N'); RuntimeError for a CUDA device that cannot be used."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
     name = _core.parse_device(device)
     if name == "cpu":
         return name
@@ -103,9 +108,7 @@ def set_dataset_memory_limit(nbytes) -> None:
     if nbytes is None:
         _core.set_dataset_memory_limit(-1)
         return
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
-        raise ValueError(f"set_dataset_memory_limit: nbytes must be None or an integer >= 0, got {nbytes!r}")
-    _core.set_dataset_memory_limit(int(nbytes))
+    _core.set_dataset_memory_limit(_non_negative_int(nbytes, "set_dataset_memory_limit: nbytes (None or an integer)"))
 
 
 def dataset_memory_limit():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ._validate import config_dict as _config_dict
+from ._validate import integer as _integer
+from ._validate import number as _number
+
 _NAMES = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
           "random_uniform", "random_normal", "truncated_normal", "zeros", "ones", "constant")
 # Keras 2 names that Keras 3 still accepts, resolved to the canonical ones.
@@ -15,8 +19,11 @@ class Initializer:
     _seeded = True  # whether the constructor takes `seed` (Zeros, Ones and Constant draw nothing)
 
     def __init__(self, seed=None, **params):
-        self.seed = seed
-        self._params = params
+        # Checked here, for every initializer: a seed is a 64-bit unsigned integer, a parameter a finite number
+        # (stored as a Python float, whatever number type it came as).
+        name = type(self).__name__
+        self.seed = None if seed is None else _integer(seed, f"{name}: seed", minimum=0, maximum=2**64 - 1)
+        self._params = {k: _number(v, f"{name}: {k}") for k, v in params.items()}
 
     def get_config(self) -> dict:
         """The constructor's arguments: `type(init)(**init.get_config())` makes the same initializer."""
@@ -70,28 +77,28 @@ class Constant(Initializer):
     _name = "constant"
 
     def __init__(self, value=0.0):
-        super().__init__(value=float(value))
+        super().__init__(value=value)
 
 
 class RandomUniform(Initializer):
     _name = "random_uniform"
 
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
-        super().__init__(seed=seed, minval=float(minval), maxval=float(maxval))
+        super().__init__(seed=seed, minval=minval, maxval=maxval)
 
 
 class RandomNormal(Initializer):
     _name = "random_normal"
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        super().__init__(seed=seed, mean=float(mean), stddev=float(stddev))
+        super().__init__(seed=seed, mean=mean, stddev=stddev)
 
 
 class TruncatedNormal(Initializer):
     _name = "truncated_normal"
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        super().__init__(seed=seed, mean=float(mean), stddev=float(stddev))
+        super().__init__(seed=seed, mean=mean, stddev=stddev)
 
 
 def get(identifier) -> dict:
@@ -146,6 +153,9 @@ def deserialize(config):
 def from_spec(spec: dict):
     """The name (when only the name is set) or the Initializer object for a spec from the model's JSON config (where
     the seed is a decimal string: JSON numbers cannot hold every 64-bit integer)."""
+    _config_dict(spec, "an initializer spec", "name")
+    if spec["name"] not in _BY_NAME:
+        raise ValueError(f"unknown initializer {spec['name']!r}")
     params = {k: v for k, v in spec.items() if k != "name"}
     if "seed" in params:
         params["seed"] = int(params["seed"])

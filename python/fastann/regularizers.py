@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _core
 from ._validate import as_float32
+from ._validate import config_dict as _config_dict
 
 
 def _penalty(value, name):
@@ -115,14 +116,14 @@ def get(identifier):
 
 def spec(regularizer):
     """The dict the C++ core takes (None stays None)."""
-    return None if regularizer is None else regularizer._spec()
+    return None if regularizer is None else get(regularizer)._spec()
 
 
 def from_spec(spec_dict):
     """The Regularizer for a spec from the model's JSON config ({'name', 'l1', 'l2'} or None)."""
     if spec_dict is None:
         return None
-    name = spec_dict["name"]
+    name = _config_dict(spec_dict, "a regularizer spec", "name")["name"]
     if name == "l1":
         return L1(spec_dict["l1"])
     if name == "l2":
@@ -131,5 +132,6 @@ def from_spec(spec_dict):
 
 
 def serialize(regularizer):
+    regularizer = get(regularizer)  # a name or a config dict as get() takes them; TypeError for anything else
     return None if regularizer is None else {"class_name": type(regularizer).__name__,
                                              "config": regularizer.get_config()}

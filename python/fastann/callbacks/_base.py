@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+from .._validate import number as _number
 from .callback import Callback
 
 # Metrics whose larger values are better; every other metric fastann has (loss, mse, mae, ...) is better smaller.
@@ -30,10 +31,13 @@ class _MonitorCallback(Callback):
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=3)
             mode = "auto"
+        if not isinstance(monitor, str):
+            raise TypeError(f"{type(self).__name__}: monitor must be the name of a logged value, got {monitor!r}")
+        name = type(self).__name__
         self.monitor = monitor
         self.mode = mode
-        self.best = baseline
-        self.min_delta = abs(min_delta)
+        self.best = None if baseline is None else _number(baseline, f"{name}: baseline", finite=False)
+        self.min_delta = abs(_number(min_delta, f"{name}: min_delta"))
         self.monitor_op = None
 
     def _set_monitor_op(self):

@@ -16,3 +16,10 @@ def _say(*args, **kwargs) -> None:
     """print, on rank 0 only (see _chief)."""
     if _chief():
         print(*args, **kwargs)
+
+
+def _verbosity(value, name):
+    """A callback's verbose: a bool or an integer >= 0 (Keras prints for any value > 0)."""
+    from .._validate import non_negative_int
+
+    return int(value) if isinstance(value, bool) else non_negative_int(value, name)

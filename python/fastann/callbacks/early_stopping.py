@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+from .._validate import non_negative_int as _non_negative_int
+from .._validate import number as _number
 from ._base import _MonitorCallback
-from ._utils import _say
+from ._utils import _say, _verbosity
 
 
 class EarlyStopping(_MonitorCallback):
@@ -18,11 +20,11 @@ class EarlyStopping(_MonitorCallback):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor, mode, min_delta=min_delta)
-        self.patience = patience
-        self.verbose = verbose
-        self.baseline = baseline
+        self.patience = _non_negative_int(patience, "EarlyStopping: patience")
+        self.verbose = _verbosity(verbose, "EarlyStopping: verbose")
+        self.baseline = None if baseline is None else _number(baseline, "EarlyStopping: baseline", finite=False)
         self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = start_from_epoch
+        self.start_from_epoch = _non_negative_int(start_from_epoch, "EarlyStopping: start_from_epoch")
         self.wait = 0
         self.stopped_epoch = 0
         self.best_weights = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import numbers
 
-from ._utils import _say
+from ._utils import _say, _verbosity
 from .callback import Callback
 
 
@@ -24,7 +24,7 @@ class LearningRateScheduler(Callback):
         if not callable(schedule):
             raise TypeError(f"LearningRateScheduler: schedule must be callable, got {type(schedule).__name__}")
         self.schedule = schedule
-        self.verbose = verbose
+        self.verbose = _verbosity(verbose, "LearningRateScheduler: verbose")
         self._two_args = _accepts_two_args(schedule)
 
     def on_epoch_begin(self, epoch, logs=None):

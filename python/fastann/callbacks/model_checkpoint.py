@@ -6,7 +6,7 @@ import os
 import warnings
 
 from ._base import _MonitorCallback
-from ._utils import _chief, _say
+from ._utils import _chief, _say, _verbosity
 
 
 class ModelCheckpoint(_MonitorCallback):
@@ -21,7 +21,7 @@ class ModelCheckpoint(_MonitorCallback):
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor, mode, initial_value_threshold)
         self.filepath = os.fspath(filepath)
-        self.verbose = verbose
+        self.verbose = _verbosity(verbose, "ModelCheckpoint: verbose")
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
         if isinstance(save_freq, int) and not isinstance(save_freq, bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from .._validate import number as _number
 from ._utils import _chief
 from .callback import Callback
 from .progress import Progbar
@@ -17,7 +18,7 @@ class ProgbarLogger(Callback):
     def __init__(self, verbose=None, interval=0.05, stream=None):
         super().__init__()
         self.verbose = verbose
-        self.interval = interval
+        self.interval = _number(interval, "ProgbarLogger: interval", minimum=0.0)
         self.stream = stream
         self.epochs = 1
         self.target = 0

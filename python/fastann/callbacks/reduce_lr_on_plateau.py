@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+from .._validate import non_negative_int as _non_negative_int
+from .._validate import number as _number
 from ._base import _MonitorCallback
-from ._utils import _say
+from ._utils import _say, _verbosity
 
 
 class ReduceLROnPlateau(_MonitorCallback):
@@ -16,13 +18,14 @@ class ReduceLROnPlateau(_MonitorCallback):
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0):
         super().__init__(monitor, mode, min_delta=min_delta)
+        factor = _number(factor, "ReduceLROnPlateau: factor")
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
         self.factor = factor
-        self.patience = patience
-        self.verbose = verbose
-        self.cooldown = cooldown
-        self.min_lr = min_lr
+        self.patience = _non_negative_int(patience, "ReduceLROnPlateau: patience")
+        self.verbose = _verbosity(verbose, "ReduceLROnPlateau: verbose")
+        self.cooldown = _non_negative_int(cooldown, "ReduceLROnPlateau: cooldown")
+        self.min_lr = _number(min_lr, "ReduceLROnPlateau: min_lr", minimum=0.0)
         self.cooldown_counter = 0
         self.wait = 0
 

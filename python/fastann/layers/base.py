@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import positive_int
+from .._validate import as_float32, positive_int
 from ._utils import _unique_name
 
 
@@ -76,8 +76,12 @@ class Layer:
         return self._model._core.get_layer_weights(self._index)
 
     def set_weights(self, weights) -> None:
+        """Sets the layer's weights from a list of arrays in get_weights()'s order (shapes are checked)."""
         self._require_model()
-        self._model._core.set_layer_weights(self._index, list(weights))
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"set_weights expects a list of arrays, got {type(weights).__name__}")
+        arrays = [as_float32(w, f"set_weights: weight {i}") for i, w in enumerate(weights)]
+        self._model._core.set_layer_weights(self._index, arrays)
 
     @property
     def weights(self) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
+from .._validate import config_dict as _config_dict
 from .activation import Activation
 from .base import Layer
 from .batch_normalization import BatchNormalization
@@ -43,7 +44,7 @@ def deserialize(config: dict) -> Layer:
 def from_config_entry(entry: dict) -> Layer:
     """A layer object for one entry of the model's JSON config ({"class_name": ..., "config": {...}}, as the C++ core
     and the model file write it)."""
-    config = entry["config"]
+    config = _config_dict(_config_dict(entry, "a layer entry", "class_name", "config")["config"], "a layer config")
     input_dim = config.get("input_dim") or None
     input_shape = config.get("input_shape") or None  # a declared input of more than one axis
     if entry["class_name"] not in ("Dense", "Activation", "Dropout", "BatchNormalization"):

@@ -9,8 +9,6 @@ class Huber(Loss):
     _core_name = "huber"
 
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name=None):
-        if not delta > 0:
-            raise ValueError(f"Huber: delta must be > 0, got {delta!r}")
         super().__init__(delta=delta, reduction=reduction, name=name)
 
     def get_config(self) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import _core
 from .._validate import as_float32
+from .._validate import number as _number
 
 
 class Loss:
@@ -15,7 +16,7 @@ class Loss:
         if reduction != "sum_over_batch_size":
             raise NotImplementedError(f"{type(self).__name__}: reduction={reduction!r} is not supported yet")
         self.from_logits = bool(from_logits)
-        self.delta = float(delta)
+        self.delta = _number(delta, f"{type(self).__name__}: delta", minimum=0.0, min_open=True)
         self.name = name or self._core_name
 
     def __call__(self, y_true, y_pred) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._validate import config_dict as _config_dict
 from .binary_crossentropy import BinaryCrossentropy
 from .categorical_crossentropy import CategoricalCrossentropy
 from .huber import Huber
@@ -30,7 +31,9 @@ def get(identifier) -> Loss:
 
 def from_config(config: dict):
     """The loss for a configuration as the C++ core reports it: its name when the options are the defaults."""
-    cls = _BY_NAME[config["name"]]
+    cls = _BY_NAME.get(_config_dict(config, "a loss config", "name")["name"])
+    if cls is None:
+        raise ValueError(f"unknown loss {config['name']!r}")
     if cls is Huber:
         return config["name"] if config["delta"] == 1.0 else Huber(delta=config["delta"])
     if config["from_logits"]:

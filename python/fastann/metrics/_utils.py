@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numbers
 
+from .._validate import positive_int
+
 
 def _positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(value, what)  # Python or NumPy integers up to 2**63 - 1
 
 
 def _unit_threshold(value, what):

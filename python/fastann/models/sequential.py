@@ -22,7 +22,7 @@ from .. import layers as _layers
 from .. import losses as _losses
 from .. import metrics as _metrics
 from .. import optimizers as _optimizers
-from .._validate import as_float32, positive_int
+from .._validate import as_float32, boolean, integer, is_number, non_negative_int, positive_int
 from ..layers import Input, Layer
 from ..layers._utils import _unique_name
 from ..metrics import serialization as _metric_forms
@@ -262,15 +262,16 @@ class Sequential:
             epochs = nb_epoch
         self._require_compiled("training it")
         verbose = _verbose(verbose)
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
-        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
-            raise ValueError(f"fit: initial_epoch must be a non-negative integer, got {initial_epoch!r}")
+        # epochs may be as large as sys.maxsize (Keras's "until EarlyStopping stops it"); batch_size any positive
+        # int64 (the core clips it to the number of samples, as Keras does).
+        epochs = non_negative_int(epochs, "fit: epochs")
+        initial_epoch = non_negative_int(initial_epoch, "fit: initial_epoch")
         batch_size = 32 if batch_size is None else positive_int(batch_size, "fit: batch_size")
-        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+        if not is_number(validation_split) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"fit: seed must be a non-negative integer, got {seed!r}")
+        validation_split = float(validation_split)
+        seed = None if seed is None else integer(seed, "fit: seed", minimum=0, maximum=2**64 - 1)
+        shuffle = boolean(shuffle, "fit: shuffle")
         xa = self._x(x, "fit")
         ya = self._y(y, xa.shape[0], "fit")
         if xa.shape[0] != ya.shape[0]:
@@ -483,6 +484,8 @@ class Sequential:
         return self._core.get_weights() if self._core.built else []
 
     def set_weights(self, weights) -> None:
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"set_weights expects a list of arrays, got {type(weights).__name__}")
         if not self._core.built:
             raise RuntimeError("set_weights: the model is not built yet; give the first layer input_dim or call "
                                "model.build((None, features)) first")
@@ -509,6 +512,10 @@ class Sequential:
         """Prints the layers, their output shapes and parameter counts, as Keras does."""
         out = print_fn or print
         widths = (33, 24, 15)
+        if line_length is not None:
+            line_length = integer(line_length, "summary: line_length", minimum=1, maximum=10**6)
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"summary: print_fn must be callable, got {print_fn!r}")
         if line_length:
             widths = (max(line_length - 41, 20), 24, 15)
         built = self._core.built

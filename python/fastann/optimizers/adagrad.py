@@ -11,5 +11,5 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
                  name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, name,
-                         initial_accumulator_value=float(initial_accumulator_value), epsilon=float(epsilon),
+                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
                          **kwargs)

@@ -12,5 +12,5 @@ class AdamW(Optimizer):
                  amsgrad=False, name=None, **kwargs):
         if amsgrad:
             raise NotImplementedError("AdamW: amsgrad=True is not supported yet")
-        super().__init__(learning_rate, weight_decay, name, beta_1=float(beta_1), beta_2=float(beta_2),
-                         epsilon=float(epsilon), **kwargs)
+        super().__init__(learning_rate, weight_decay, name, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, **kwargs)

@@ -13,4 +13,4 @@ class Lion(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None, name=None, **kwargs):
         if not 0.0 < beta_1 <= 1.0:
             raise ValueError(f"Lion: beta_1 must be a float in (0, 1], got {beta_1!r}")
-        super().__init__(learning_rate, weight_decay, name, beta_1=float(beta_1), beta_2=float(beta_2), **kwargs)
+        super().__init__(learning_rate, weight_decay, name, beta_1=beta_1, beta_2=beta_2, **kwargs)

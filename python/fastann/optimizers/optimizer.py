@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import math
+from .._validate import boolean as _boolean
+from .._validate import number as _number
 
 
 class Optimizer:
@@ -18,16 +19,22 @@ class Optimizer:
             if value is not None:
                 raise NotImplementedError(f"{type(self).__name__}: {arg} is not supported yet")
         self._check_number("learning_rate", learning_rate)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
         self.name = name or type(self).__name__
-        self._params = dict(params, learning_rate=float(learning_rate))
+        # Every hyperparameter a Python float (or bool for the flags: nesterov, centered), whatever number type it
+        # came as (NumPy scalars included); the core checks the ranges at compile.
+        known = {"nesterov", "centered"}
+        hyper = {k: _boolean(v, f"{type(self).__name__}: {k}") if k in known else
+                 _number(v, f"{type(self).__name__}: {k}") for k, v in params.items()}
+        self._params = dict(hyper, learning_rate=float(learning_rate))
         if weight_decay is not None:
             self._check_number("weight_decay", weight_decay)
             self._params["weight_decay"] = float(weight_decay)
         self._model = None
 
     def _check_number(self, arg, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{type(self).__name__}: {arg} must be a finite number >= 0, got {value!r}")
+        _number(value, f"{type(self).__name__}: {arg}", minimum=0.0)
 
     @property
     def learning_rate(self) -> float:

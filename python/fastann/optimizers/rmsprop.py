@@ -10,5 +10,5 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
                  weight_decay=None, name=None, **kwargs):
-        super().__init__(learning_rate, weight_decay, name, rho=float(rho), momentum=float(momentum),
-                         epsilon=float(epsilon), centered=bool(centered), **kwargs)
+        super().__init__(learning_rate, weight_decay, name, rho=rho, momentum=momentum,
+                         epsilon=epsilon, centered=centered, **kwargs)

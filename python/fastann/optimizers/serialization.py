@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._validate import config_dict as _config_dict
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
@@ -26,7 +27,9 @@ def from_config(config: dict) -> Optimizer:
     """The optimizer object for a configuration as the C++ core reports it (every hyperparameter given)."""
     import inspect
 
-    cls = _BY_NAME[config["name"]]
+    cls = _BY_NAME.get(_config_dict(config, "an optimizer config", "name")["name"])
+    if cls is None:
+        raise ValueError(f"unknown optimizer {config['name']!r}")
     accepted = inspect.signature(cls.__init__).parameters
     kwargs = {k: v for k, v in config.items() if k in accepted and k != "name"}
     if kwargs.get("weight_decay") == 0.0 and cls is not AdamW:
