@@ -474,6 +474,8 @@ def test_numpy_scalars_are_the_numbers_they_hold():
 
 @pytest.mark.parametrize("make,words", [
     (lambda: Sequential([layers.Dense(2**32, input_dim=2**32)]), r"shape \(4294967296, 4294967296\) is too large"),
+    (lambda: Sequential([layers.Dense(2**62, input_dim=4)]), r"units: expected an integer in \[1, 1099511627776\]"),
+    (lambda: Sequential([layers.Dense(2)]).build((None, 2**62)), r"shape \(4611686018427387904, 2\) is too large"),
     (lambda: Sequential([layers.Dense(2**40, input_dim=2**20)]), r"out of memory.*kernel of shape \(1048576, "
                                                                    r"1099511627776\)"),
     (lambda: Sequential([layers.Dense(4, input_dim=4), layers.Reshape((2**40, 2**40))]),
@@ -484,7 +486,8 @@ def test_numpy_scalars_are_the_numbers_they_hold():
      r"shape \(1099511627776, 1099511627776, 1099511627776\) is too large"),
     (lambda: Sequential([layers.Dense(2**21, input_dim=4)]).predict(np.ones((2**22, 4), np.float32), verbose=0),
      r"out of memory: cannot allocate a tensor of 8796093022208 floats .* of shape \(4194304, 2097152\)"),
-], ids=["dense_2**64_elements", "dense_too_big_for_memory", "reshape_overflow", "reshape_-1_overflow",
+], ids=["dense_2**64_elements", "dense_units_past_the_limit", "build_2**63_elements", "dense_too_big_for_memory",
+        "reshape_overflow", "reshape_-1_overflow",
         "flatten_overflow", "predict_output_too_big"])
 def test_sizes_past_int64_or_memory_fail_before_allocating(make, words):
     before = _rss_mib()
