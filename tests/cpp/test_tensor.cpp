@@ -104,6 +104,19 @@ TEST(Tensor, BadShapesThrowValueError) {
   EXPECT_THROW(Tensor({-1}), std::runtime_error);
 }
 
+// A tensor that fits the address space but not the memory left fails with OutOfMemoryError naming its shape, before
+// it is zero-filled (with overcommit the block would be granted, and filling it would bring the OOM killer).
+TEST(Tensor, MoreThanTheFreeMemoryFailsBeforeTheZeroFill) {
+  for (const Shape& shape : {Shape{int64_t{1} << 40}, Shape{int64_t{1} << 20, int64_t{1} << 21}}) {
+    try {
+      Tensor t(shape);
+      FAIL() << "a tensor of shape " << fastann::shape_str(shape) << " was allocated";
+    } catch (const fastann::OutOfMemoryError& e) {
+      EXPECT_NE(std::string(e.what()).find("of shape " + fastann::shape_str(shape)), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Tensor, DimIndexing) {
   Tensor t({2, 3, 4});
   EXPECT_EQ(t.dim(0), 2);
