@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iomanip>
 #include <sstream>
 
 #include "fastann/error.hpp"
@@ -372,7 +373,10 @@ int64_t Json::as_int(const std::string& path, int64_t lo, int64_t hi) const {
   const double v = as_number(path);
   if (v != std::floor(v) || v < static_cast<double>(lo) || v > static_cast<double>(hi)) {
     std::ostringstream os;
-    os << path << ": expected an integer in [" << lo << ", " << hi << "], got " << v;
+    os << path << ": expected an integer in [" << lo << ", " << hi << "], got ";
+    // A whole number as its digits (2**62, not 4.61169e+18), so that the message shows the value given.
+    if (v == std::floor(v) && std::fabs(v) < 1e19) os << std::fixed << std::setprecision(0);
+    os << v;
     throw IOError(os.str());
   }
   return static_cast<int64_t>(v);

@@ -474,7 +474,8 @@ def test_numpy_scalars_are_the_numbers_they_hold():
 
 @pytest.mark.parametrize("make,words", [
     (lambda: Sequential([layers.Dense(2**32, input_dim=2**32)]), r"shape \(4294967296, 4294967296\) is too large"),
-    (lambda: Sequential([layers.Dense(2**62, input_dim=4)]), r"units: expected an integer in \[1, 1099511627776\]"),
+    (lambda: Sequential([layers.Dense(2**62, input_dim=4)]),
+     r"units: expected an integer in \[1, 1099511627776\], got 4611686018427387904"),
     (lambda: Sequential([layers.Dense(2)]).build((None, 2**62)), r"shape \(4611686018427387904, 2\) is too large"),
     (lambda: Sequential([layers.Dense(2**40, input_dim=2**20)]), r"out of memory.*kernel of shape \(1048576, "
                                                                    r"1099511627776\)"),
