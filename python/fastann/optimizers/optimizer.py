@@ -24,8 +24,8 @@ class Optimizer:
         self.name = name or type(self).__name__
         # Every hyperparameter a Python float (or bool for the flags: nesterov, centered), whatever number type it
         # came as (NumPy scalars included); the core checks the ranges at compile.
-        known = {"nesterov", "centered"}
-        hyper = {k: _boolean(v, f"{type(self).__name__}: {k}") if k in known else
+        flags = {"nesterov", "centered"}
+        hyper = {k: _boolean(v, f"{type(self).__name__}: {k}") if k in flags or isinstance(v, bool) else
                  _number(v, f"{type(self).__name__}: {k}") for k, v in params.items()}
         self._params = dict(hyper, learning_rate=float(learning_rate))
         if weight_decay is not None:
