@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 
+#include <new>
+
 #include "core/check.hpp"
 
 namespace fastann::nn {
@@ -20,6 +22,28 @@ struct HeldPass {
 constexpr int kMaxHeld = 16;
 thread_local HeldPass t_held[kMaxHeld];
 thread_local int t_depth = 0;
+
+// This thread's read sections per gate (CallGate::Reading): an update waits for the other threads' sections only,
+// and a forked child keeps the forking thread's. A thread reading more gates at once than this is not recorded
+// (an update of those from the same thread would then wait for itself: no code path does that).
+struct ReadSections {
+  const CallGate* gate;
+  int n;
+};
+constexpr int kMaxReadGates = 8;
+thread_local ReadSections t_reads[kMaxReadGates];
+
+int& my_reads(const CallGate* g) {
+  static thread_local int overflow = 0;
+  ReadSections* free_slot = nullptr;
+  for (ReadSections& r : t_reads) {
+    if (r.gate == g) return r.n;
+    if (!free_slot && r.n == 0) free_slot = &r;
+  }
+  if (!free_slot) return overflow = 0;
+  free_slot->gate = g;
+  return free_slot->n;
+}
 
 }  // namespace
 
@@ -177,6 +201,48 @@ void CallGate::leave(Kind kind) noexcept {
   if (t_depth > 0) --t_depth;
 }
 
+CallGate::Reading::Reading(CallGate& gate) : gate_(gate) {
+  std::unique_lock<std::mutex> lock(gate_.mu_);
+  const std::thread::id self = std::this_thread::get_id();
+  gate_.values_cv_.wait(lock, [&] { return gate_.update_depth_ == 0 || gate_.updater_ == self; });
+  ++gate_.readers_;
+  ++my_reads(&gate_);
+}
+
+CallGate::Reading::~Reading() {
+  bool last = false;
+  {
+    std::lock_guard<std::mutex> lock(gate_.mu_);
+    if (gate_.readers_ > 0) last = --gate_.readers_ == 0;
+    int& mine = my_reads(&gate_);
+    if (mine > 0) --mine;
+  }
+  if (last) gate_.values_cv_.notify_all();
+}
+
+CallGate::Updating::Updating(CallGate& gate) : gate_(gate) {
+  std::unique_lock<std::mutex> lock(gate_.mu_);
+  const std::thread::id self = std::this_thread::get_id();
+  if (gate_.update_depth_ > 0 && gate_.updater_ == self) {
+    ++gate_.update_depth_;
+    return;
+  }
+  const int mine = my_reads(&gate_);
+  FASTANN_CHECK_STATE(mine == 0, "internal error: the model's values updated inside a read of them");
+  gate_.values_cv_.wait(lock, [&] { return gate_.update_depth_ == 0 && gate_.readers_ == 0; });
+  gate_.updater_ = self;
+  gate_.update_depth_ = 1;
+}
+
+CallGate::Updating::~Updating() {
+  {
+    std::lock_guard<std::mutex> lock(gate_.mu_);
+    if (gate_.update_depth_ == 0 || --gate_.update_depth_ > 0) return;
+    gate_.updater_ = std::thread::id();
+  }
+  gate_.values_cv_.notify_all();
+}
+
 CallGate::Claim::Claim(CallGate& gate, Workspace w) : gate_(gate), w_(static_cast<size_t>(w)) {
   std::lock_guard<std::mutex> lock(gate_.mu_);
   if (gate_.claimed_[w_]) return;
@@ -214,6 +280,11 @@ void CallGate::keep_only_this_thread() noexcept {
         break;
     }
   }
+  // The other threads' value sections ended with them; the condition variable may record their waits, so it is
+  // made afresh (the child has no other thread to wake).
+  new (&values_cv_) std::condition_variable;
+  readers_ = my_reads(this);
+  if (updater_ != self) updater_ = std::thread::id(), update_depth_ = 0;
   for (size_t i = 0; i < 2; ++i) {
     if (claimed_[i] && claimer_[i] != self) claimed_[i] = false, claimer_[i] = std::thread::id();
   }

@@ -8,9 +8,18 @@
 //   change  add, build, compile, to(device), set_gradient_reducer: the structure changes (buffers are replaced),
 //           so only when no other call of the model is in flight
 //
-// A call that may not run now throws StateError (Python: RuntimeError) naming both calls, at once. Nothing here
-// waits: the mutex is held for a few instructions and never while a call runs, so a binding that enters a gate
-// while holding the GIL cannot deadlock with a thread that needs the GIL to finish its call.
+// A call that may not run now throws StateError (Python: RuntimeError) naming both calls, at once. Entering a
+// pass never waits: the mutex is held for a few instructions and never while a call runs, so a binding that enters
+// a gate while holding the GIL cannot deadlock with a thread that needs the GIL to finish its call.
+//
+// The values (weights, layer state such as BatchNormalization's moving statistics, optimizer state) are read by
+// readers while a training thread updates them: each reader's section (a chunk of predict or evaluate, a copy of
+// the weights, a serialization) holds Reading, each update (a training step's forward pass, which moves layer state,
+// and its optimizer step; set_weights and the other writes) holds Updating, so a reader sees the values between two
+// updates, never a torn mix. These do wait, a bounded time, because a section never waits for anything while it is
+// held (not the GIL, not another lock, not a callback): a reader waits at most one update, an update waits for the
+// readers' sections in progress. Readers are preferred (a reader never waits for a waiting update), so sections
+// nest on a thread; an update inside a thread's own read section is a bug and throws.
 //
 // Calls nest on one thread (set_weights inside a fit's callback, the layer weights inside set_weights): a nested
 // call is checked against the calls of other threads only, except that no structural change may happen under a
@@ -21,6 +30,7 @@
 // are forgotten, as are the workspace claims (so the child can predict, evaluate, fit and save the model).
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -52,6 +62,30 @@ class CallGate {
     CallGate& gate_;
     Kind kind_;
     const char* call_;
+  };
+
+  // A read section of the values (RAII); see above.
+  class Reading {
+   public:
+    explicit Reading(CallGate& gate);
+    ~Reading();
+    Reading(const Reading&) = delete;
+    Reading& operator=(const Reading&) = delete;
+
+   private:
+    CallGate& gate_;
+  };
+
+  // An update of the values (RAII): waits for the read sections of other threads to end; nests on one thread.
+  class Updating {
+   public:
+    explicit Updating(CallGate& gate);
+    ~Updating();
+    Updating(const Updating&) = delete;
+    Updating& operator=(const Updating&) = delete;
+
+   private:
+    CallGate& gate_;
   };
 
   // A shared workspace claimed for one call (RAII): owned() is false when another call has it.
@@ -88,6 +122,11 @@ class CallGate {
   const char* write_call_ = nullptr;
   bool claimed_[2] = {false, false};
   std::thread::id claimer_[2];
+  // The values' sections (Reading, Updating): readers_ counts every thread's read sections.
+  std::condition_variable values_cv_;
+  int readers_ = 0;
+  std::thread::id updater_;
+  int update_depth_ = 0;
   CallGate* prev_ = nullptr;  // the registry of live gates (for the fork handlers)
   CallGate* next_ = nullptr;
 };

@@ -178,6 +178,7 @@ std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
   FASTANN_CHECK_ARG(index < impl_->layers.size(), "layer index " << index << " out of range");
   std::vector<Tensor> out;
   if (!impl_->built) return out;
+  const Gate::Reading reading(impl_->gate);  // the values between two updates of a fit in another thread
   for (const Tensor& p : impl_->layers[index]->params()) out.push_back(p.to(Device::cpu(), /*copy=*/true));
   for (const Tensor& p : impl_->layers[index]->state()) out.push_back(p.to(Device::cpu(), /*copy=*/true));
   return out;
@@ -185,6 +186,7 @@ std::vector<Tensor> Sequential::get_layer_weights(size_t index) const {
 
 std::vector<Tensor> Sequential::get_weights() const {
   const Gate::Pass pass(impl_->gate, Gate::Kind::read, "get_weights");
+  const Gate::Reading reading(impl_->gate);  // all layers' weights between the same two updates
   std::vector<Tensor> out;
   for (size_t i = 0; i < impl_->layers.size(); ++i) {
     for (Tensor& t : get_layer_weights(i)) out.push_back(std::move(t));
@@ -205,6 +207,7 @@ void copy_weights(std::vector<Tensor>& dst, const std::vector<Tensor>& weights) 
 void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weights) {
   Impl& m = *impl_;
   const Gate::Pass pass(m.gate, Gate::Kind::write, "set_weights");
+  const Gate::Updating updating(m.gate);  // not while another thread reads the values
   const runtime::StreamScope on_stream(m.stream);
   FASTANN_CHECK_ARG(index < m.layers.size(), "layer index " << index << " out of range");
   const nn::Layer& l = *m.layers[index];
@@ -226,6 +229,7 @@ void Sequential::set_layer_weights(size_t index, const std::vector<Tensor>& weig
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
   Impl& m = *impl_;
   const Gate::Pass pass(m.gate, Gate::Kind::write, "set_weights");
+  const Gate::Updating updating(m.gate);  // not while another thread reads the values
   const runtime::StreamScope on_stream(m.stream);
   FASTANN_CHECK_STATE(m.built, "set_weights: the model is not built yet");
   std::vector<Tensor> dst;
@@ -264,6 +268,7 @@ double Sequential::learning_rate() const { return optimizer_config().learning_ra
 
 void Sequential::set_learning_rate(double lr) {
   const Gate::Pass pass(impl_->gate, Gate::Kind::write, "set_learning_rate");
+  const Gate::Updating updating(impl_->gate);  // not while another thread reads the values
   impl_->require_compiled("setting the learning rate");
   impl_->optimizer->set_learning_rate(lr);
 }
@@ -288,12 +293,14 @@ void Sequential::set_name(std::string name) {
   }
   // A value, not the structure, but one that concurrent readers of name() read in place.
   const Gate::Pass pass(impl_->gate, Gate::Kind::write, "set_name");
+  const Gate::Updating updating(impl_->gate);  // not while another thread reads the values
   impl_->name = std::move(name);
 }
 
 // Each slot is a flat buffer laid out as the parameters: the view of weight w sits at w's offset in `params`.
 OptimizerState Sequential::get_optimizer_state() const {
   const Gate::Pass pass(impl_->gate, Gate::Kind::read, "get_optimizer_state");
+  const Gate::Reading reading(impl_->gate);
   const runtime::StreamScope on_stream(impl_->stream);
   const Impl& m = *impl_;
   m.require_compiled("reading its optimizer state");
@@ -319,6 +326,7 @@ OptimizerState Sequential::get_optimizer_state() const {
 void Sequential::set_optimizer_state(const OptimizerState& st) {
   Impl& m = *impl_;
   const Gate::Pass pass(m.gate, Gate::Kind::write, "set_optimizer_state");
+  const Gate::Updating updating(m.gate);  // not while another thread reads the values
   const runtime::StreamScope on_stream(m.stream);
   m.require_compiled("setting its optimizer state");
   FASTANN_CHECK_STATE(m.built, "the model is not built yet; build it before setting its optimizer state");
@@ -365,11 +373,13 @@ void Sequential::set_gradient_reducer(std::shared_ptr<GradientReducer> reducer) 
 const std::shared_ptr<GradientReducer>& Sequential::gradient_reducer() const { return impl_->reducer; }
 
 struct Sequential::ReadScope::Held {
+  Held(Gate& gate, const char* call) : pass(gate, Gate::Kind::read, call), reading(gate) {}
   Gate::Pass pass;
+  Gate::Reading reading;  // one set of values throughout, also beside a fit in another thread
 };
 
 Sequential::ReadScope::ReadScope(const Sequential& model, const char* call)
-    : held_(new Held{{model.impl_->gate, Gate::Kind::read, call}}) {}
+    : held_(new Held(model.impl_->gate, call)) {}
 
 Sequential::ReadScope::~ReadScope() = default;
 

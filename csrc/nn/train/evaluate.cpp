@@ -33,7 +33,12 @@ std::vector<double> Sequential::Impl::evaluate(Workspace& ws, const Tensor& x, c
   const int64_t ycols = y.numel() / n;
   prepare(ws, std::min(batch_size, n), ycols, /*training=*/false);
   const bool f = fused();
-  const double penalty = weight_penalty();  // the weights do not change during evaluate
+  // The weights do not change during evaluate, except by a fit in another thread: each batch then sees the weights
+  // between two of its updates, and the penalty those at the start.
+  const double penalty = [&] {
+    const nn::CallGate::Reading reading(gate);
+    return weight_penalty();
+  }();
   std::vector<double> state(static_cast<size_t>(state_size), 0.0);
   using clock = std::chrono::steady_clock;
   Logs running;
@@ -45,7 +50,10 @@ std::vector<double> Sequential::Impl::evaluate(Workspace& ws, const Tensor& x, c
   for (int64_t s = 0; s < n; s += batch_size) {
     const int64_t e = std::min(n, s + batch_size);
     const Tensor xr = stage(x.rows(s, e), ws.xb), yr = stage(y.rows(s, e), ws.yb);
-    const Tensor out = forward_ws(ws, xr, false, f);
+    const Tensor out = [&] {
+      const nn::CallGate::Reading reading(gate);
+      return forward_ws(ws, xr, false, f);
+    }();
     const Tensor wr = w.defined() ? stage(w.rows(s, e), ws.wb) : Tensor();
     score(ws, out, yr, w.defined() ? &wr : nullptr, f, nullptr, state.data(), sum, step);
     state[0] += penalty * static_cast<double>(e - s) + activity_penalty(ws, e - s, sum);

@@ -77,15 +77,18 @@ void Sequential::Impl::predict_into(const Tensor& x, Tensor& out, int64_t batch_
       in = &staged;
     }
     Tensor& out_rows = s == 0 && e == n ? out : out_v.make(out.rows(s, e));
-    for (size_t i = 0; i < layers.size(); ++i) {
-      const bool last = i + 1 == layers.size();
-      Tensor& dst = !last       ? nn::first_rows(hidden[i], b, dst_v[i % 2])
-                    : stage_out ? nn::first_rows(*y_stage, b, dst_v[i % 2])
-                                : out_rows;
-      layers[i]->forward(*in, dst, false, false);
-      in = &dst;
+    {
+      const nn::CallGate::Reading reading(gate);  // a chunk sees the weights between two updates of a fit
+      for (size_t i = 0; i < layers.size(); ++i) {
+        const bool last = i + 1 == layers.size();
+        Tensor& dst = !last       ? nn::first_rows(hidden[i], b, dst_v[i % 2])
+                      : stage_out ? nn::first_rows(*y_stage, b, dst_v[i % 2])
+                                  : out_rows;
+        layers[i]->forward(*in, dst, false, false);
+        in = &dst;
+      }
+      if (stage_out) out_rows.copy_from(*in);
     }
-    if (stage_out) out_rows.copy_from(*in);
     if (polled && e < n) {
       const auto now = clock::now();
       if (now - last_poll >= std::chrono::milliseconds(std::max(cb->poll_interval_ms, 0))) {

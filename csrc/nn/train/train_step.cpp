@@ -106,7 +106,13 @@ void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor
                                   int64_t step) {
   const int64_t b = x.dim(0);
   const bool f = fused();
-  const Tensor out = forward_ws(ws, x, true, f);
+  // The forward pass moves layer state (BatchNormalization's moving statistics) and the optimizer step the weights:
+  // both are updates, which readers in other threads see whole (nn::CallGate::Updating). The backward pass only
+  // reads the values, and calls the gradient reducer, which must not run inside an update (it may need the GIL).
+  const Tensor out = [&] {
+    const nn::CallGate::Updating updating(gate);
+    return forward_ws(ws, x, true, f);
+  }();
   const size_t L = layers.size();
   nn::LazyView gv;
   Tensor& g = nn::first_rows(ws.douts[L - 1], b, gv);
@@ -144,6 +150,7 @@ void Sequential::Impl::train_step(const Tensor& x, const Tensor& y, const Tensor
   }
   state[0] += wp * static_cast<double>(b);
   if (reducer) reduce_gradients();
+  const nn::CallGate::Updating updating(gate);
   optimizer->step(params, grads);
 }
 
@@ -166,6 +173,7 @@ void Sequential::Impl::empty_step() {
     reducer->gradients_ready(grads.data(), tail_begin, grads.numel());
   }
   reduce_gradients();
+  const nn::CallGate::Updating updating(gate);
   optimizer->step(params, grads);
 }
 

@@ -304,6 +304,35 @@ print("rounds", n)
     assert int(out.split("rounds ")[1]) >= 1
 
 
+def test_weights_read_beside_a_fit_are_those_between_two_updates():
+    """Every weight of this model gets the same gradient (equal input columns, equal starting weights), so after
+    each step all are equal; get_weights in the middle of an update would return two steps' values (~1e-5 apart)."""
+    out = _run("""
+import threading
+import numpy as np
+import fastann
+from fastann.layers import Dense
+n, d = 64, 65536
+v = np.random.default_rng(3).standard_normal((n, 1)).astype(np.float32)
+x = np.repeat(v / d, d, axis=1)
+m = fastann.Sequential([Dense(1, use_bias=False, kernel_initializer="zeros", input_dim=d)])
+m.compile(optimizer="sgd", loss="mse")
+t = threading.Thread(target=lambda: m.fit(x, 2 * v, epochs=40, batch_size=8, shuffle=False, verbose=0))
+t.start()
+snapshots, torn, seen = 0, 0, set()
+while t.is_alive() or snapshots == 0:
+    k = m.get_weights()[0]
+    torn += int(k.max() - k.min() > 1e-7 * max(1.0, abs(float(k.max()))))
+    seen.add(float(k[0, 0]))
+    snapshots += 1
+t.join()
+print(snapshots, torn, len(seen))
+""")
+    snapshots, torn, distinct = map(int, out.split())
+    assert torn == 0, f"{torn} of {snapshots} snapshots mixed two steps"
+    assert distinct > 1  # the weights moved while they were read
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_during_a_fit_can_use_the_model():
     """The child inherits a model that another thread of the parent was fitting (its gate held by a thread the child
