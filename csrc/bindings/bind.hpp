@@ -4,9 +4,16 @@
 
 #include <pybind11/pybind11.h>
 
+#include <exception>
+#include <functional>
+
 #include "fastann/fastann.hpp"
 
 namespace py = pybind11;
+
+// A should_stop hook for a call that runs with the GIL released (bind_train.cpp): true once a signal handler raised
+// (Ctrl-C: KeyboardInterrupt) or `error` is set; the handler's exception is kept in `error` for the binding to rethrow.
+std::function<bool()> signal_check(std::exception_ptr& error);
 
 void bind_errors(py::module_& mod);         // bind_errors.cpp: exception types and translations
 void bind_runtime(py::module_& mod);        // bind_runtime.cpp: library settings, build facts, devices, CPU ISA

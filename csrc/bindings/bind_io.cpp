@@ -1,11 +1,14 @@
 // fastann._core's model file: save/load to a path or bytes (the GIL released), and the format version.
 #include <pybind11/pybind11.h>
 
+#include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "bindings/bind.hpp"
 #include "fastann/fastann.hpp"
+#include "io/file.hpp"
 
 void bind_io(py::module_& mod) {
   // --- model file --------------------------------------------------------------------------------------------
@@ -13,11 +16,18 @@ void bind_io(py::module_& mod) {
   mod.def(
       "save_model",
       [](const fastann::Sequential& m, const std::string& path, bool include_optimizer) {
-        py::gil_scoped_release release;
-        fastann::save_model(m, path, include_optimizer);
+        std::exception_ptr error;
+        const std::function<bool()> stop = signal_check(error);  // Ctrl-C between chunks of the write
+        try {
+          py::gil_scoped_release release;
+          fastann::save_model(m, path, include_optimizer, stop);
+        } catch (const fastann::Interrupted&) {
+          if (!error) throw;
+        }
+        if (error) std::rethrow_exception(error);  // the signal handler's exception (KeyboardInterrupt)
       },
       py::arg("model"), py::arg("path"), py::arg("include_optimizer") = true,
-      "Writes the model file atomically (temporary file + rename).");
+      "Writes the model file atomically (temporary file + rename); Ctrl-C stops it with the file as it was.");
   mod.def(
       "load_model",
       [](const std::string& path) {
@@ -44,4 +54,20 @@ void bind_io(py::module_& mod) {
         return fastann::load_model_from_memory(view.data(), view.size());
       },
       py::arg("data"), "As load_model, from the file's bytes.");
+  mod.def(
+      "_write_file_atomically",
+      [](const std::string& path, const py::bytes& data, const std::string& what) {
+        const std::string_view view = data;
+        std::exception_ptr error;
+        const std::function<bool()> stop = signal_check(error);
+        try {
+          py::gil_scoped_release release;
+          fastann::io::write_file_atomically(path, view, what.c_str(), stop);
+        } catch (const fastann::Interrupted&) {
+          if (!error) throw;
+        }
+        if (error) std::rethrow_exception(error);
+      },
+      py::arg("path"), py::arg("data"), py::arg("what"),
+      "Replaces the file at path with data atomically, as save_model does (links followed, permissions kept).");
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bindings/bind.hpp"
+#include "core/env.hpp"
 #include "core/fault.hpp"
 #include "fastann/fastann.hpp"
 #include "ops/runtime.hpp"
@@ -19,6 +20,22 @@ void bind_runtime(py::module_& mod) {
           "Tests only: the next n tensor allocations succeed and the one after raises MemoryError (n < 0 disarms).");
   mod.def("_allocation_failure_pending", &fastann::fault::allocation_failure_pending,
           "Tests only: whether an armed allocation failure has not happened yet.");
+  mod.def("_fail_thread_creation_after", &fastann::fault::fail_thread_creation_after, py::arg("n"),
+          "Tests only: the next n CPU worker threads start and the one after fails as at the thread limit (n < 0 "
+          "disarms).");
+  mod.def("_set_collect_warnings", &fastann::env::set_collect_warnings, py::arg("collect"),
+          "Queue the core's warnings (about the environment, the thread count) for _take_warnings instead of "
+          "writing them to stderr.");
+  mod.def("_take_warnings", &fastann::env::take_warnings, "The core's warnings queued since the last call.");
+  mod.def(
+      "_read_environment",
+      [] {
+        // Reads FASTANN_NUM_THREADS and FASTANN_ISA now (each is read once per process), so that what they warn
+        // about is queued at import rather than at the first kernel call.
+        (void)fastann::get_num_threads();
+        (void)fastann::ops::cpu_isa();
+      },
+      "Reads the FASTANN_* environment variables now (the package calls it at import).");
   mod.def("set_check_finite", &fastann::set_check_finite, py::arg("enabled"),
           "fit/evaluate/train_on_batch/test_on_batch reject NaN or infinity in x or y (default True).");
   mod.def("get_check_finite", &fastann::get_check_finite);

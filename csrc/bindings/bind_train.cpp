@@ -23,6 +23,19 @@ using fastann::bindings::as_tensor;
 using fastann::bindings::FArray;
 using fastann::bindings::to_numpy_f32;
 
+// Ctrl-C check between batches: a pending KeyboardInterrupt (or an earlier error) stops the loop.
+std::function<bool()> signal_check(std::exception_ptr& error) {
+  return [&error]() {
+    py::gil_scoped_acquire gil;
+    if (error) return true;
+    if (PyErr_CheckSignals() != 0) {
+      error = std::make_exception_ptr(py::error_already_set());
+      return true;
+    }
+    return false;
+  };
+}
+
 namespace {
 
 // The Python hooks' types, for the signatures (and so the stubs): None or a callable. A hook answering a true value
@@ -58,19 +71,6 @@ R call_python(std::exception_ptr& error, R on_error, F&& f) {
 // A Python progress / batch hook's answer: a true value asks to stop (end the epoch), None or false to go on.
 fastann::FitSignal signal_of(const py::object& result) {
   return (!result.is_none() && py::bool_(result)) ? fastann::FitSignal::stop : fastann::FitSignal::proceed;
-}
-
-// Ctrl-C check between batches: a pending KeyboardInterrupt (or an earlier error) stops the loop.
-std::function<bool()> signal_check(std::exception_ptr& error) {
-  return [&error]() {
-    py::gil_scoped_acquire gil;
-    if (error) return true;
-    if (PyErr_CheckSignals() != 0) {
-      error = std::make_exception_ptr(py::error_already_set());
-      return true;
-    }
-    return false;
-  };
 }
 
 // fit with Python callbacks at epoch boundaries, optional progress (at a bounded rate) and per-batch hooks, and a

@@ -1,17 +1,16 @@
 // The model file's reader (see fastann/io.hpp for the layout). It trusts nothing: every length, offset, shape,
 // dtype and name is checked against the file before anything is allocated from it, and every failure is an IOError.
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "core/json.hpp"
 #include "fastann/error.hpp"
 #include "fastann/io.hpp"
+#include "io/file.hpp"
 #include "io/format.hpp"
 #include "nn/layer.hpp"
 #include "nn/layers/config_json.hpp"
@@ -277,13 +276,7 @@ Sequential load_model_from_memory(const void* data, size_t size) {
 }
 
 Sequential load_model(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) throw IOError("cannot open model file '" + path + "': " + std::strerror(errno));
-  const std::streamoff size = f.tellg();
-  if (size < 0) throw IOError("cannot read model file '" + path + "'");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  f.seekg(0);
-  if (size > 0 && !f.read(&bytes[0], size)) throw IOError("cannot read model file '" + path + "'");
+  const std::string bytes = io::read_file(path, "model file");
   try {
     return load_model_from_memory(bytes.data(), bytes.size());
   } catch (const IOError& e) {

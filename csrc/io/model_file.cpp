@@ -1,29 +1,17 @@
 // The model file's writer (see fastann/io.hpp for the layout): builds the JSON header (architecture, compile
-// configuration, tensor table) and the data section in memory, then renames a fully written temporary file into
-// place. The reader is load_model.cpp.
+// configuration, tensor table) and the data section in memory, then writes it atomically (io/file.hpp). The reader
+// is load_model.cpp.
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
-#include "fastann/io.hpp"
-
-#ifndef _WIN32
-#include <fcntl.h>
-#include <unistd.h>
-#else
-#include <process.h>
-
-#include <filesystem>
-#endif
-
 #include "core/json.hpp"
 #include "fastann/error.hpp"
+#include "fastann/io.hpp"
+#include "io/file.hpp"
 #include "io/format.hpp"
 #include "nn/layer.hpp"
 #include "nn/layers/config_json.hpp"
@@ -146,24 +134,26 @@ std::string serialize_model(const Sequential& model, bool include_optimizer) {
   Json config = model_config(model);
   config.set("optimizer_state", std::move(state));
 
-  std::string data;
-  size_t total = 0;
-  for (const auto& t : tensors) total += static_cast<size_t>(t.second.numel()) * sizeof(float);
-  data.reserve(total);
+  // The header first (offsets from the shapes, the CRC over the tensors in place), then one buffer of header and
+  // data: the weights are copied once, into the file's bytes.
   Json header = Json::object();
   Json meta = Json::object();
   std::vector<std::pair<std::string, Json>> entries;
+  size_t total = 0;
+  uint32_t crc = 0;
   for (const auto& [name, t] : tensors) {
     for (const auto& e : entries) {
       if (e.first == name)
         throw ValueError("two weights would be stored as '" + name + "'; give the layers unique names");
     }
+    const size_t bytes = static_cast<size_t>(t.numel()) * sizeof(float);
     Json shape = Json::array();
     for (int64_t d : t.shape()) shape.push_back(d);
     Json offs = Json::array();
-    offs.push_back(static_cast<int64_t>(data.size()));
-    data.append(reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * sizeof(float));
-    offs.push_back(static_cast<int64_t>(data.size()));
+    offs.push_back(static_cast<int64_t>(total));
+    offs.push_back(static_cast<int64_t>(total + bytes));
+    total += bytes;
+    crc = crc32(reinterpret_cast<const unsigned char*>(t.data()), bytes, crc);
     Json e = Json::object();
     e.set("dtype", "F32");
     e.set("shape", std::move(shape));
@@ -173,66 +163,32 @@ std::string serialize_model(const Sequential& model, bool include_optimizer) {
   meta.set("format", kFormat);
   meta.set("format_version", std::to_string(kModelFormatVersion));
   meta.set("config", config.dump());
-  meta.set("data_crc32", hex32(crc32(reinterpret_cast<const unsigned char*>(data.data()), data.size())));
+  meta.set("data_crc32", hex32(crc));
   header.set("__metadata__", std::move(meta));
   for (auto& e : entries) header.set(e.first, std::move(e.second));
 
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
-  std::string out(8, '\0');
-  uint64_t n = text.size();
+  std::string out;
+  out.reserve(8 + text.size() + total);
+  out.resize(8, '\0');
+  const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFFu);
   out += text;
-  out += data;
+  for (const auto& entry : tensors) {
+    out.append(reinterpret_cast<const char*>(entry.second.data()),
+               static_cast<size_t>(entry.second.numel()) * sizeof(float));
+  }
   return out;
 }
 
 void save_model(const Sequential& model, const std::string& path, bool include_optimizer) {
-  const std::string bytes = serialize_model(model, include_optimizer);
-  static std::atomic<unsigned> counter{0};
-#ifndef _WIN32
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw IOError("cannot write model file '" + path + "': " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IOError("cannot write model file '" + path + "': " + std::strerror(err));
-    }
-    done += static_cast<size_t>(w);
-  }
-  // Data on disk before the rename makes it visible: a crash leaves the old file or the new one, never a torn one.
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw IOError("cannot write model file '" + path + "': " + std::strerror(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw IOError("cannot write model file '" + path + "': " + std::strerror(err));
-  }
-#else
-  const std::string tmp = path + ".tmp." + std::to_string(_getpid()) + "." + std::to_string(counter++);
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f || !f.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !f.flush()) {
-      std::remove(tmp.c_str());
-      throw IOError("cannot write model file '" + path + "'");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw IOError("cannot write model file '" + path + "': " + ec.message());
-  }
-#endif
+  io::write_file_atomically(path, serialize_model(model, include_optimizer), "model file");
+}
+
+void save_model(const Sequential& model, const std::string& path, bool include_optimizer,
+                const std::function<bool()>& should_stop) {
+  io::write_file_atomically(path, serialize_model(model, include_optimizer), "model file", should_stop);
 }
 
 }  // namespace fastann

@@ -7,8 +7,11 @@ Only the import lines differ from a Keras tutorial. The numeric work (GEMM, acti
 whole fit/evaluate/predict loops) runs in C++ with the GIL released.
 """
 
+import warnings as _warnings
+
 from . import (
     _core,
+    _validate,
     activations,
     callbacks,
     cuda,
@@ -28,11 +31,26 @@ from .layers import Input
 from .models import Sequential
 
 
+def _emit_core_warnings(stacklevel: int = 3) -> None:
+    """Re-emits the core's queued warnings (about the environment, the thread count) as RuntimeWarning."""
+    for message in _core._take_warnings():
+        _warnings.warn(f"fastann: {message}", RuntimeWarning, stacklevel=stacklevel)
+
+
+# The core queues its warnings for Python from here on; FASTANN_NUM_THREADS and FASTANN_ISA are read now, so that a
+# value fastann cannot use is reported once, at import, naming the variable and what is used instead.
+_core._set_collect_warnings(True)
+_core._read_environment()
+_emit_core_warnings(stacklevel=2)
+
+
 def set_num_threads(n: int) -> None:
-    """Sets the number of threads the CPU kernels use (default: the available cores, or FASTANN_NUM_THREADS)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
-    _core.set_num_threads(n)
+    """Sets the number of threads the CPU kernels use (default: the CPUs this process may run on, or
+    FASTANN_NUM_THREADS). More than 4x those CPUs is capped there, with a RuntimeWarning."""
+    if not _validate.is_integer(n):
+        raise TypeError(f"set_num_threads: n must be an integer, got {type(n).__name__}")
+    _core.set_num_threads(_validate.integer(n, "set_num_threads: n", minimum=1, maximum=2**31 - 1))
+    _emit_core_warnings()
 
 
 def get_num_threads() -> int:

@@ -170,6 +170,26 @@ def _fail_allocation_after(n: typing.SupportsInt | typing.SupportsIndex) -> None
     """
     Tests only: the next n tensor allocations succeed and the one after raises MemoryError (n < 0 disarms).
     """
+def _fail_thread_creation_after(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Tests only: the next n CPU worker threads start and the one after fails as at the thread limit (n < 0 disarms).
+    """
+def _read_environment() -> None:
+    """
+    Reads the FASTANN_* environment variables now (the package calls it at import).
+    """
+def _set_collect_warnings(collect: bool) -> None:
+    """
+    Queue the core's warnings (about the environment, the thread count) for _take_warnings instead of writing them to stderr.
+    """
+def _take_warnings() -> list[str]:
+    """
+    The core's warnings queued since the last call.
+    """
+def _write_file_atomically(path: str, data: bytes, what: str) -> None:
+    """
+    Replaces the file at path with data atomically, as save_model does (links followed, permissions kept).
+    """
 def activation(name: str, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], alpha: typing.SupportsFloat | typing.SupportsIndex | None = None) -> numpy.typing.NDArray[numpy.float32]:
     """
     The named activation of x (softmax: last axis).
@@ -248,7 +268,7 @@ def regularizer(l1: typing.SupportsFloat | typing.SupportsIndex, l2: typing.Supp
     """
 def save_model(model: Sequential, path: str, include_optimizer: bool = True) -> None:
     """
-    Writes the model file atomically (temporary file + rename).
+    Writes the model file atomically (temporary file + rename); Ctrl-C stops it with the file as it was.
     """
 def serialize_model(model: Sequential, include_optimizer: bool = True) -> bytes:
     """

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 
 import numpy as np
+
+from . import _core
 
 # Opset 17 is run by every onnxruntime since 1.13 and has all the operators needed except Gelu (opset 20), which
 # is composed from Erf below opset 20. Softmax's axis semantics changed in opset 13; older opsets are refused.
@@ -211,9 +212,8 @@ def build_onnx_model(model, opset=None):
         [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [batch, *core.output_shape])],
         initializer=g.initializers)
     opset_imports = [helper.make_opsetid("", opset)]
-    from ._core import __version__
     proto = helper.make_model(graph, opset_imports=opset_imports, producer_name="fastann",
-                              producer_version=__version__)
+                              producer_version=_core.__version__)
     # The lowest IR version that carries this opset, so that older onnxruntime releases load the file too.
     proto.ir_version = helper.find_min_ir_version_for(opset_imports)
     if proto.ByteSize() > _MAX_PROTO_BYTES:
@@ -230,20 +230,7 @@ def export_onnx(model, path, opset=None):
     a partial file.
     """
     proto = build_onnx_model(model, opset)
-    path = os.path.abspath(os.fspath(path))
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    # os.open with mode 0o666 (less the umask) gives the file the permissions a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # As the model file: a temporary file beside the target renamed over it, a symbolic link followed, the replaced
+    # file's permissions kept.
+    _core._write_file_atomically(os.fsencode(path), proto.SerializeToString(), "ONNX file")
     return proto

@@ -1,14 +1,18 @@
 // The CPU GEMM's kernel-set registry (csrc/backends/cpu/gemm/kernels/registry.cpp) and every registered set forced in
 // turn against the reference GEMM: the ISA list comes from the registrations, so a new kernel folder is tested here
 // without editing this file. Links the static library with the internal headers (they are hidden in the shared one).
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <fastann/error.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/cpu/cpu_features.hpp"
@@ -16,6 +20,8 @@
 #include "backends/cpu/gemm/kernels/registry.hpp"
 #include "backends/cpu/gemm/sgemm.hpp"
 #include "backends/cpu/threadpool.hpp"
+#include "core/env.hpp"
+#include "core/fault.hpp"
 #include "support/gemm_ref.hpp"
 
 namespace {
@@ -171,6 +177,86 @@ TEST(CpuGemm, EveryRegisteredSetForcedAgainstTheReference) {
     }
   }
   EXPECT_GE(tested, 1);
+}
+
+// FASTANN_NUM_THREADS is read whole: an optional '+' and digits, nothing else; past long saturates.
+TEST(CpuThreadPool, ThreadCountsParseWholeOrNotAtAll) {
+  long v = -7;
+  for (const char* bad : {"", "0", "-1", "abc", "3x", " 3", "3 ", "1.5", "0x4", "+", "++2", "-0"}) {
+    EXPECT_FALSE(fastann::env::parse_int(bad, 1, 100, &v)) << "'" << bad << "'";
+  }
+  EXPECT_EQ(v, -7);  // untouched by a failed parse
+  EXPECT_TRUE(fastann::env::parse_int("42", 1, 100, &v));
+  EXPECT_EQ(v, 42);
+  EXPECT_TRUE(fastann::env::parse_int("+3", 1, 100, &v));
+  EXPECT_EQ(v, 3);
+  EXPECT_TRUE(fastann::env::parse_int("101", 1, 100, &v));
+  EXPECT_EQ(v, 100);
+  EXPECT_TRUE(fastann::env::parse_int("99999999999999999999999", 1, 100, &v));
+  EXPECT_EQ(v, 100);
+  EXPECT_EQ(fastann::env::shown("a\x01\xd9\xa3"), "a\\x01\\xd9\\xa3");
+  EXPECT_EQ(fastann::env::shown("abcdef", 3), "abc...");
+}
+
+TEST(CpuThreadPool, OversubscriptionIsCappedAtFourTimesTheCpus) {
+  IsaRestore restore;
+  const int cap = fastann::env::max_threads();
+  EXPECT_EQ(cap, 4 * fastann::env::available_cpus());
+  fastann::env::set_collect_warnings(true);
+  (void)fastann::env::take_warnings();
+  cpu::set_num_threads(cap + 1);
+  EXPECT_EQ(cpu::get_num_threads(), cap);
+  const std::vector<std::string> warned = fastann::env::take_warnings();
+  fastann::env::set_collect_warnings(false);
+  ASSERT_EQ(warned.size(), 1u);
+  EXPECT_NE(warned[0].find("set_num_threads(" + std::to_string(cap + 1) + ")"), std::string::npos) << warned[0];
+  EXPECT_THROW(cpu::set_num_threads(0), std::invalid_argument);
+  EXPECT_EQ(cpu::get_num_threads(), cap);
+}
+
+// The threads of this process (Linux: /proc/self/task; -1 elsewhere).
+int process_threads() {
+  int n = -1;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    n = 0;
+    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  return n;
+}
+
+// A worker the OS refuses to start (the fault hook fails it as std::thread does at the thread limit): the call throws
+// UnavailableError naming the count and runs none of its chunks; the workers it started are stopped, and the next
+// call (the limit gone) grows the pool and runs every chunk exactly once.
+TEST(CpuThreadPool, AWorkerTheOsRefusesIsAnErrorAndThePoolStillWorks) {
+  IsaRestore restore;
+  const int threads = fastann::env::max_threads();
+  cpu::set_num_threads(threads);
+  constexpr int64_t n = 4096;
+  std::vector<std::atomic<int>> seen(n);
+  auto body = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) seen[i].fetch_add(1, std::memory_order_relaxed);
+  };
+  const int tasks_before = process_threads();
+  fastann::fault::fail_thread_creation_after(1);  // one more worker starts (and is stopped again), then one fails
+  bool threw = false;
+  try {
+    cpu::parallel_for(n, 1, body);
+  } catch (const fastann::UnavailableError& e) {
+    threw = true;
+    EXPECT_NE(std::string(e.what()).find("could not start CPU worker thread"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("of " + std::to_string(threads)), std::string::npos) << e.what();
+  }
+  fastann::fault::fail_thread_creation_after(-1);
+  // No worker left behind (a joined thread can linger in /proc for a moment after join returns: wait up to 2 s).
+  for (int i = 0; i < 200 && process_threads() > tasks_before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(process_threads(), tasks_before);
+  // Earlier tests may have grown the pool to this size already; then no thread is started and nothing fails.
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[i].load(), threw ? 0 : 1) << i;
+  cpu::parallel_for(n, 1, body);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[i].load(), threw ? 1 : 2) << i;
 }
 
 }  // namespace

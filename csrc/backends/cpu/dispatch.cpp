@@ -3,10 +3,10 @@
 #include "dispatch.hpp"
 
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "core/env.hpp"
 #include "cpu_features.hpp"
 #include "gemm/kernels/registry.hpp"
 
@@ -46,15 +46,15 @@ Isa best_supported() {
 // The ISA at start-up: FASTANN_ISA when set and usable (else a warning and the best supported one).
 Isa initial_isa() {
   const Isa best = best_supported();
-  const char* env = std::getenv("FASTANN_ISA");
-  if (!env || !*env) return best;
-  const Isa want = registry().find(env);
+  const char* text = std::getenv("FASTANN_ISA");
+  if (!text || !*text) return best;
+  const Isa want = registry().find(text);
   if (!want) {
-    std::fprintf(stderr, "fastann: unknown FASTANN_ISA=%s (registered: %s); using %s\n", env,
-                 registry().names_list().c_str(), best->name);
+    env::warn("FASTANN_ISA='" + env::shown(text) + "' is not a CPU kernel set (registered: " + registry().names_list() +
+              "); using " + best->name);
   } else if (!isa_supported(want)) {
-    std::fprintf(stderr, "fastann: FASTANN_ISA=%s is not supported on this CPU or build (%s); using %s\n", env,
-                 unsupported_reason(want).c_str(), best->name);
+    env::warn("FASTANN_ISA='" + env::shown(text) + "' is not supported on this CPU or build (" +
+              unsupported_reason(want) + "); using " + best->name);
   } else {
     return want;
   }

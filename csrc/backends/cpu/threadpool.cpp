@@ -11,19 +11,23 @@
 #include "threadpool.hpp"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "core/env.hpp"
+#include "core/fault.hpp"
+#include "fastann/error.hpp"
 #include "float_mode.hpp"
 #include "gemm/frame/parallel.hpp"
 
@@ -46,20 +50,29 @@ constexpr int64_t kMaxChunks = 0xFFFF;
 
 thread_local bool t_in_parallel = false;  // inside a parallel_for chunk (worker or caller): nest inline
 
+// n (>= 1), or env::max_threads() with a warning naming `what` when n is more.
+int capped_threads(long n, const std::string& what) {
+  const int cap = env::max_threads();
+  if (n <= cap) return static_cast<int>(n);
+  env::warn(what + " is more than 4x the " + std::to_string(env::available_cpus()) +
+            " CPUs this process may run on; using " + std::to_string(cap) + " threads");
+  return cap;
+}
+
+// The thread count at start-up: FASTANN_NUM_THREADS when it is a whole number >= 1 (capped at env::max_threads()),
+// else the CPUs this process may run on; a value that cannot be used is reported, never half-read.
 int default_num_threads() {
-  if (const char* env = std::getenv("FASTANN_NUM_THREADS")) {
-    char* end = nullptr;
-    const long v = std::strtol(env, &end, 10);
-    if (end != env && v >= 1) return static_cast<int>(v > 4096 ? 4096 : v);
+  const int cpus = env::available_cpus();
+  const char* text = std::getenv("FASTANN_NUM_THREADS");
+  if (!text || !*text) return cpus;
+  const std::string shown = env::shown(text);
+  long v = 0;
+  if (!env::parse_int(text, 1, std::numeric_limits<long>::max(), &v)) {
+    env::warn("FASTANN_NUM_THREADS='" + shown + "' is not a whole number >= 1; using " + std::to_string(cpus) +
+              " threads (the CPUs this process may run on)");
+    return cpus;
   }
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n >= 1) return n;
-  }
-  const unsigned hc = std::thread::hardware_concurrency();
-  return hc >= 1 ? static_cast<int>(hc) : 1;
+  return capped_threads(v, "FASTANN_NUM_THREADS=" + shown);
 }
 
 std::atomic<int> g_num_threads{0};
@@ -79,10 +92,30 @@ class Pool {
   int workers() const { return static_cast<int>(threads_.size()); }
 
   // Grows the pool to at least `workers` workers. Caller holds call_mu (no job in flight).
+  // A thread that cannot be started (the process's or the system's thread limit) throws UnavailableError, naming
+  // the count; the workers this call started are stopped and joined first, so the pool is as before the call.
   void ensure_workers(int workers) {
+    const size_t before = threads_.size();
+    if (static_cast<int>(before) >= workers) return;
+    threads_.reserve(static_cast<size_t>(workers));  // emplace_back below then never reallocates (or throws for it)
     while (static_cast<int>(threads_.size()) < workers) {
       const uint64_t seen = seq_;
-      threads_.emplace_back([this, seen] { worker_loop(seen); });
+      const size_t index = threads_.size();
+      try {
+        fault::on_thread_creation();
+        threads_.emplace_back([this, index, seen] { worker_loop(index, seen); });
+      } catch (const std::system_error& e) {
+        const size_t started = threads_.size();
+        retire_from(before);
+        throw UnavailableError("could not start CPU worker thread " + std::to_string(started + 2) + " of " +
+                               std::to_string(workers + 1) + " (" + e.code().message() +
+                               "; the process may be at its thread limit): use fewer threads, "
+                               "set_num_threads(n) or FASTANN_NUM_THREADS=n with n <= " +
+                               std::to_string(started + 1));
+      } catch (...) {  // std::bad_alloc for the thread's state: likewise nothing stays
+        retire_from(before);
+        throw;
+      }
     }
   }
 
@@ -159,7 +192,23 @@ class Pool {
     }
   }
 
-  void worker_loop(uint64_t seen) {
+  // Stops and joins the workers from `first` on (no job in flight: the caller holds call_mu). They are woken with a
+  // new sequence number that no claim word carries, so the workers that stay find no chunk and go back to waiting.
+  void retire_from(size_t first) {
+    if (first >= threads_.size()) return;
+    limit_.store(first, std::memory_order_release);
+    seq_ = (seq_ + 1) & 0xFFFFFFFFu;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      gen_.store(seq_, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (size_t i = first; i < threads_.size(); ++i) threads_[i].join();
+    threads_.erase(threads_.begin() + static_cast<std::ptrdiff_t>(first), threads_.end());
+    limit_.store(kNoLimit, std::memory_order_release);
+  }
+
+  void worker_loop(size_t index, uint64_t seen) {
     t_in_parallel = true;
     set_flush_denormals();  // workers run only fastann kernels (see float_mode.hpp)
     for (;;) {
@@ -174,12 +223,15 @@ class Pool {
           }
         }
       }
+      if (index >= limit_.load(std::memory_order_acquire)) return;  // retired (retire_from)
       seen = g;
       work(g, 0, /*from_back=*/true);
     }
   }
 
+  static constexpr size_t kNoLimit = ~size_t{0};
   std::vector<std::thread> threads_;
+  std::atomic<size_t> limit_{kNoLimit};  // workers with this index or above exit when woken (retire_from)
   std::mutex mu_;
   std::condition_variable wake_, finished_;
   uint64_t seq_ = 0;                // caller side (under call_mu)
@@ -253,7 +305,7 @@ int get_num_threads() {
 
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("fastann: set_num_threads needs n >= 1, got " + std::to_string(n));
-  g_num_threads.store(n, std::memory_order_relaxed);
+  g_num_threads.store(capped_threads(n, "set_num_threads(" + std::to_string(n) + ")"), std::memory_order_relaxed);
 }
 
 void parallel_for(int64_t n, int64_t grain, ChunkFnRef fn) {

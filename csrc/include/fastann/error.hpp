@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "fastann/export.hpp"
 
@@ -33,10 +34,25 @@ class FASTANN_API StateError : public Error {
   using Error::Error;
 };
 
-// A file could not be read or written, or is not a valid fastann file (Python: OSError).
+// A file could not be read or written, or is not a valid fastann file (Python: OSError). A failed system call carries
+// its errno and the file name (Python: the OSError subclass of that errno, e.g. FileNotFoundError, with .errno,
+// .strerror and .filename set); an invalid file has error_code() 0.
 class FASTANN_API IOError : public Error {
  public:
   using Error::Error;
+  // "<action> '<filename>': <strerror(error_code)>"; reason() is the same without the file name.
+  IOError(int error_code, const std::string& action, const std::string& filename)
+      : Error(action + " '" + filename + "': " + std::generic_category().message(error_code)),
+        error_code_(error_code),
+        filename_(filename),
+        reason_(action + ": " + std::generic_category().message(error_code)) {}
+  int error_code() const noexcept { return error_code_; }
+  const std::string& filename() const noexcept { return filename_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  int error_code_ = 0;
+  std::string filename_, reason_;
 };
 
 // A memory allocation that cannot succeed, e.g. a layer far larger than the machine's memory (Python: MemoryError).

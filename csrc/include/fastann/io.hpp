@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "fastann/export.hpp"
@@ -29,6 +30,10 @@ constexpr int kModelFormatVersion = 1;
 // A model that is not built is saved without weights (its architecture and compile configuration only).
 // Throws IOError when the file cannot be written.
 FASTANN_API void save_model(const Sequential& model, const std::string& path, bool include_optimizer = true);
+// The same, polling should_stop (when set) between 1 MiB chunks of the write: when it answers true the
+// save ends with fastann::Interrupted, the temporary file removed and a previous file at `path` untouched.
+FASTANN_API void save_model(const Sequential& model, const std::string& path, bool include_optimizer,
+                            const std::function<bool()>& should_stop);
 
 // Reads a model written by save_model (from Python or C++). A file that is not a valid fastann model (truncated,
 // inconsistent offsets, wrong dtype, foreign or newer format, bad JSON, data that fails its checksum, ...) is

@@ -16,7 +16,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True) -> S
     A file that is not a valid fastann model raises OSError naming the problem."""
     if custom_objects:
         raise NotImplementedError("load_model: custom_objects are not supported (fastann has no custom layers yet)")
-    core = _core.load_model(os.fspath(filepath))
+    core = _core.load_model(os.fsencode(filepath))
     if compile or not core.compiled:
         return Sequential._wrap(core)
     # An uncompiled copy: the same layers and weights in a fresh core model.

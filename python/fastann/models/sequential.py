@@ -7,6 +7,7 @@ at a bounded rate (C++ computes the running means), and per batch only for callb
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -562,9 +563,9 @@ class Sequential:
         the safetensors layout (the `safetensors` package reads the weights); the write is atomic."""
         if kwargs:
             raise TypeError(f"save got unexpected arguments: {', '.join(sorted(kwargs))}")
-        path = os.fspath(filepath)
-        if not overwrite and os.path.exists(path):
-            raise FileExistsError(f"save: '{path}' exists and overwrite=False")
+        path = os.fsencode(filepath)  # any path os.open takes: str, bytes, os.PathLike, undecodable names
+        if not overwrite and os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "save: the file exists and overwrite=False", os.fsdecode(path))
         self._core.name = self.name
         _core.save_model(self._core, path, bool(include_optimizer))
 
@@ -574,9 +575,9 @@ class Sequential:
 
     def load_weights(self, filepath) -> None:
         """Sets this model's weights from a model file of the same architecture (shapes are checked)."""
-        other = _core.load_model(os.fspath(filepath))
+        other = _core.load_model(os.fsencode(filepath))
         if not other.built:
-            raise ValueError(f"load_weights: '{os.fspath(filepath)}' holds no weights (its model was never built)")
+            raise ValueError(f"load_weights: '{os.fsdecode(filepath)}' holds no weights (its model was never built)")
         if not self._core.built:
             self._core.build(list(other.input_shape))
         self._core.set_weights(other.get_weights())
