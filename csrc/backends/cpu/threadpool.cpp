@@ -109,7 +109,7 @@ class Pool {
         retire_from(before);
         throw UnavailableError("could not start CPU worker thread " + std::to_string(started + 2) + " of " +
                                std::to_string(workers + 1) + " (" + e.code().message() +
-                               "; the process may be at its thread limit): use fewer threads, "
+                               "; the process may be at its thread or memory limit): use fewer threads, "
                                "set_num_threads(n) or FASTANN_NUM_THREADS=n with n <= " +
                                std::to_string(started + 1));
       } catch (...) {  // std::bad_alloc for the thread's state: likewise nothing stays

@@ -194,3 +194,45 @@ def test_a_worker_thread_the_os_refuses_is_a_runtime_error_and_the_model_is_unch
     assert r["unchanged"]
     assert r["repeated"] == [True] * 5
     assert r["new_tasks"][0] <= started and r["new_tasks"][1] == r["new_tasks"][0]  # no thread leaks
+
+
+_ADDRESS_SPACE_LIMIT = textwrap.dedent("""
+    import json, os, resource, time
+    import numpy as np
+    import fastann
+    from fastann.layers import Dense
+    from fastann.models import Sequential
+    m = Sequential([Dense(256, input_dim=64, activation="relu"), Dense(10)])
+    m.compile(loss="mse", optimizer="sgd")
+    x = np.ones((4096, 64), np.float32)
+    fastann.set_num_threads(1)
+    expected = m.predict(x, verbose=0)
+    # 12 MiB of address space to spare: room for one more 8 MiB thread stack, not for seven.
+    vm = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (vm + (12 << 20), resource.RLIM_INFINITY))
+    fastann.set_num_threads(8)
+    tasks = len(os.listdir("/proc/self/task"))
+    try:
+        m.predict(x, verbose=0)
+        error = None
+    except Exception as e:
+        error = [isinstance(e, RuntimeError), str(e)]
+    for _ in range(200):  # a joined thread can linger in /proc for a moment after join returns
+        after = len(os.listdir("/proc/self/task"))
+        if after <= tasks:
+            break
+        time.sleep(0.01)
+    fastann.set_num_threads(1)
+    print(json.dumps({"error": error, "leaked": after - tasks,
+                      "same": bool(np.array_equal(m.predict(x, verbose=0), expected))}))
+""")
+
+
+def test_a_real_address_space_limit_refusing_threads_is_a_runtime_error_without_leaks():
+    # The OS itself refuses the thread stacks here (RLIMIT_AS; root is not exempt, unlike RLIMIT_NPROC).
+    out = subprocess.run([sys.executable, "-c", _ADDRESS_SPACE_LIMIT], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["error"] is not None, "the limit let every thread start: nothing was tested"
+    assert r["error"][0] and "could not start CPU worker thread" in r["error"][1], r["error"]
+    assert r["leaked"] == 0 and r["same"]

@@ -402,6 +402,6 @@ def test_ctrl_c_during_evaluate_and_predict_raises_promptly(call):
             m.predict(xs, verbose=0) if call == "predict" else m.evaluate(xs, ys, verbose=0)
         latency = time.monotonic() - sent[0]
         timer.cancel()
-        assert latency < 0.5, f"KeyboardInterrupt came {latency:.3f} s after SIGINT"
+        assert latency < 0.2, f"KeyboardInterrupt came {latency:.3f} s after SIGINT"
         assert _snapshot(m, os.path.join(d, "b.fastann"))[0] == before
         m.predict(x[:10], verbose=0)
