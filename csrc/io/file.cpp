@@ -125,7 +125,8 @@ void write_file_atomically(const std::string& path, std::string_view bytes, cons
   std::string target = path;
   struct stat st {};
   const bool exists = resolve_links(target, st, what, path);
-  if (exists && S_ISDIR(st.st_mode)) fail(EISDIR, "cannot write", what, path);
+  // A folder, or a name with a trailing slash (which names one), as open(O_CREAT) says.
+  if ((exists && S_ISDIR(st.st_mode)) || target.back() == '/') fail(EISDIR, "cannot write", what, path);
   if (exists && !S_ISREG(st.st_mode)) {  // a device or FIFO: written as open() would, in place
     const int fd = open_no_wait(target, O_WRONLY);
     if (fd < 0) fail(errno, "cannot write", what, path);

@@ -58,6 +58,8 @@ def test_a_directory_is_is_a_directory_error_on_save_and_load(tmp_path):
     assert e.value.errno == errno.EISDIR and e.value.filename == str(tmp_path)
     with pytest.raises(IsADirectoryError):
         load_model(tmp_path)
+    with pytest.raises(IsADirectoryError):  # a trailing slash names a folder, as for open()
+        _model().save(str(tmp_path / "new.fastann") + "/")
     assert _leftovers(tmp_path) == []
 
 
