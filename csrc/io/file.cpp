@@ -145,30 +145,36 @@ void write_file_atomically(const std::string& path, std::string_view bytes, cons
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);  // 0666 less the umask, as open()
     if (fd < 0 && (errno != EEXIST || attempt == 100)) fail(errno, "cannot write", what, path);
   }
-  auto give_up = [&](int err) {
+  // Every way out below (a failed call, should_stop answering true or throwing) closes and removes the temporary.
+  try {
+    auto give_up = [&](int err) {
+      if (err == kStopped) {
+        throw Interrupted(std::string("the write of the ") + what + " '" + path +
+                          "' was interrupted; the file is as it was");
+      }
+      fail(err, "cannot write", what, path);
+    };
+    if (exists) {
+      // The replaced file's permission bits (and, where allowed, its owner) carry over, as writing in place keeps
+      // them.
+      if (::fchmod(fd, st.st_mode & 07777) != 0) give_up(errno);
+      if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) && ::fchown(fd, st.st_uid, st.st_gid) != 0) {
+        // Only root may give a file away; the new file is then the saver's, as after any atomic replace.
+      }
+    }
+    if (const int err = write_all(fd, bytes, should_stop)) give_up(err);
+    if (should_stop && should_stop()) give_up(kStopped);
+    // Data on disk before the rename makes it visible: a crash leaves the old file or the new one, never a torn one.
+    if (::fsync(fd) != 0) give_up(errno);
+    const int closed = ::close(fd);
+    fd = -1;
+    if (closed != 0) give_up(errno);
+    if (::rename(tmp.c_str(), target.c_str()) != 0) give_up(errno);
+  } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
-    if (err == kStopped) {
-      throw Interrupted(std::string("the write of the ") + what + " '" + path +
-                        "' was interrupted; the file is as it was");
-    }
-    fail(err, "cannot write", what, path);
-  };
-  if (exists) {
-    // The replaced file's permission bits (and, where allowed, its owner) carry over, as writing in place keeps them.
-    if (::fchmod(fd, st.st_mode & 07777) != 0) give_up(errno);
-    if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) && ::fchown(fd, st.st_uid, st.st_gid) != 0) {
-      // Only root may give a file away; the new file is then the saver's, as after any atomic replace.
-    }
+    throw;
   }
-  if (const int err = write_all(fd, bytes, should_stop)) give_up(err);
-  if (should_stop && should_stop()) give_up(kStopped);
-  // Data on disk before the rename makes it visible: a crash leaves the old file or the new one, never a torn one.
-  if (::fsync(fd) != 0) give_up(errno);
-  const int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0) give_up(errno);
-  if (::rename(tmp.c_str(), target.c_str()) != 0) give_up(errno);
   // The rename itself on disk (best effort: not every file system can sync a folder).
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

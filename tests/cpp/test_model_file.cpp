@@ -3,11 +3,13 @@
 // crash. The Python suite (tests/test_model_file.py) covers the same reader through the bindings.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -309,9 +311,38 @@ TEST_F(HostileBytes, EditedHeadersAreRejected) {
 }
 
 TEST(ModelFile, MissingFileAndUnwritablePath) {
-  EXPECT_THROW(fastann::load_model(temp_path("does_not_exist.fastann")), fastann::IOError);
+  const std::string missing = temp_path("does_not_exist.fastann");
+  try {
+    fastann::load_model(missing);
+    ADD_FAILURE() << "load_model of a missing file returned";
+  } catch (const fastann::IOError& e) {  // the errno and the path, for the caller (Python: FileNotFoundError)
+    EXPECT_EQ(e.error_code(), ENOENT);
+    EXPECT_EQ(e.filename(), missing);
+  }
   fastann::Sequential m = make_model(2);
   EXPECT_THROW(fastann::save_model(m, temp_path("no_such_dir/x/model.fastann")), fastann::IOError);
+}
+
+// should_stop ends a save (answering true, or throwing) with the previous file untouched and no temporary left.
+TEST(ModelFile, AStoppedSaveLeavesTheFileAsItWasAndNoTemporary) {
+  const std::filesystem::path dir = std::filesystem::path(temp_path("stopped_save"));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "m.fastann").string();
+  fastann::Sequential m = make_model(4);
+  fastann::save_model(m, path);
+  const std::string before = fastann::serialize_model(m, true);
+  fastann::Sequential other = make_model(5);
+  int polls = 0;
+  EXPECT_THROW(fastann::save_model(other, path, true, [&] { return ++polls > 1; }), fastann::Interrupted);
+  EXPECT_THROW(fastann::save_model(other, path, true, [&]() -> bool { throw std::runtime_error("stop hook"); }),
+               std::runtime_error);
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(f), {}), before);
+  int entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) entries += entry.path().filename() != "m.fastann";
+  EXPECT_EQ(entries, 0);
+  std::filesystem::remove_all(dir);
 }
 
 #ifdef FASTANN_FUZZ_DIR
