@@ -10,21 +10,33 @@
 #include "fastann/fastann.hpp"
 #include "io/file.hpp"
 
+namespace {
+
+// Runs write(should_stop) with the GIL released, Ctrl-C polled between its chunks: the signal handler's exception
+// (KeyboardInterrupt) is raised in place of the Interrupted that ended the write.
+template <typename Write>
+void interruptible(Write&& write) {
+  std::exception_ptr error;
+  const std::function<bool()> stop = signal_check(error);
+  try {
+    py::gil_scoped_release release;
+    write(stop);
+  } catch (const fastann::Interrupted&) {
+    if (!error) throw;
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
 void bind_io(py::module_& mod) {
   // --- model file --------------------------------------------------------------------------------------------
   mod.attr("MODEL_FORMAT_VERSION") = fastann::kModelFormatVersion;
   mod.def(
       "save_model",
       [](const fastann::Sequential& m, const std::string& path, bool include_optimizer) {
-        std::exception_ptr error;
-        const std::function<bool()> stop = signal_check(error);  // Ctrl-C between chunks of the write
-        try {
-          py::gil_scoped_release release;
-          fastann::save_model(m, path, include_optimizer, stop);
-        } catch (const fastann::Interrupted&) {
-          if (!error) throw;
-        }
-        if (error) std::rethrow_exception(error);  // the signal handler's exception (KeyboardInterrupt)
+        interruptible(
+            [&](const std::function<bool()>& stop) { fastann::save_model(m, path, include_optimizer, stop); });
       },
       py::arg("model"), py::arg("path"), py::arg("include_optimizer") = true,
       "Writes the model file atomically (temporary file + rename); Ctrl-C stops it with the file as it was.");
@@ -58,15 +70,9 @@ void bind_io(py::module_& mod) {
       "_write_file_atomically",
       [](const std::string& path, const py::bytes& data, const std::string& what) {
         const std::string_view view = data;
-        std::exception_ptr error;
-        const std::function<bool()> stop = signal_check(error);
-        try {
-          py::gil_scoped_release release;
+        interruptible([&](const std::function<bool()>& stop) {
           fastann::io::write_file_atomically(path, view, what.c_str(), stop);
-        } catch (const fastann::Interrupted&) {
-          if (!error) throw;
-        }
-        if (error) std::rethrow_exception(error);
+        });
       },
       py::arg("path"), py::arg("data"), py::arg("what"),
       "Replaces the file at path with data atomically, as save_model does (links followed, permissions kept).");
